@@ -1,0 +1,1 @@
+"""Versioned calibration constants (correctionlib JSON) and the recipe that derives them."""

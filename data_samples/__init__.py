@@ -1,0 +1,1 @@
+"""Shipped samples: small simulated physics, calibration and signal runs with their manifests."""

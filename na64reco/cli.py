@@ -1,0 +1,192 @@
+"""The ``na64`` command line: thin wrappers that validate input and call the library."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from na64reco import __version__
+from na64reco.errors import NA64Error
+
+logger = logging.getLogger("na64reco")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+class _Group(click.Group):
+    """Turns the project's own errors into a one-line message (exit code 1), no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NA64Error as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="na64")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """na64reco: simulate, reconstruct and analyse NA64-e run files.
+
+    Every command validates its inputs and fails with a message naming the file and the problem.
+    """
+    _setup_logging(verbose, quiet)
+    ctx.obj = {"quiet": quiet}
+
+
+def _parse_rate_scale(values: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in values:
+        name, sep, factor = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(factor)
+        except ValueError:
+            raise click.BadParameter(
+                f"{item!r}: expected PROCESS=FACTOR", param_hint="--rate-scale"
+            ) from None
+    return out
+
+
+@main.command()
+@click.option(
+    "--period",
+    required=True,
+    type=click.Choice(["2016", "2017", "2018", "2021", "2022"]),
+    help="Run period: conditions, geometry, trigger thresholds, true calibration.",
+)
+@click.option("--eot", type=float, help="Electrons on target to simulate (physics runs).")
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same content."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder for the ROOT files and the fileset manifest.",
+)
+@click.option(
+    "--signal",
+    "signal_model",
+    type=click.Choice(["aprime", "scalar", "pseudoscalar", "vector", "axial", "zprime", "phi"]),
+    help="Make a signal sample of this model instead of physics runs (needs --mass, --events).",
+)
+@click.option("--mass", type=float, help="Signal boson mass in GeV (e.g. 0.02 for 20 MeV).")
+@click.option(
+    "--calibration",
+    type=click.Choice(["ecal-scan", "muon", "random"]),
+    help="Make a calibration run: ECAL cell scan, HCAL muon run, or random (pedestal) triggers.",
+)
+@click.option("--events", type=int, help="Events to generate for signal and calibration runs.")
+@click.option("--first-run", type=int, help="First run number (default: by period and kind).")
+@click.option(
+    "--rate-scale",
+    multiple=True,
+    metavar="PROCESS=FACTOR",
+    help="Scale a background process rate, e.g. upstream_interaction=100 (repeatable).",
+)
+@click.option("--jobs", type=int, default=1, show_default=True, help="Runs simulated in parallel.")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fileset manifest to create or extend [default: OUT/fileset.json].",
+)
+@click.pass_context
+def simulate(
+    ctx,
+    period,
+    eot,
+    seed,
+    out_dir,
+    signal_model,
+    mass,
+    calibration,
+    events,
+    first_run,
+    rate_scale,
+    jobs,
+    manifest,
+) -> None:
+    """Simulate NA64-e run files (raw amplitudes and times, trigger bits, MC truth).
+
+    \b
+    Examples:
+      na64 simulate --period 2016 --eot 1e9 --seed 1 --out DIR
+      na64 simulate --period 2016 --signal aprime --mass 0.02 --events 1000 --out DIR
+      na64 simulate --period 2016 --calibration ecal-scan --events 3600 --out DIR
+
+    Writes one ROOT file per run and adds them to a fileset manifest (files, run range, events,
+    EOT, sha256) whose 'command' field records how to regenerate them.
+    """
+    from tqdm import tqdm
+
+    from na64reco.sim.run import SimRequest, plan_runs, update_fileset
+    from na64reco.sim.run import simulate as run_simulation
+
+    if signal_model and calibration:
+        raise click.UsageError("--signal and --calibration exclude each other")
+    kind = "signal" if signal_model else (calibration or "physics")
+    request = SimRequest(
+        period=period,
+        kind=kind,
+        seed=seed,
+        eot=eot,
+        events=events,
+        signal_model=signal_model,
+        mass_gev=mass,
+        first_run=first_run,
+        rate_scale=_parse_rate_scale(rate_scale),
+    )
+    try:
+        plans = plan_runs(request)
+    except (ValueError, NA64Error) as exc:
+        raise click.UsageError(str(exc)) from None
+    bar = tqdm(
+        total=len(plans), unit="run", disable=ctx.obj["quiet"], desc=f"simulate {kind} {period}"
+    )
+    n_events = 0
+
+    def progress(summary: dict) -> None:
+        nonlocal n_events
+        n_events += summary["events"]
+        bar.update(1)
+        bar.set_postfix(
+            events=n_events, rate=f"{n_events / max(bar.format_dict['elapsed'], 1e-9):.0f}/s"
+        )
+
+    summaries = run_simulation(request, out_dir, jobs=jobs, progress=progress)
+    bar.close()
+    command = (
+        "na64 " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        if sys.argv[1:2] == ["simulate"]
+        else None
+    )
+    path = update_fileset(manifest or out_dir / "fileset.json", request, summaries, command=command)
+    logger.info("wrote %d file(s), %d events; manifest %s", len(summaries), n_events, path)
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--verify-checksums", is_flag=True, help="Check every file against its manifest sha256."
+)
+def inspect(target: Path, verify_checksums: bool) -> None:
+    """Validate a fileset manifest (or one ROOT file) and summarise its content.
+
+    Prints per file: kind, period, runs, events per trigger type, EOT; then totals.
+    """
+    from na64reco.inspect import inspect_target
+
+    click.echo(inspect_target(target, verify_checksums=verify_checksums))

@@ -1,0 +1,32 @@
+"""Physical constants (PDG 2024), with units in the names. Nothing period- or geometry-dependent."""
+
+from __future__ import annotations
+
+ALPHA_EM = 1.0 / 137.035999084
+ELECTRON_MASS_GEV = 0.51099895e-3
+MUON_MASS_GEV = 0.1056583755
+TAU_MASS_GEV = 1.77686
+PION_MASS_GEV = 0.13957039
+KAON_MASS_GEV = 0.493677
+AVOGADRO_PER_MOL = 6.02214076e23
+HBARC_GEV_CM = 1.973269804e-14
+GEV2_TO_PB = 0.3893793721e9  # (hbar c)^2 in GeV^2 pb
+
+# Lead (the ECAL absorber) and Pb/Sc composite
+LEAD_Z = 82
+LEAD_A_G_PER_MOL = 207.2
+LEAD_DENSITY_G_PER_CM3 = 11.35
+LEAD_RADIATION_LENGTH_CM = 0.5612
+LEAD_INTERACTION_LENGTH_CM = 17.59
+SCINT_RADIATION_LENGTH_CM = 42.54
+SCINT_INTERACTION_LENGTH_CM = 77.1
+
+# Synchrotron radiation: critical energy E_c[keV] = 0.665 E^2[GeV] B[T]; deflection 0.2998 B L / p
+SR_CRITICAL_KEV_PER_GEV2_TESLA = 0.665
+MAGNETIC_RIGIDITY_GEV_PER_TESLA_M = 0.299792458
+
+# PDG particle ids used in truth branches
+PDG_ELECTRON = 11
+PDG_MUON = 13
+PDG_PION = -211
+PDG_KAON = -321

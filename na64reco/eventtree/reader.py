@@ -1,0 +1,312 @@
+"""Open and validate schema-v1 event files.
+
+``open_event_file(path)`` checks, in this order, and raises ``InputFileError(path, item,
+problem)`` (``SchemaVersionError`` for the version) at the first failure:
+
+1. the file exists and starts with the ROOT magic ``root``; uproot can open it;
+2. the file is complete: its size reaches the header's ``fEND`` and every basket of every
+   branch lies inside the file; with ``check_data=True`` (default) the first and last entry of
+   every branch are read and decompressed;
+3. a TTree ``events`` exists (otherwise the keys found are listed);
+4. the TObjString ``na64_metadata`` exists and holds a JSON object with a known
+   ``schema_version``;
+5. every contract branch exists with the contract dtype and shape; jagged branches are counted
+   by ``nmm``/``nst`` (int32); optional ``mc_*`` branches, when present, have their contract
+   type. Extra branches are allowed.
+
+An empty tree (0 entries) is valid: it is logged as a warning and ``num_entries`` is 0.
+Errors from uproot or the OS while reading arrays later are also raised as InputFileError.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import uproot
+from uproot.interpretation.jagged import AsJagged
+from uproot.interpretation.numerical import AsDtype
+
+from na64reco.errors import InputFileError
+from na64reco.eventtree import contract
+from na64reco.eventtree.metadata import decode_metadata
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EventFile", "open_event_file", "read_metadata"]
+
+_COLLECTIONS: dict[str, list[contract.JaggedBranch]] = {}
+for _b in contract.JAGGED_BRANCHES:
+    _COLLECTIONS.setdefault(_b.collection, []).append(_b)
+_JAGGED = {b.name: b for b in contract.JAGGED_BRANCHES}
+_FIXED = {b.name: b for b in contract.ALL_FIXED_BRANCHES}
+
+
+def _describe(interp: Any) -> str:
+    if isinstance(interp, AsDtype):
+        dt = interp.to_dtype
+        return f"{dt.base}" + (f" with shape {list(dt.shape)}" if dt.shape else "")
+    if isinstance(interp, AsJagged) and isinstance(interp.content, AsDtype):
+        return f"jagged {interp.content.to_dtype}"
+    return str(interp)
+
+
+def _check_fixed(path: Path, tree: Any, spec: contract.FixedBranch) -> None:
+    interp = tree[spec.name].interpretation
+    expected = f"{spec.dtype}" + (f" with shape {list(spec.shape)}" if spec.shape else "")
+    ok = (
+        isinstance(interp, AsDtype)
+        and interp.to_dtype.base == spec.dtype
+        and interp.to_dtype.shape == spec.shape
+    )
+    if not ok:
+        raise InputFileError(
+            path,
+            f"branch {spec.name}",
+            f"wrong type: found {_describe(interp)} ({tree[spec.name].title}), expected {expected}",
+        )
+
+
+def _check_jagged(path: Path, tree: Any, spec: contract.JaggedBranch) -> None:
+    branch = tree[spec.name]
+    interp = branch.interpretation
+    ok = (
+        isinstance(interp, AsJagged)
+        and isinstance(interp.content, AsDtype)
+        and interp.content.to_dtype == spec.dtype
+    )
+    if not ok:
+        raise InputFileError(
+            path,
+            f"branch {spec.name}",
+            f"wrong type: found {_describe(interp)} ({branch.title}), "
+            f"expected jagged {spec.dtype} counted by {spec.counter}",
+        )
+    count = branch.count_branch
+    if count is not None and count.name != spec.counter:
+        raise InputFileError(
+            path,
+            f"branch {spec.name}",
+            f"counted by {count.name!r}, expected {spec.counter!r}",
+        )
+
+
+def _check_complete(path: Path, tree: Any, check_data: bool) -> None:
+    size = os.path.getsize(path)
+    for branch in tree.branches:
+        seeks = branch.member("fBasketSeek")[: branch.num_baskets]
+        nbytes = branch.member("fBasketBytes")[: branch.num_baskets]
+        if len(seeks) and int(np.max(np.asarray(seeks) + np.asarray(nbytes))) > size:
+            raise InputFileError(
+                path, f"branch {branch.name}", f"truncated: a basket ends beyond {size} bytes"
+            )
+    n = tree.num_entries
+    if check_data and n > 0:
+        for start in {0, n - 1}:
+            try:
+                tree.arrays(library="np", entry_start=start, entry_stop=start + 1)
+            except Exception as exc:
+                raise InputFileError(
+                    path, f"tree {contract.TREE_NAME}", f"entry {start} unreadable: {exc}"
+                ) from exc
+
+
+def _header_end(path: Path) -> int | None:
+    """``fEND`` from the ROOT file header (None if the header itself is cut)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4 + 4 + 4 + 8)
+    if len(head) < 16:
+        return None
+    version = struct.unpack(">i", head[4:8])[0]
+    if version >= 1_000_000:
+        return struct.unpack(">q", head[12:20])[0] if len(head) == 20 else None
+    return struct.unpack(">i", head[12:16])[0]
+
+
+def _check_tree(path: Path, tree: Any, check_data: bool) -> tuple[int, list[str]]:
+    """Check branches, types and completeness; return (num_entries, branch names)."""
+    names = list(tree.keys(recursive=False))
+    for spec in contract.FIXED_BRANCHES:
+        if spec.name not in names:
+            raise InputFileError(path, f"branch {spec.name}", "missing")
+        _check_fixed(path, tree, spec)
+    for coll, specs in _COLLECTIONS.items():
+        counter = "n" + coll
+        if counter not in names:
+            raise InputFileError(path, f"branch {counter}", "missing (hit counter)")
+        cinterp = tree[counter].interpretation
+        if not (isinstance(cinterp, AsDtype) and cinterp.to_dtype == np.dtype("i4")):
+            raise InputFileError(
+                path, f"branch {counter}", f"wrong type: found {_describe(cinterp)}, expected int32"
+            )
+        for spec in specs:
+            if spec.name not in names:
+                raise InputFileError(path, f"branch {spec.name}", "missing")
+            _check_jagged(path, tree, spec)
+    for spec in contract.MC_BRANCHES:
+        if spec.name in names:
+            _check_fixed(path, tree, spec)
+    _check_complete(path, tree, check_data)
+    return int(tree.num_entries), names
+
+
+def _open_checked(path: Path, check_data: bool) -> tuple[dict, int, list[str]]:
+    """Run every check; return (metadata, num_entries, branch names)."""
+    if not path.is_file():
+        raise InputFileError(path, "file", "does not exist or is not a regular file")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise InputFileError(path, "file", f"cannot be read: {exc}") from exc
+    if magic != b"root":
+        raise InputFileError(path, "file", f"not a ROOT file (starts with {magic!r})")
+    size, fend = path.stat().st_size, _header_end(path)
+    if fend is None or size < fend:
+        raise InputFileError(
+            path, "file", f"truncated: {size} bytes on disk, header says {fend or 'more'}"
+        )
+    try:
+        file = uproot.open(path)
+    except Exception as exc:
+        raise InputFileError(path, "file", f"not a readable ROOT file: {exc}") from exc
+    with file:
+        try:
+            classes = file.classnames(recursive=False)
+        except Exception as exc:
+            raise InputFileError(path, "file", f"unreadable directory: {exc}") from exc
+        classes = {k.rsplit(";", 1)[0]: v for k, v in classes.items()}
+        if classes.get(contract.TREE_NAME) not in ("TTree", "TNtuple"):
+            found = ", ".join(f"{k} ({v})" for k, v in sorted(classes.items())) or "none"
+            raise InputFileError(
+                path, f"tree {contract.TREE_NAME}", f"no TTree named events; keys found: {found}"
+            )
+        metadata = _read_metadata_from(path, file, classes)
+        try:
+            n, branch_names = _check_tree(path, file[contract.TREE_NAME], check_data)
+        except InputFileError:
+            raise
+        except Exception as exc:  # uproot/OS errors on a damaged tree
+            raise InputFileError(path, f"tree {contract.TREE_NAME}", f"unreadable: {exc}") from exc
+    if n == 0:
+        logger.warning("%s: tree %s has no entries", path, contract.TREE_NAME)
+    return metadata, n, branch_names
+
+
+def _read_metadata_from(path: Path, file: Any, classes: dict[str, str]) -> dict[str, Any]:
+    item = contract.METADATA_NAME
+    if item not in classes:
+        raise InputFileError(path, item, "missing (expected a TObjString holding JSON)")
+    if classes[item] != "TObjString":
+        raise InputFileError(path, item, f"is a {classes[item]}, expected TObjString")
+    try:
+        text = str(file[item])
+    except Exception as exc:
+        raise InputFileError(path, item, f"unreadable: {exc}") from exc
+    return decode_metadata(text, path)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The validated metadata dict of a file (raises InputFileError like ``open_event_file``)."""
+    return open_event_file(path, check_data=False).metadata
+
+
+class EventFile:
+    """A validated event file. Cheap to keep around: uproot opens the file per ``arrays`` call."""
+
+    def __init__(
+        self, path: Path, metadata: dict[str, Any], num_entries: int, branches: list[str]
+    ) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.num_entries = num_entries
+        self.branch_names = branches
+
+    def __repr__(self) -> str:
+        return f"EventFile({str(self.path)!r}, num_entries={self.num_entries})"
+
+    @property
+    def mc_branches(self) -> list[str]:
+        """The contract MC-truth branches present in this file."""
+        return [b.name for b in contract.MC_BRANCHES if b.name in self.branch_names]
+
+    @property
+    def is_simulation(self) -> bool:
+        """True if metadata says ``simulation: true`` or the file has MC-truth branches."""
+        return bool(self.metadata.get("simulation", False)) or bool(self.mc_branches)
+
+    def _resolve(self, branches: Iterable[str] | None) -> tuple[list[str], dict[str, list]]:
+        if branches is None:
+            fixed = [b.name for b in contract.FIXED_BRANCHES] + self.mc_branches
+            return fixed, {c: list(s) for c, s in _COLLECTIONS.items()}
+        if isinstance(branches, str):
+            branches = [branches]
+        fixed: list[str] = []
+        colls: dict[str, list] = {}
+        for name in branches:
+            if name in _COLLECTIONS:
+                colls[name] = list(_COLLECTIONS[name])
+            elif name in _JAGGED:
+                spec = _JAGGED[name]
+                lst = colls.setdefault(spec.collection, [])
+                if spec not in lst:
+                    lst.append(spec)
+            elif name in self.branch_names and name not in fixed:
+                fixed.append(name)
+            else:
+                raise KeyError(f"{self.path}: no branch {name!r}")
+        return fixed, colls
+
+    def arrays(
+        self,
+        branches: Iterable[str] | None = None,
+        entry_start: int | None = None,
+        entry_stop: int | None = None,
+        library: str = "np",
+    ) -> Any:
+        """Read branches (default: all contract and MC branches).
+
+        ``branches`` may name fixed branches, whole hit collections (``"mm"``, ``"st"``) or single
+        hit fields (``"mm_strip"``). ``library="np"``: a dict like the writer's batch (fixed
+        branches as numpy arrays, ``"mm"``/``"st"`` as awkward records). ``library="ak"``: one
+        awkward record array with those fields.
+        """
+        if library not in ("np", "ak"):
+            raise ValueError(f"library must be 'np' or 'ak', not {library!r}")
+        fixed, colls = self._resolve(branches)
+        expressions = fixed + [s.name for specs in colls.values() for s in specs]
+        try:
+            with uproot.open(self.path) as f:
+                raw = f[contract.TREE_NAME].arrays(
+                    expressions,
+                    entry_start=entry_start,
+                    entry_stop=entry_stop,
+                    library="ak",
+                    how=dict,
+                )
+        except Exception as exc:
+            raise InputFileError(
+                self.path, f"tree {contract.TREE_NAME}", f"read failed: {exc}"
+            ) from exc
+        out: dict[str, Any] = {}
+        for name in fixed:
+            out[name] = ak.to_numpy(raw[name]) if library == "np" else raw[name]
+        for coll, specs in colls.items():
+            out[coll] = ak.zip({s.field: raw[s.name] for s in specs}, depth_limit=2)
+        if library == "ak":
+            return ak.zip(out, depth_limit=1)
+        return out
+
+
+def open_event_file(path: str | Path, *, check_data: bool = True) -> EventFile:
+    """Validate ``path`` against the schema-v1 contract and return an ``EventFile``."""
+    path = Path(path)
+    metadata, n, names = _open_checked(path, check_data)
+    logger.debug("opened %s: %d entries", path, n)
+    return EventFile(path, metadata, n, names)

@@ -1,0 +1,193 @@
+"""Fileset manifests: JSON lists of event files with run ranges, event counts, EOT and checksums.
+
+Format (``version`` 1), validated with pydantic (unknown keys are errors)::
+
+    {"format": "na64-fileset", "version": 1, "name": "...", "tree": "events",
+     "files": [{"path": "run9000.root", "kind": "physics", "period": "2023B",
+                "run_min": 9000, "run_max": 9010, "events": 100000, "eot": 1.2e9,
+                "sha256": "<64 hex>", "generator": null}],
+     "command": null, "description": null}
+
+``path`` is relative to the manifest's folder or absolute. Every problem raises
+``ConfigError(manifest, key, problem)`` with the key as a dotted path (``files.2.run_max``).
+Loading also rejects a file listed twice and overlapping run ranges between files of the same
+kind (physics, calibration and random files hold real runs, numbered uniquely across periods;
+``signal`` files are simulation and may share run numbers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from na64reco.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FILESET_FORMAT",
+    "FILESET_VERSION",
+    "Fileset",
+    "FilesetEntry",
+    "load_fileset",
+    "sha256_file",
+    "write_fileset",
+]
+
+FILESET_FORMAT = "na64-fileset"
+FILESET_VERSION = 1
+_RUN_KINDS = ("physics", "calibration", "random")
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class FilesetEntry(BaseModel):
+    """One event file of a fileset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(min_length=1)
+    kind: Literal["physics", "calibration", "signal", "random"]
+    period: str = Field(min_length=1)
+    run_min: int = Field(ge=0)
+    run_max: int = Field(ge=0)
+    events: int = Field(ge=0)
+    eot: float | None = Field(default=None, ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    generator: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _runs_ordered(self) -> FilesetEntry:
+        if self.run_max < self.run_min:
+            raise ValueError(f"run_max {self.run_max} is below run_min {self.run_min}")
+        return self
+
+
+class Fileset(BaseModel):
+    """A validated fileset; ``files`` paths are absolute once loaded with ``load_fileset``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["na64-fileset"] = FILESET_FORMAT
+    version: Literal[1] = FILESET_VERSION
+    name: str = Field(min_length=1)
+    tree: Literal["events"] = "events"
+    files: list[FilesetEntry] = Field(min_length=1)
+    command: str | None = None
+    description: str | None = None
+
+    @property
+    def total_events(self) -> int:
+        """Sum of ``events`` over all files."""
+        return sum(f.events for f in self.files)
+
+    @property
+    def total_eot(self) -> float | None:
+        """Sum of ``eot`` over the files that state it (None if none does)."""
+        values = [f.eot for f in self.files if f.eot is not None]
+        return float(sum(values)) if values else None
+
+    def to_coffea(self, dataset_name: str | None = None) -> dict[str, dict]:
+        """``{name: {"files": {path: tree}}}`` for ``coffea.processor.Runner``."""
+        return {dataset_name or self.name: {"files": {f.path: self.tree for f in self.files}}}
+
+
+def _key(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _check_consistency(manifest: Path, fs: Fileset) -> None:
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(fs.files):
+        resolved = str(Path(entry.path).resolve())
+        if resolved in seen:
+            j = seen[resolved]
+            raise ConfigError(
+                manifest, f"files.{i}.path", f"{entry.path} is listed twice (also files.{j})"
+            )
+        seen[resolved] = i
+    for i, a in enumerate(fs.files):
+        if a.kind not in _RUN_KINDS:
+            continue
+        for j in range(i):
+            b = fs.files[j]
+            if b.kind == a.kind and a.run_min <= b.run_max and b.run_min <= a.run_max:
+                raise ConfigError(
+                    manifest,
+                    f"files.{i}.run_min",
+                    f"runs {a.run_min}-{a.run_max} of {a.path} overlap runs "
+                    f"{b.run_min}-{b.run_max} of {b.path} (files.{j}, kind {a.kind})",
+                )
+
+
+def load_fileset(path: str | Path, verify_checksums: bool = False) -> Fileset:
+    """Read and validate a manifest; file paths come back absolute."""
+    manifest = Path(path)
+    try:
+        raw = json.loads(manifest.read_text())
+    except OSError as exc:
+        raise ConfigError(manifest, "(file)", f"cannot be read: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(manifest, "(file)", f"malformed JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(manifest, "(top level)", "must be a JSON object")
+    if raw.get("format") != FILESET_FORMAT:
+        raise ConfigError(
+            manifest, "format", f"must be {FILESET_FORMAT!r}, found {raw.get('format')!r}"
+        )
+    if raw.get("version") != FILESET_VERSION:
+        raise ConfigError(
+            manifest, "version", f"unsupported version {raw.get('version')!r}; known: 1"
+        )
+    try:
+        fs = Fileset.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(manifest, _key(err["loc"]), err["msg"]) from exc
+    base = manifest.resolve().parent
+    files = [
+        entry.model_copy(update={"path": str((base / entry.path).resolve())}) for entry in fs.files
+    ]
+    fs = fs.model_copy(update={"files": files})
+    _check_consistency(manifest, fs)
+    if verify_checksums:
+        for i, entry in enumerate(fs.files):
+            try:
+                digest = sha256_file(entry.path)
+            except OSError as exc:
+                raise ConfigError(manifest, f"files.{i}.path", f"{entry.path}: {exc}") from exc
+            if digest != entry.sha256:
+                raise ConfigError(
+                    manifest,
+                    f"files.{i}.sha256",
+                    f"checksum mismatch for {entry.path}: manifest {entry.sha256}, file {digest}",
+                )
+    logger.debug("loaded fileset %s: %d files", fs.name, len(fs.files))
+    return fs
+
+
+def write_fileset(path: str | Path, fileset: Fileset) -> Path:
+    """Write ``fileset`` as JSON; paths inside the manifest's folder are stored relative."""
+    manifest = Path(path)
+    base = manifest.resolve().parent
+    files = []
+    for entry in fileset.files:
+        p = Path(entry.path)
+        if p.is_absolute() and p.resolve().is_relative_to(base):
+            p = p.resolve().relative_to(base)
+        files.append(entry.model_copy(update={"path": p.as_posix()}))
+    data = fileset.model_copy(update={"files": files}).model_dump(mode="json")
+    manifest.write_text(json.dumps(data, indent=2) + "\n")
+    return manifest
