@@ -72,6 +72,7 @@ class RunPeriod:
     beam_hadron_fraction: float  # pi-/K- per beam electron before SRD tagging
     beam_kaon_to_hadron: float
     beam_muon_fraction: float
+    srd_hadron_fake_probability: float  # a beam hadron still gives an SR-like SRD signal
     intensity_per_spill: float  # electrons per 4.8 s spill
     spill_length_s: float
     spills_per_run: int
@@ -141,7 +142,7 @@ _COMMON = dict(
     beam_low_tail_fraction=1e-5,  # [choose] low-energy tail <= 60-80 GeV exists [paper 002]
     beam_spot_sigma_cm=0.6,  # [choose]
     beam_hadron_fraction=0.01,  # pi/e ~ 1% before the SRD [paper 000, 002, 003]
-    beam_kaon_to_hadron=0.1,  # [choose] K-/pi- ~ 0.1 at 100 GeV in H4
+    beam_kaon_to_hadron=0.05,  # [choose] ~5% K- among 100 GeV negative hadrons in H4
     beam_muon_fraction=1e-3,  # [choose, detector.md]
     spill_length_s=4.8,  # [paper 000]
     daq_live_fraction=0.93,  # DAQ dead time factor 0.93 [paper 002]
@@ -159,6 +160,7 @@ PERIODS: dict[str, RunPeriod] = {
     "2016": RunPeriod(
         name="2016",
         first_run=1800,
+        srd_hadron_fake_probability=1e-3,  # SRD suppresses hadrons by ~1e3 in 2016 [paper 002]
         last_run=2466,
         intensity_per_spill=2.0e6,
         spills_per_run=200,
@@ -169,6 +171,7 @@ PERIODS: dict[str, RunPeriod] = {
     ),
     "2017": RunPeriod(
         name="2017",
+        srd_hadron_fake_probability=1e-5,  # "suppressed to a negligible level" [paper 000; choose]
         first_run=2800,
         last_run=3590,
         intensity_per_spill=5.0e6,
@@ -180,6 +183,7 @@ PERIODS: dict[str, RunPeriod] = {
     ),
     "2018": RunPeriod(
         name="2018",
+        srd_hadron_fake_probability=1e-5,  # "suppressed to a negligible level" [paper 000; choose]
         first_run=3855,
         last_run=4223,
         intensity_per_spill=7.0e6,
@@ -191,6 +195,7 @@ PERIODS: dict[str, RunPeriod] = {
     ),
     "2021": RunPeriod(
         name="2021",
+        srd_hadron_fake_probability=1e-5,  # "suppressed to a negligible level" [paper 000; choose]
         first_run=5021,
         last_run=5186,
         intensity_per_spill=5.0e6,
@@ -202,6 +207,7 @@ PERIODS: dict[str, RunPeriod] = {
     ),
     "2022": RunPeriod(
         name="2022",
+        srd_hadron_fake_probability=1e-5,  # "suppressed to a negligible level" [paper 000; choose]
         first_run=6035,
         last_run=8458,
         intensity_per_spill=6.0e6,

@@ -97,7 +97,7 @@ JAGGED_BRANCHES: tuple[JaggedBranch, ...] = (
 MC_BRANCHES: tuple[FixedBranch, ...] = (
     _f("mc_process", "u1", doc="process id, see na64reco.conditions.processes.PROCESS_IDS"),
     _f("mc_beam_pdg", "i4", doc="PDG id of the beam particle"),
-    _f("mc_beam_energy", "f4", doc="beam particle energy at the target [GeV]"),
+    _f("mc_beam_energy", "f4", doc="beam particle momentum through the magnets [GeV]"),
     _f("mc_e_miss", "f4", doc="energy carried away invisibly (signal, escaping hadrons) [GeV]"),
     _f("mc_ecal_edep", "f4", doc="true in-time ECAL deposit (EM scale) [GeV]"),
     _f("mc_hcal_edep", "f4", doc="true in-time HCAL deposit [GeV]"),
@@ -105,6 +105,7 @@ MC_BRANCHES: tuple[FixedBranch, ...] = (
     _f("mc_srd_edep", "f4", doc="true in-time SRD deposit [GeV]"),
     _f("mc_n_extra_charged", "u1", doc="extra charged particles crossing the trackers"),
     _f("mc_n_muons", "u1", doc="muons reaching the HCAL"),
+    _f("mc_n_showers", "u1", doc="EM showers entering the ECAL more than one cell apart"),
     _f("mc_n_pileup", "u1", doc="extra beam particles in the readout window"),
     _f("mc_signal_mass", "f4", doc="mass of the emitted dark boson [GeV], 0 for background"),
 )

@@ -1,0 +1,1 @@
+"""Signal physics: form factors, emission spectra, track lengths and signal sampling."""

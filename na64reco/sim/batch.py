@@ -27,6 +27,7 @@ TRUTH_DEFAULTS: dict[str, tuple[str, float]] = {
     "mc_e_miss": ("f4", 0.0),
     "mc_n_extra_charged": ("u1", 0),
     "mc_n_muons": ("u1", 0),
+    "mc_n_showers": ("u1", 1),
     "mc_n_pileup": ("u1", 0),
     "mc_signal_mass": ("f4", 0.0),
 }

@@ -44,6 +44,10 @@ class SimContext:
     period: RunPeriod
     response: Response = RESPONSE
     rate_scale: dict[str, float] = field(default_factory=dict)
+    # Importance factors for rare outcomes (validation only): the probability of "escape"
+    # (upstream secondaries all undetected) and "punch_through" is multiplied by the factor, and
+    # an estimate weights each such event by 1/factor. Data files never use them.
+    importance: dict[str, float] = field(default_factory=dict)
 
     @property
     def geometry(self) -> Geometry:
@@ -51,6 +55,13 @@ class SimContext:
 
     def rate(self, name: str, nominal: float) -> float:
         return nominal * self.rate_scale.get(name, 1.0)
+
+    def boost(self, outcome: str) -> float:
+        return self.importance.get(outcome, 1.0)
+
+    @property
+    def srd_fake_probability(self) -> float:
+        return min(self.period.srd_hadron_fake_probability * self.boost("srd_fake"), 1.0)
 
 
 # --- beam particles ---------------------------------------------------------------------------
@@ -196,7 +207,7 @@ def add_beam_particles(
     showers.add_hcal_shower(
         rng, layer, idx[through], energy[through] - 0.3, x[through], y[through], g, r
     )
-    add_srd_fakes(rng, layer, idx[~ele], r)
+    add_srd_fakes(rng, layer, idx[~ele], r, ctx.srd_fake_probability)
     mu = pdg == PDG_MUON
     showers.add_muon(rng, layer, idx[mu], energy[mu], x[mu], y[mu], g, r)
     return pdg
@@ -334,7 +345,7 @@ def generate_hadron_electroproduction(rng, n: int, ctx: SimContext) -> EventBatc
     e_hcal = showers.add_hadron_shower_in_ecal(
         rng, batch.intime, idx, e_had, x, y, depth_lambda, g, r
     )
-    punch = rng.random(n) < proc.PUNCH_THROUGH_PROBABILITY
+    punch = rng.random(n) < proc.PUNCH_THROUGH_PROBABILITY * ctx.boost("punch_through")
     showers.add_hcal_shower(
         rng, batch.intime, idx[~punch], e_hcal[~punch], x[~punch], y[~punch], g, r
     )
@@ -374,7 +385,7 @@ def generate_beam_hadron(rng, n: int, ctx: SimContext) -> EventBatch:
     kaon = rng.random(n) < p.beam_kaon_to_hadron
     batch.truth["mc_beam_pdg"][:] = np.where(kaon, PDG_KAON, PDG_PION)
     batch.truth["mc_beam_energy"][:] = e
-    add_srd_fakes(rng, batch.intime, idx, r)
+    add_srd_fakes(rng, batch.intime, idx, r, ctx.srd_fake_probability)
     ps_lambda = r.ecal_ps_depth_x0 / r.ecal_depth_x0 * r.ecal_interaction_lengths
     depth = rng.uniform(0, ps_lambda, n)
     cex = rng.random(n) < proc.CHARGE_EXCHANGE_FRACTION
@@ -418,7 +429,7 @@ def generate_hadron_decay(rng, n: int, ctx: SimContext) -> EventBatch:
     add_beam_track(batch, idx, ctx, kin, e, z_end=z_decay)
     halo = rng.random(n) < r.v1_halo_probability
     showers.add_counters(rng, batch.intime, idx, r, halo.astype(float))
-    add_srd_fakes(rng, batch.intime, idx, r)
+    add_srd_fakes(rng, batch.intime, idx, r, ctx.srd_fake_probability)
     # energy sharing: pi -> e nu is two-body (uniform lab fraction for massless products);
     # K_e3 approximated by Dirichlet(2, 2, 1.5) fractions for (e, pi0, nu) [choose]
     shares = rng.dirichlet((2.0, 2.0, 1.5), n)
@@ -428,6 +439,7 @@ def generate_hadron_decay(rng, n: int, ctx: SimContext) -> EventBatch:
     f_nu = 1 - f_e - f_pi0
     x_dec, y_dec = impact_point(ctx, kin, e, z_m=z_decay)
     lever = (g.ecal_z_m - z_decay) * 100.0
+    impacts = []
     for frac, mass_scale, tag in ((f_e, 0.2, 0), (f_pi0, 0.25, 1)):
         has = frac > 0
         theta = mass_scale / np.maximum(frac * e, 0.5)  # p_T ~ 0.2 GeV over the lab momentum
@@ -435,6 +447,7 @@ def generate_hadron_decay(rng, n: int, ctx: SimContext) -> EventBatch:
         xs = x_dec + lever * theta * np.cos(phi)
         ys = y_dec + lever * theta * np.sin(phi)
         showers.add_em_shower(rng, batch.intime, idx[has], (frac * e)[has], xs[has], ys[has], g, r)
+        impacts.append((xs, ys))
         if tag == 0:  # the decay electron is charged: it crosses the downstream trackers
             slope_down = kin["sx"] - beamline.deflection_rad(g, e)
             add_straight_segments(
@@ -448,6 +461,9 @@ def generate_hadron_decay(rng, n: int, ctx: SimContext) -> EventBatch:
                 kin["sy"] + theta * np.sin(phi),
                 np.maximum(frac * e, 0.5),
             )
+    separation = np.hypot(impacts[0][0] - impacts[1][0], impacts[0][1] - impacts[1][1])
+    apart = (f_pi0 * e > 1.0) & (separation > g.ecal_cell_pitch_cm)
+    batch.truth["mc_n_showers"][:] = 1 + apart
     batch.truth["mc_e_miss"][:] = f_nu * e
     return batch
 
@@ -460,7 +476,6 @@ def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
     kin = beam_kinematics(rng, n, ctx)
     e = kin["energy"]
     batch.truth["mc_beam_pdg"][:] = PDG_ELECTRON
-    batch.truth["mc_beam_energy"][:] = e
     yfrac = sample_inverse_y(rng, n, proc.UPSTREAM_YMIN)
     e_out = (1 - yfrac) * e
     after = rng.random(n) < proc.UPSTREAM_AFTER_MAGNETS_FRACTION
@@ -471,6 +486,7 @@ def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
         rng.uniform(TRACK_START_Z_M + 1.0, kick - 0.5, n),
     )
     p_mag = np.where(after, e, e_out)
+    batch.truth["mc_beam_energy"][:] = p_mag  # what the spectrometer measures
     x, y = impact_point(ctx, kin, p_mag)
     add_beam_track(batch, idx, ctx, kin, p_mag)
     halo = rng.random(n) < r.v1_halo_probability
@@ -478,7 +494,12 @@ def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
     add_synchrotron_radiation(rng, batch.intime, idx, p_mag, r)
     showers.add_em_shower(rng, batch.intime, idx, e_out, x, y, g, r)
     e_had = yfrac * e
-    p_escape = proc.UPSTREAM_ESCAPE_PROB * np.exp(-e_had / proc.UPSTREAM_ESCAPE_SCALE_GEV)
+    p_escape = np.minimum(
+        proc.UPSTREAM_ESCAPE_PROB
+        * ctx.boost("escape")
+        * np.exp(-e_had / proc.UPSTREAM_ESCAPE_SCALE_GEV),
+        1.0,
+    )
     escape = rng.random(n) < p_escape
     seen = ~escape
     n_ch = np.where(seen, 1 + rng.poisson(proc.UPSTREAM_EXTRA_CHARGED_MEAN * yfrac * 2, n), 0)
@@ -510,7 +531,7 @@ def generate_beam_muon(rng, n: int, ctx: SimContext) -> EventBatch:
     add_beam_track(batch, idx, ctx, kin, e)
     halo = rng.random(n) < r.v1_halo_probability
     showers.add_counters(rng, batch.intime, idx, r, halo.astype(float))
-    add_srd_fakes(rng, batch.intime, idx, r)
+    add_srd_fakes(rng, batch.intime, idx, r, ctx.srd_fake_probability)
     batch.truth["mc_beam_pdg"][:] = PDG_MUON
     batch.truth["mc_beam_energy"][:] = e
     x_gamma = sample_bremsstrahlung(rng, n, 0.005)
@@ -583,6 +604,7 @@ def generate_beam_trigger(rng, n: int, ctx: SimContext) -> EventBatch:
 def generate_random_trigger(rng, n: int, ctx: SimContext) -> EventBatch:
     """Random (pedestal) triggers: no beam particle, only pile-up that happens to be there."""
     batch = EventBatch.empty(n, proc.PROCESS_IDS["random"])
+    batch.truth["mc_n_showers"][:] = 0
     batch.trigger_bits[:] = 4
     return batch
 

@@ -44,7 +44,7 @@ def generate_signal(
     rng: np.random.Generator, n: int, ctx: SimContext, model: str, mass_gev: float
 ) -> EventBatch:
     """n signal events of ``model`` with boson mass ``mass_gev``."""
-    from na64reco.physics import sample_signal_emission
+    from na64reco.physics.sampling import sample_signal_emission
 
     if model not in SIGNAL_MODELS:
         raise ValueError(f"unknown signal model {model!r}; known: {', '.join(SIGNAL_MODELS)}")

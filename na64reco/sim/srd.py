@@ -5,7 +5,7 @@ u = E_gamma / E_c and E_c = 0.665 E^2[GeV] B[T] keV. The number of photons emitt
 is independent of the electron energy (gamma * theta = const), so a lower-energy electron emits as
 many photons, each softer by (E / E0)^2. The SRD catches a fixed fraction of them and splits them
 among its modules. Hadrons and muons radiate (m_e/m)^4 less, i.e. nothing; they reach the SRD
-range only through a knock-on fake (probability ``srd_hadron_fake_probability``, paper 002).
+range only through a knock-on fake (probability per run period, ``RunPeriod.srd_hadron_fake_probability``).
 """
 
 from __future__ import annotations
@@ -72,11 +72,11 @@ def add_synchrotron_radiation(
 
 
 def add_srd_fakes(
-    rng: np.random.Generator, layer: Deposits, idx: np.ndarray, resp: Response
+    rng: np.random.Generator, layer: Deposits, idx: np.ndarray, resp: Response, probability: float
 ) -> np.ndarray:
     """Knock-on fakes for non-radiating particles; returns the mask of rows that got one."""
     n = len(idx)
-    fake = rng.random(n) < resp.srd_hadron_fake_probability
+    fake = rng.random(n) < probability
     k = int(fake.sum())
     if k:
         lo, hi = np.log(resp.srd_fake_min_gev), np.log(resp.srd_fake_max_gev)
