@@ -5,7 +5,8 @@ u = E_gamma / E_c and E_c = 0.665 E^2[GeV] B[T] keV. The number of photons emitt
 is independent of the electron energy (gamma * theta = const), so a lower-energy electron emits as
 many photons, each softer by (E / E0)^2. The SRD catches a fixed fraction of them and splits them
 among its modules. Hadrons and muons radiate (m_e/m)^4 less, i.e. nothing; they reach the SRD
-range only through a knock-on fake (probability per run period, ``RunPeriod.srd_hadron_fake_probability``).
+range only through a knock-on fake (probability per run period:
+``RunPeriod.srd_hadron_fake_probability``).
 """
 
 from __future__ import annotations
