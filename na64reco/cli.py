@@ -168,11 +168,7 @@ def simulate(
 
     summaries = run_simulation(request, out_dir, jobs=jobs, progress=progress)
     bar.close()
-    command = (
-        "na64 " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        if sys.argv[1:2] == ["simulate"]
-        else None
-    )
+    command = "na64 " + shlex.join(sys.argv[1:])
     path = update_fileset(manifest or out_dir / "fileset.json", request, summaries, command=command)
     logger.info("wrote %d file(s), %d events; manifest %s", len(summaries), n_events, path)
 

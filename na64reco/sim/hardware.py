@@ -8,8 +8,8 @@ calibrated ADC amplitudes with noise, differs only near the thresholds.
 Digitisation: raw = pedestal + gain * E + noise (ADC, float32, quantised to 1/8 ADC and clipped to
 the 12-bit range); time = pulse time + t0 + jitter (quantised to 1/16 ns). Two pulses in one
 channel closer than ``pulse_merge_ns`` are summed (amplitude-weighted time); otherwise the
-waveform fit reports the larger one. A channel without signal reports noise and a time uniform
-in the read-out window. Dead channels have no signal response; absent channels read 0.
+waveform fit reports the larger one. A channel without signal reports noise and the time of its largest noise sample (a multiple
+of the 12.5 ns sampling period) in the read-out window. Dead channels have no signal response; absent channels read 0.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from na64reco.sim.deposits import DETECTOR_SHAPES
 AMPLITUDE_QUANTUM_ADC = 0.125  # [choose] below the noise; lets ZSTD compress the mantissa
 TIME_QUANTUM_NS = 0.0625  # [choose]
 NO_SIGNAL_SIGMAS = 3.0  # a channel whose signal is below 3 noise sigmas has no pulse time
+# Without a pulse the waveform analysis returns the time of the largest noise sample: a multiple
+# of the 12.5 ns sampling period of the 80 MHz MSADCs [choose] anywhere in the read-out window.
+SAMPLING_PERIOD_NS = 12.5
 MAX_JITTER_NS = 10.0
 
 
@@ -83,7 +86,10 @@ def digitize(
         t = np.where(
             has_pulse,
             t_pulse + c["t0"] + jitter * rng.standard_normal((n, *shape)),
-            rng.uniform(-window, window, (n, *shape)),
+            SAMPLING_PERIOD_NS
+            * rng.integers(
+                -int(window / SAMPLING_PERIOD_NS), int(window / SAMPLING_PERIOD_NS) + 1, (n, *shape)
+            ),
         )
         amp = np.clip(amp, 0.0, 4095.0)
         absent = status == STATUS_ABSENT

@@ -232,6 +232,11 @@ def _moyal(rng: np.random.Generator, n: int) -> np.ndarray:
     return -np.log(np.maximum(z2, 1e-300))
 
 
+# Read-out granularity [choose]: the MM (APV) amplitudes are whole ADC counts; hit times are
+# delivered in 1/16 ns bins like the calorimeter times.
+HIT_QUANTUM = {"amp": 1.0, "t": 0.0625}
+
+
 class _Hits:
     """Flat hit columns collected over stations and planes, in the contract dtypes."""
 
@@ -242,7 +247,10 @@ class _Hits:
     def add(self, **cols):
         for k, v in cols.items():
             dtype = np.int64 if k == "event" else _DTYPES[f"{self.prefix}_{k}"]
-            self.cols[k].append(np.asarray(v).astype(dtype, copy=False))
+            v = np.asarray(v)
+            if k in HIT_QUANTUM:  # ADC counts and TDC bins: what the read-out really delivers
+                v = np.round(v / HIT_QUANTUM[k]) * HIT_QUANTUM[k]
+            self.cols[k].append(v.astype(dtype, copy=False))
 
     def to_array(self, channel: str, n_events: int) -> ak.Array:
         flat = {k: np.concatenate(v) for k, v in self.cols.items()}
