@@ -70,6 +70,7 @@ def test_true_gain_spread_and_special_channels():
         assert np.count_nonzero(status == STATUS_DEAD) == 1
         assert np.count_nonzero(status == STATUS_NOISY) == 1
         assert np.count_nonzero(c["hcal"]["status"] == STATUS_DEAD) == 1
+        assert np.all(c["hcal"]["status"][:, 1, 1] == 0)  # the beam axis crosses the centre
         # no dead or noisy channel in the 3x3 cells around the beam cell
         bx, by = get_period(name).geometry.beam_cell
         assert np.all(status[:, bx - 1 : bx + 2, by - 1 : by + 2] == 0)

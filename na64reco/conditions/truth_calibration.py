@@ -82,7 +82,10 @@ def _true_calibration(period_name: str, epoch: int) -> dict:
     picks = rng.choice(len(candidates), size=2, replace=False)
     ecal_status[candidates[picks[0]]] = STATUS_DEAD
     ecal_status[candidates[picks[1]]] = STATUS_NOISY
-    hcal_candidates = [(m, x, y) for m in range(1, 4) for x in range(3) for y in range(3)]
+    # HCAL: never the central cell, which the beam axis (and every straight muon) crosses
+    hcal_candidates = [
+        (m, x, y) for m in range(1, 4) for x in range(3) for y in range(3) if (x, y) != (1, 1)
+    ]
     hcal_pick = hcal_candidates[rng.integers(len(hcal_candidates))]
     out["hcal"]["status"][hcal_pick] = STATUS_DEAD
     for det in CALORIMETER_DETECTORS:

@@ -31,7 +31,10 @@ from na64reco.sim.srd import add_srd_fakes, add_synchrotron_radiation
 
 BEAM_DIVERGENCE_RAD = 5e-5  # [choose] angular spread of the beam
 TRACK_START_Z_M = -10.0  # the beam enters the spectrometer here [choose]
-EM_TAIL_MARGIN_GEV = 3.0  # generation region of the em_shower tail: E_vis < threshold + margin
+# Generation region of the em_shower tail: E_vis < threshold + margin. The margin covers what the
+# trigger sum adds after the smearing (cell fluctuations 5% sqrt(E_cell), ~0.5 GeV at 90 GeV, and
+# leakage): 1.5 GeV is 3 sigma of that.
+EM_TAIL_MARGIN_GEV = 1.5
 PHOTON_CONVERSION_DEPTH_X0 = 9.0 / 7.0  # mean conversion depth of a photon [PDG]
 HADRON_SECONDARY_MOMENTUM_GEV = (0.5, 8.0)  # large-angle secondaries, log-uniform [choose]
 SECONDARY_CONE_RAD = (0.02, 0.1)  # their polar angles [choose]

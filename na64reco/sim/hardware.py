@@ -8,8 +8,9 @@ calibrated ADC amplitudes with noise, differs only near the thresholds.
 Digitisation: raw = pedestal + gain * E + noise (ADC, float32, quantised to 1/8 ADC and clipped to
 the 12-bit range); time = pulse time + t0 + jitter (quantised to 1/16 ns). Two pulses in one
 channel closer than ``pulse_merge_ns`` are summed (amplitude-weighted time); otherwise the
-waveform fit reports the larger one. A channel without signal reports noise and the time of its largest noise sample (a multiple
-of the 12.5 ns sampling period) in the read-out window. Dead channels have no signal response; absent channels read 0.
+waveform fit reports the larger one. A channel without signal reports noise and the time of its
+largest noise sample (a multiple of the 12.5 ns sampling period) in the read-out window. Dead
+channels have no signal response; absent channels read 0.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ process in its generation region, the prescaled beam triggers, and the random tr
 spills; overlays pile-up, applies the hardware trigger, the trigger efficiency and the DAQ dead
 time, places the recorded events in spills in beam order, digitises them with the period's true
 calibration and writes one file per run. Every run has its own random stream
-``SeedSequence(seed, spawn_key=(period, run))``, so runs can be made in parallel and a run's
+``SeedSequence(seed, spawn_key=(period, kind, run))``, so runs can be made in parallel and a run's
 content does not depend on which other runs are made.
 
 Run numbers: physics runs count up from the period's first run; calibration and signal runs

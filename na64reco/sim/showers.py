@@ -40,9 +40,8 @@ HCAL_SHOWER_LENGTH_LAMBDA = 2.0  # mean hadronic containment length, interaction
 
 
 def _laplace_cdf(u: np.ndarray, b: float | np.ndarray) -> np.ndarray:
-    return np.where(
-        u < 0, 0.5 * np.exp(np.minimum(u, 0) / b), 1 - 0.5 * np.exp(-np.maximum(u, 0) / b)
-    )
+    tail = 0.5 * np.exp(-np.abs(u) / b)  # one exp per element; identical values
+    return np.where(u < 0, tail, 1 - tail)
 
 
 def _mixture_cdf(u, core_fraction, core_width, halo_width):

@@ -1,0 +1,1 @@
+"""Reconstruction: pure columnar functions from raw arrays and constants to physics quantities."""
