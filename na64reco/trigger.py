@@ -11,10 +11,12 @@ come from ``period.trigger`` (``ps_min_gev``, ``ecal_max_gev``, ``counter_min_mi
 ``veto_v1_min_mip``) and the counter MIP from ``conditions.RESPONSE.counter_mip_gev``, never
 literals. Pure function, no loop over events.
 
-The emulation sees zero-suppressed, noisy calibrated amplitudes while the hardware sums the
-analogue signal: they differ only for events near a threshold (and where out-of-gate pile-up
-masks an in-gate pulse in the digitiser). It does not include the trigger efficiency (95%,
-random loss) or the DAQ dead time: compare it with the recorded bit on recorded events.
+The sums (``trigger_sums``) take every usable channel whose pulse time is within the gate,
+without zero suppression. The simulated hardware applies the same rule to the same digitised
+channels with the true constants, so emulation and recorded bit differ only through the
+calibration (a real, analogue NA64 trigger also has its own noise, which no emulation sees). It
+does not include the trigger efficiency (95%, random loss) or the DAQ dead time: compare it
+with the recorded bit on recorded events.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from na64reco.conditions import RESPONSE
 from na64reco.conditions.periods import RunPeriod
 
-__all__ = ["TRIGGER_TERMS", "emulate_trigger"]
+__all__ = ["TRIGGER_TERMS", "emulate_trigger", "gated_energy", "trigger_sums"]
 
 TRIGGER_TERMS = ("s_counters", "no_v1", "ps_above", "ecal_below")
 
@@ -42,3 +44,32 @@ def emulate_trigger(reco: dict, period: RunPeriod) -> dict[str, np.ndarray]:
     }
     decision = terms["s_counters"] & terms["no_v1"] & terms["ps_above"] & terms["ecal_below"]
     return {"trigger": decision, **terms}
+
+
+def gated_energy(amp: np.ndarray, t: np.ndarray, constants, gate_ns: float) -> np.ndarray:
+    """What a trigger sum takes from each channel: the calibrated amplitude of every usable
+    channel whose reported pulse time lies within +- ``gate_ns`` of its t0, without zero
+    suppression (noise included). Float64; non-finite values contribute nothing."""
+    amp = np.asarray(amp, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    in_gate = np.abs(t - constants.t0) < gate_ns
+    ok = constants.usable & in_gate & np.isfinite(amp) & np.isfinite(t)
+    return np.where(ok, (amp - constants.pedestal) * constants.gain, 0.0)
+
+
+def trigger_sums(arrays: dict, cset, gate_ns: float) -> dict[str, np.ndarray]:
+    """``trig_ps_e``, ``trig_ecal_e`` and ``trig_counter_e`` (n,4) of a chunk of raw events.
+
+    The simulated hardware forms Tr(X) with exactly this rule and the true constants (a digital
+    trigger on the digitised channels, see ``na64reco.sim.hardware``); the emulation uses it with
+    the derived constants, so the two differ only by the calibration.
+    """
+    ecal = gated_energy(arrays["ecal_amp"], arrays["ecal_t"], cset.ecal, gate_ns)
+    ps = ecal[:, 0].sum(axis=(1, 2))
+    return {
+        "trig_ps_e": ps,
+        "trig_ecal_e": ps + ecal[:, 1].sum(axis=(1, 2)),
+        "trig_counter_e": gated_energy(
+            arrays["counter_amp"], arrays["counter_t"], cset.counter, gate_ns
+        ),
+    }

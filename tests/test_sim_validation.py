@@ -80,7 +80,7 @@ def test_hadron_fraction_and_srd_suppression():
     rng = np.random.default_rng(5)
     n = 400_000
     batch = EventBatch.empty(n, 0)
-    pdg = add_beam_particles(rng, batch, batch.intime, np.arange(n), ctx)
+    pdg, _ = add_beam_particles(rng, batch, batch.intime, np.arange(n), ctx)
     deposits = truth_deposits(batch, 15.0)
     hadron = np.isin(pdg, [PDG_PION, PDG_KAON])
     assert hadron.mean() == pytest.approx(0.01, rel=0.1)

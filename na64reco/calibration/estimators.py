@@ -18,7 +18,7 @@ MOYAL_MEDIAN_OFFSET = -np.log(2 * special.erfinv(0.5) ** 2)  # median - mode of 
 def clipped_mean_rms(
     values: np.ndarray, n_sigma: float = 4.0, iterations: int = 5
 ) -> tuple[float, float, int]:
-    """Mean, RMS and count of ``values`` after iterative ``n_sigma`` clipping (start: median/MAD)."""
+    """Mean, RMS and count of ``values`` after iterative ``n_sigma`` clipping (from median/MAD)."""
     v = np.asarray(values, dtype=float)
     if len(v) == 0:
         return float("nan"), float("nan"), 0
@@ -124,7 +124,7 @@ def fit_drift_window(times: np.ndarray, sigma_guess: float, min_entries: int = 2
     t = t[np.isfinite(t)]
     if len(t) < min_entries:
         return None
-    q10, q50, q90 = np.percentile(t, [10, 50, 90])
+    q10, q90 = np.percentile(t, [10, 90])
     lo0, hi0 = float(q10), float(q90)
     rng_lo, rng_hi = lo0 - 60 - 4 * sigma_guess, hi0 + 60 + 4 * sigma_guess
     step = max(sigma_guess / 4, 0.5)
@@ -157,7 +157,6 @@ def fit_drift_window(times: np.ndarray, sigma_guess: float, min_entries: int = 2
     if not m.valid or not m.values["hi"] > m.values["lo"]:
         return None
     m.hesse()
-    _ = q50
     return {
         "lo": float(m.values["lo"]),
         "hi": float(m.values["hi"]),

@@ -32,7 +32,15 @@ A pulse outside its window is *out of time* (pile-up from an earlier or later be
 (1 GeV each: the HCAL zero-energy threshold; a noise pulse would need > 15 sigma to reach it).
 
 The trigger emulation (``na64reco.trigger``) needs the sums the hardware makes within its gate
-(``period.trigger.gate_ns``): ``trig_*`` keys use that window instead.
+(``period.trigger.gate_ns``): ``trig_*`` keys. The hardware sums the analogue signal with no
+threshold, and near the trigger thresholds (PS > 0.3 GeV, typically a MIP or a hadron shower
+spread over many PS cells of a few 10 MeV each) zero suppression loses ~20% of the PS energy.
+The ECAL trigger sums therefore take every in-gate pulse plus, *unsuppressed*, the pulse-less
+good channels (status 0: a noisy channel would add its noise) within ``UNSUPPRESSED_HALF_WIDTH``
+= 2 cells of the hit cell (the 5x5 around it; all 36 cells would add ~60 MeV of noise RMS to the
+PS sum, the 5x5 ~50 MeV, the 3x3 misses hadronic PS energy). Pulses out of the gate are left
+out, which is what excludes out-of-time pile-up. Counters have ~30 sigma per MIP: their trigger
+sums are just the in-gate pulses.
 
 Non-finite input (NaN/inf amplitude or time) is never propagated: such a channel is treated as
 having no pulse (energy 0), counted per event in ``n_bad_channels`` and flagged in
@@ -52,19 +60,23 @@ import logging
 import numpy as np
 
 from na64reco.calibration.constants import (
-    STATUS_ABSENT,
-    STATUS_DEAD,
+    STATUS_GOOD,
     CalibrationDB,
     CalibrationError,
     CalibrationSet,
     DetectorConstants,
 )
 from na64reco.conditions import get_period
+from na64reco.trigger import trigger_sums
 
 logger = logging.getLogger(__name__)
 
 #: zero-suppression threshold in units of the channel noise (see module docstring)
 ZS_SIGMAS = 3.0
+#: an out-of-time pulse counts as real (pile-up) above this many noise sigmas: between 3 and
+#: ~6 sigma the true signal may be below the digitiser's 3-sigma pulse threshold, whose time is
+#: then random (a shower's halo cells would fake out-of-time energy in ~5% of clean events)
+OUT_OF_TIME_SIGMAS = 6.0
 #: in-time windows |t - t0| < window [ns] per detector (see module docstring)
 IN_TIME_WINDOW_NS: dict[str, float] = {
     "ecal": 12.5,
@@ -73,6 +85,8 @@ IN_TIME_WINDOW_NS: dict[str, float] = {
     "veto": 10.0,
     "counter": 10.0,
 }
+#: ECAL sums include the pulse-less good channels within this many cells of the hit cell
+UNSUPPRESSED_HALF_WIDTH = 2
 #: out-of-time energy above which an event is flagged as pile-up [GeV]
 PILEUP_LIMIT_GEV: dict[str, float] = {"ecal": 1.0, "hcal": 1.0}
 #: VETO rule (p348reco): module energy sqrt(a1 a2) unless one PMT is below this fraction of the
@@ -85,8 +99,10 @@ RAW_BRANCHES = tuple(
 
 __all__ = [
     "IN_TIME_WINDOW_NS",
+    "OUT_OF_TIME_SIGMAS",
     "PILEUP_LIMIT_GEV",
     "RAW_BRANCHES",
+    "UNSUPPRESSED_HALF_WIDTH",
     "VETO_PMT_RATIO_MIN",
     "ZS_SIGMAS",
     "calibrate_detector",
@@ -117,10 +133,12 @@ def _calibrate(
     bad = ~(np.isfinite(amp) & np.isfinite(t))
     threshold = (zs_sigmas * c.noise * gain).astype(np.float32)
     pulse = (energy > threshold) & usable
+    strong = energy > (OUT_OF_TIME_SIGMAS / zs_sigmas) * threshold
     if bad.any():
         energy = np.where(bad, np.float32(0), energy)
         pulse &= ~bad
-    return energy, pulse, dt, bad
+        strong &= ~bad
+    return energy, pulse, dt, bad, strong & pulse
 
 
 def calibrate_detector(
@@ -136,7 +154,7 @@ def calibrate_detector(
     zero-suppressed: sums should use ``energy * in_time``). ``in_time`` is true for channels with
     a pulse (energy above ``zs_sigmas`` noise) and ``|t - t0| < time_window_ns``.
     """
-    energy, pulse, dt, _ = _calibrate(amp, t, constants, zs_sigmas)
+    energy, pulse, dt, _, _ = _calibrate(amp, t, constants, zs_sigmas)
     return energy, pulse & (dt < time_window_ns)
 
 
@@ -210,58 +228,64 @@ def reconstruct_calorimeters(
 
     def calib(det: str):
         nonlocal n_bad
-        e, pulse, dt, bad = _calibrate(arrays[f"{det}_amp"], arrays[f"{det}_t"], cset.detector(det), zs_sigmas)
+        e, pulse, dt, bad, strong = _calibrate(
+            arrays[f"{det}_amp"], arrays[f"{det}_t"], cset.detector(det), zs_sigmas
+        )
         nb = _sum(bad).astype(np.int16)
         n_bad = nb if n_bad is None else n_bad + nb
-        return e, pulse, dt
+        return e, pulse, dt, strong
 
     # --- ECAL -----------------------------------------------------------------------------
-    e, pulse, dt = calib("ecal")
+    e, pulse, dt, strong = calib("ecal")
     intime = pulse & (dt < windows["ecal"])
-    e_in = np.where(intime, e, np.float32(0))
+    hit = _hit_cell(np.where(intime, e, np.float32(0)).sum(axis=1))
+    nx, ny = e.shape[2:]
+    k = UNSUPPRESSED_HALF_WIDTH
+    near = (np.abs(np.arange(nx)[None, :, None] - hit[0][:, None, None]) <= k) & (
+        np.abs(np.arange(ny)[None, None, :] - hit[1][:, None, None]) <= k
+    )
+    quiet = ~pulse & (cset.ecal.status == STATUS_GOOD) & near[:, None]
+    e_in = np.where(intime | quiet, e, np.float32(0))
     ps = _sum(e_in[:, 0])
     main = _sum(e_in[:, 1])
     out["ecal_ps"] = ps
     out["ecal_main"] = main
     out["ecal_e"] = ps + main
-    out["ecal_out_of_time"] = _sum(np.where(pulse & ~intime, e, np.float32(0)))
-    in_gate = np.where(pulse & (dt < gate), e, np.float32(0))
-    out["trig_ps_e"] = _sum(in_gate[:, 0])
-    out["trig_ecal_e"] = out["trig_ps_e"] + _sum(in_gate[:, 1])
+    out["ecal_out_of_time"] = _sum(np.where(strong & ~intime, e, np.float32(0)))
     cell = e_in[:, 0] + e_in[:, 1]  # (n, nx, ny)
     out["ecal_cell_e"] = cell
-    out.update(_hit_and_cog(cell, period.geometry.ecal_cell_pitch_cm))
+    out.update(_cog(np.maximum(cell, 0), hit, period.geometry.ecal_cell_pitch_cm))
 
     # --- HCAL -----------------------------------------------------------------------------
-    e, pulse, dt = calib("hcal")
+    e, pulse, dt, strong = calib("hcal")
     intime = pulse & (dt < windows["hcal"])
     module = np.where(intime, e, np.float32(0)).reshape(len(e), e.shape[1], -1).sum(axis=2)
     out["hcal_module_e"] = module
     out["hcal_e"] = module.sum(axis=1)
-    out["hcal_out_of_time"] = _sum(np.where(pulse & ~intime, e, np.float32(0)))
+    out["hcal_out_of_time"] = _sum(np.where(strong & ~intime, e, np.float32(0)))
     out["pileup"] = (out["ecal_out_of_time"] > limits["ecal"]) | (
         out["hcal_out_of_time"] > limits["hcal"]
     )
 
     # --- VETO, SRD --------------------------------------------------------------------------
-    e, pulse, dt = calib("veto")
+    e, pulse, dt, _ = calib("veto")
     veto = veto_module_energy(np.where(pulse & (dt < windows["veto"]), e, np.float32(0)))
     out["veto_module_e"] = veto
     out["veto_e"] = veto.sum(axis=1)
     out["veto_max"] = veto.max(axis=1)
-    e, pulse, dt = calib("srd")
+    e, pulse, dt, _ = calib("srd")
     srd = np.where(pulse & (dt < windows["srd"]), e, np.float32(0))
     out["srd_module_e"] = srd
     out["srd_e"] = srd.sum(axis=1)
 
     # --- beam counters ------------------------------------------------------------------------
-    e, pulse, dt = calib("counter")
+    e, pulse, dt, _ = calib("counter")
     out["counter_e"] = np.where(pulse & (dt < windows["counter"]), e, np.float32(0))
-    out["trig_counter_e"] = np.where(pulse & (dt < gate), e, np.float32(0))
     c = cset.counter
     above = (np.asarray(arrays["counter_amp"]) - c.pedestal) > cset.counter_threshold_adc
     out["counter_fired"] = above & pulse & (dt < windows["counter"])
 
+    out.update(trigger_sums(arrays, cset, gate))  # the hardware rule (na64reco.trigger)
     out["n_bad_channels"] = n_bad
     out["bad_channels"] = n_bad > 0
     if out["bad_channels"].any():
@@ -273,20 +297,27 @@ def reconstruct_calorimeters(
     return out
 
 
-def _hit_and_cog(cell: np.ndarray, pitch_cm: float) -> dict[str, np.ndarray]:
-    """Hit cell (largest in-time energy) and centre of gravity of the 3x3 around it."""
-    n, nx, ny = cell.shape
+def _hit_cell(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ix, iy) of the cell with the largest in-time energy; -1 where there is none."""
+    n, _, ny = cell.shape
     flat = cell.reshape(n, -1)
     best = flat.argmax(axis=1)
     has = flat[np.arange(n), best] > 0
-    ix = best // ny
-    iy = best % ny
-    # 3x3 neighbourhood with zero padding: gather from the padded array
+    return np.where(has, best // ny, -1), np.where(has, best % ny, -1)
+
+
+def _cog(cell: np.ndarray, hit, pitch_cm: float) -> dict[str, np.ndarray]:
+    """Hit cell and centre of gravity of the 3x3 around it (zero padding outside)."""
+    n, nx, ny = cell.shape
+    ix, iy = hit
+    has = ix >= 0
     pad = np.zeros((n, nx + 2, ny + 2), dtype=cell.dtype)
     pad[:, 1:-1, 1:-1] = cell
     d = np.arange(3)
     rows = np.arange(n)[:, None, None]
-    win = pad[rows, (ix[:, None, None] + d[None, :, None]), (iy[:, None, None] + d[None, None, :])]
+    jx = np.maximum(ix, 0)[:, None, None]
+    jy = np.maximum(iy, 0)[:, None, None]
+    win = pad[rows, jx + d[None, :, None], jy + d[None, None, :]]
     tot = win.sum(axis=(1, 2))
     safe = np.where(tot > 0, tot, 1)
     off = (d - 1).astype(cell.dtype)
@@ -295,8 +326,8 @@ def _hit_and_cog(cell: np.ndarray, pitch_cm: float) -> dict[str, np.ndarray]:
     cx = (ix - (nx - 1) / 2 + dx) * pitch_cm
     cy = (iy - (ny - 1) / 2 + dy) * pitch_cm
     return {
-        "hit_ix": np.where(has, ix, -1).astype(np.int8),
-        "hit_iy": np.where(has, iy, -1).astype(np.int8),
+        "hit_ix": ix.astype(np.int8),
+        "hit_iy": iy.astype(np.int8),
         "cog_x": np.where(has, cx, 0).astype(np.float32),
         "cog_y": np.where(has, cy, 0).astype(np.float32),
         "ecal_3x3": win,
@@ -331,4 +362,3 @@ def reconstruct_calorimeters_db(arrays: dict, db: CalibrationDB, **kwargs) -> di
                 out[k] = np.zeros((len(run), *v.shape[1:]), dtype=v.dtype)
             out[k][sel] = v
     return out
-

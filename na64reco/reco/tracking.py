@@ -30,16 +30,22 @@ Status bits (``status``, 0 = a complete track): see ``STATUS_*`` below. ``p_gev`
 any of NO_MM_CLUSTERS, NO_UPSTREAM_X, NO_DOWNSTREAM_X, KICK_MISMATCH_X is set; ``ecal_x_cm`` /
 ``ecal_y_cm`` are NaN without a downstream segment in that projection.
 
+In-time MM cluster: ``|t - mm_t0[station]| < MM_INTIME_NSIGMA * time_sigma_ns`` and charge at
+least ``MM_MIN_CLUSTER_CHARGE_ADC``; in-time straw hit: inside ``cset.straw_window_ns`` widened by
+``STRAW_WINDOW_MARGIN_NSIGMA * time_sigma_ns`` on each side.
+
 Multiplicities (paper 000 cut (iv): no extra in-time MM hit upstream of the magnets, at most one
 downstream, no extra straw hits): counts of in-time *clusters* (one crossing of one plane). A
 plane's in-time clusters beyond the one the track explains are "extra". The track explains the
 segment's cluster in MM1-MM4 and, in the other stations (MM5-MM7), the cluster nearest to the
-downstream segment's extrapolation within ``TRACK_ROAD_MM``; in a projection without a segment, a
-cluster within ``BEAM_ROAD_MM`` of the nominal trajectory. A beam electron therefore has 0 extra
-clusters whatever the plane efficiencies. Straws: contiguous in-time wires of one plane are one
-crossing (a track near a tube wall fires two); the crossing nearest to the downstream segment's
-extrapolation (within ``STRAW_TRACK_ROAD_MM``; or to the nominal trajectory within
-``STRAW_BEAM_ROAD_MM`` without a segment) is the track's, every other in-time wire is extra.
+downstream segment's extrapolation within ``TRACK_ROAD_MM``; on a side without a segment in that
+projection, a cluster within ``BEAM_ROAD_MM`` of the other side's segment carried through the
+kick plane with the nominal deflection (or of the nominal trajectory when neither exists). A
+beam electron therefore has 0 extra clusters whatever the plane efficiencies. Straws: contiguous
+in-time wires of one plane are one crossing (a track near a tube wall fires two); the crossing
+nearest to the downstream segment's extrapolation (within ``STRAW_TRACK_ROAD_MM``; without one,
+the same fallback as above within ``STRAW_BEAM_ROAD_MM``) is the track's, every other in-time wire
+is extra.
 """
 
 from __future__ import annotations
@@ -84,6 +90,10 @@ MM_CLUSTER_SPLIT_NSIGMA = 4.0
 # side by this many time_sigma_ns of the station (10 ns jitter on top of the drift time: a window
 # without margin loses ~8% of the track's hits at its edges).
 STRAW_WINDOW_MARGIN_NSIGMA = 2.0
+# A MIP's MM cluster carries a Landau charge with MPV ~100 ADC (>= ~30 ADC); noise strips are just
+# above the strip threshold (~10-20 ADC). Clusters below this charge are not counted as hits (with
+# the in-time window this leaves ~0.1% in-time noise clusters per plane instead of ~1.5%).
+MM_MIN_CLUSTER_CHARGE_ADC = 25.0
 # Segment choice (module docstring): beam divergence ~0.1 mrad and 0.12 mrad slope error of a
 # MM1-MM2 pair -> 1 mrad generous; beam spot 6 mm -> 10 mm; the two segments meet at the kick
 # within ~1 mm (0.6 mm upstream + 0.5 mm downstream extrapolation); y slopes within ~0.2 mrad.
@@ -94,9 +104,10 @@ SEG_SIGMA_SLOPE_MATCH_Y_MRAD = 0.5
 SEG_SIGMA_SLOPE_DOWN_MRAD = 30.0  # only without an upstream segment: momenta down to ~20 GeV
 # x segments further apart than this at the kick plane are not one particle (~10 sigma).
 MAX_KICK_MISMATCH_MM = 10.0
-# Roads for the cluster a track explains in stations outside its segment: the downstream
-# extrapolation to MM5-MM7 is good to ~2 mm (and multiple scattering adds ~0.1 mm at 100 GeV).
-TRACK_ROAD_MM = 5.0
+# Roads for the cluster a track explains in stations outside its segment: the downstream segment's
+# slope error is ~0.2 mrad (50-100 um clusters 0.7 m apart), ~2.5 mm at MM5-MM7 12-14 m further;
+# multiple scattering adds ~0.1 mm at 100 GeV -> 4 sigma.
+TRACK_ROAD_MM = 10.0
 BEAM_ROAD_MM = 20.0  # ~3 beam-spot sigmas around the nominal trajectory
 STRAW_TRACK_ROAD_MM = 9.0  # 1.5 tube diameters: the crossing's centre is within half a tube
 STRAW_BEAM_ROAD_MM = 30.0
@@ -142,7 +153,10 @@ def _mm_clusters_flat(mm, cset: CalibrationSet, geometry: Geometry):
     )
     t0 = np.asarray(cset.mm_t0, dtype=np.float64)
     window = MM_INTIME_NSIGMA * sigma
-    intime = np.abs(t - t0[st]) < window[st] if len(st) else np.zeros(0, dtype=bool)
+    if len(st):
+        intime = (np.abs(t - t0[st]) < window[st]) & (q >= MM_MIN_CLUSTER_CHARGE_ADC)
+    else:
+        intime = np.zeros(0, dtype=bool)
     return c_off, {"station": st, "plane": pl, "u_mm": u, "charge": q, "size": size, "t": t,
                    "first_strip": first, "in_time": intime}  # fmt: skip
 
@@ -165,7 +179,8 @@ def cluster_mm(mm, cset: CalibrationSet, geometry: Geometry) -> ak.Array:
 
     Fields: station, plane (0 x, 1 y), u_mm (charge-weighted centre relative to the nominal
     trajectory), pos_cm (absolute x or y in the ECAL frame), charge (ADC sum), size (strips),
-    t (charge-weighted time, ns raw), first_strip, in_time (``|t - mm_t0| < window``).
+    t (charge-weighted time, ns raw), first_strip, in_time (``|t - mm_t0| < window`` and charge
+    >= ``MM_MIN_CLUSTER_CHARGE_ADC``: the clusters tracking uses and counts).
     """
     c_off, cols = _mm_clusters_flat(mm, cset, geometry)
     z = np.array([s.z_m for s in geometry.mm_stations], dtype=np.float64)
@@ -200,7 +215,9 @@ def reconstruct_tracks(mm, st, cset: CalibrationSet, geometry: Geometry) -> dict
     * ``deflection_rad``, ``slope_x_up``, ``slope_x_down``, ``slope_y_up``, ``slope_y_down``
       (rad, absolute), ``x_kick_cm``, ``y_kick_cm`` (upstream segment at the kick plane),
       ``kick_mismatch_x_mm`` (downstream minus upstream x at the kick plane);
-    * ``ecal_x_cm``, ``ecal_y_cm``: the downstream segment at the ECAL face (ECAL frame);
+    * ``ecal_x_cm``, ``ecal_y_cm``: the track at the ECAL face (ECAL frame): a straight-line
+      fit of the downstream segment and the clusters it explains in MM5-MM7 (just the segment
+      when those have none);
     * ``n_mm_clusters`` (n, n_mm, 2): in-time clusters per station and plane;
       ``n_mm_upstream`` / ``n_mm_downstream``: in-time clusters before / after the magnets,
       ``n_mm_hits_upstream`` / ``n_mm_hits_downstream``: their strips,

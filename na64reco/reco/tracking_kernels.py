@@ -24,8 +24,10 @@ P_INVALID = NO_MM_CLUSTERS | NO_UPSTREAM_X | NO_DOWNSTREAM_X | KICK_MISMATCH_X
 def cluster_hits(offsets, station, plane, strip, amp, t, pitch_mm, n_channels, split_dt_ns):
     """Contiguous fired strips of one (event, station, plane) -> clusters.
 
-    Hits must be sorted by (station, plane, strip) within each event. Neighbouring strips whose
-    times differ by more than ``split_dt_ns`` start a new cluster (out-of-time neighbours).
+    Hits must be sorted by (station, plane, strip) within each event. A cluster grows from its
+    first (lowest) unassigned strip over strips +1, +2, ... whose times are within
+    ``split_dt_ns`` of the seed's: hits of two particles on the same or neighbouring strips at
+    different times (pile-up, noise) form separate clusters.
     Returns (cluster offsets per event, station, plane, u_mm, charge, size, t, strip_first).
     """
     n_ev = len(offsets) - 1
@@ -38,53 +40,61 @@ def cluster_hits(offsets, station, plane, strip, amp, t, pitch_mm, n_channels, s
     c_n = np.empty(n_hit, np.int32)
     c_t = np.empty(n_hit, np.float64)
     c_first = np.empty(n_hit, np.int32)
+    assigned = np.zeros(n_hit, np.bool_)
     nc = 0
     for e in range(n_ev):
-        h0 = offsets[e]
         h1 = offsets[e + 1]
-        h = h0
-        while h < h1:
-            s = station[h]
-            p = plane[h]
+        b0 = offsets[e]
+        while b0 < h1:
+            # block of one (station, plane)
+            s = station[b0]
+            p = plane[b0]
+            b1 = b0 + 1
+            while b1 < h1 and station[b1] == s and plane[b1] == p:
+                b1 += 1
             half = 0.5 * n_channels[s]
-            sq = 0.0
-            squ = 0.0
-            sqt = 0.0
-            st_sum = 0.0
-            su = 0.0
-            k = 0
-            first = np.int32(strip[h])
-            last = -10
-            t_prev = 0.0
-            while h < h1:
-                if k > 0:
-                    if station[h] != s or plane[h] != p or np.int64(strip[h]) != last + 1:
-                        break
-                    if abs(t[h] - t_prev) > split_dt_ns:
-                        break
-                q = max(np.float64(amp[h]), 0.0)
-                u = (np.float64(strip[h]) + 0.5 - half) * pitch_mm[s]
-                sq += q
-                squ += q * u
-                sqt += q * t[h]
-                su += u
-                st_sum += t[h]
-                k += 1
-                last = np.int64(strip[h])
-                t_prev = t[h]
-                h += 1
-            c_st[nc] = s
-            c_pl[nc] = p
-            if sq > 0.0:
-                c_u[nc] = squ / sq
-                c_t[nc] = sqt / sq
-            else:
-                c_u[nc] = su / k
-                c_t[nc] = st_sum / k
-            c_q[nc] = sq
-            c_n[nc] = k
-            c_first[nc] = first
-            nc += 1
+            for i in range(b0, b1):
+                if assigned[i]:
+                    continue
+                t_seed = t[i]
+                sq = 0.0
+                squ = 0.0
+                sqt = 0.0
+                su = 0.0
+                st_sum = 0.0
+                k = 0
+                last = np.int64(strip[i]) - 1
+                j = i
+                while j < b1 and np.int64(strip[j]) <= last + 1:
+                    if (
+                        not assigned[j]
+                        and np.int64(strip[j]) == last + 1
+                        and abs(t[j] - t_seed) <= split_dt_ns
+                    ):
+                        assigned[j] = True
+                        q = max(np.float64(amp[j]), 0.0)
+                        u = (np.float64(strip[j]) + 0.5 - half) * pitch_mm[s]
+                        sq += q
+                        squ += q * u
+                        sqt += q * t[j]
+                        su += u
+                        st_sum += t[j]
+                        k += 1
+                        last = np.int64(strip[j])
+                    j += 1
+                c_st[nc] = s
+                c_pl[nc] = p
+                if sq > 0.0:
+                    c_u[nc] = squ / sq
+                    c_t[nc] = sqt / sq
+                else:
+                    c_u[nc] = su / k
+                    c_t[nc] = st_sum / k
+                c_q[nc] = sq
+                c_n[nc] = k
+                c_first[nc] = np.int32(strip[i])
+                nc += 1
+            b0 = b1
         c_off[e + 1] = nc
     return c_off, c_st[:nc], c_pl[:nc], c_u[:nc], c_q[:nc], c_n[:nc], c_t[:nc], c_first[:nc]
 
@@ -93,6 +103,22 @@ def cluster_hits(offsets, station, plane, strip, amp, t, pitch_mm, n_channels, s
 def _line(u0, z0, u1, z1, z):
     slope = (u1 - u0) / (z1 - z0)
     return slope, u0 + slope * (z - z0)
+
+
+@nb.njit(cache=True, nogil=True)
+def _predict(has, seg_u0, seg_slope, ukick, z_first, kick_z, p, side, z, track_road, beam_road):
+    """Expected u (mm) of the track at z on ``side`` (0 upstream, 1 downstream) and its road.
+
+    From the segment on that side; else from the other side's segment through the kick plane
+    with the nominal deflection (relative slopes are kept for a 100 GeV particle) and the wide
+    beam road; else the nominal trajectory (u = 0) with the beam road.
+    """
+    if has[p, side]:
+        return seg_u0[p, side] + seg_slope[p, side] * (z - z_first), track_road
+    other = 1 - side
+    if has[p, other]:
+        return ukick[p, other] + seg_slope[p, other] * (z - kick_z), beam_road
+    return 0.0, beam_road
 
 
 @nb.njit(cache=True, nogil=True)
@@ -230,11 +256,6 @@ def track_events(
                 else:
                     out_slope[e, p, side] = np.nan
                     out_ukick[e, p, side] = np.nan
-            if has[p, 1]:
-                z_first = mm_z[pair_st[1, 0]]
-                out_uecal[e, p] = seg_u0[p, 1] + seg_slope[p, 1] * (ecal_z - z_first)
-            else:
-                out_uecal[e, p] = np.nan
         if not has[0, 0]:
             status |= NO_UPSTREAM_X
         if not has[0, 1]:
@@ -243,9 +264,9 @@ def track_events(
             status |= NO_UPSTREAM_Y
         if not has[1, 1]:
             status |= NO_DOWNSTREAM_Y
-        if has[0, 0] and has[0, 1]:
-            if abs(out_ukick[e, 0, 1] - out_ukick[e, 0, 0]) > max_mismatch:
-                status |= KICK_MISMATCH_X
+        mismatch = out_ukick[e, 0, 1] - out_ukick[e, 0, 0]
+        if has[0, 0] and has[0, 1] and abs(mismatch) > max_mismatch:
+            status |= KICK_MISMATCH_X
         out_status[e] = status
         # extra clusters: in-time clusters of each plane beyond the one the track explains
         for s in range(n_mm):
@@ -258,18 +279,43 @@ def track_events(
                 if used[s, p] >= 0:
                     expl = 1
                 else:
-                    if has[p, side]:
-                        z_first = mm_z[pair_st[side, 0]]
-                        pred = seg_u0[p, side] + seg_slope[p, side] * (mm_z[s] - z_first)
-                        road = track_road
-                    else:
-                        pred = 0.0
-                        road = beam_road
+                    pred, road = _predict(
+                        has, seg_u0, seg_slope, out_ukick[e], mm_z[pair_st[side, 0]], kick_z,
+                        p, side, mm_z[s], track_road, beam_road
+                    )  # fmt: skip
+                    dbest = road
                     for c in range(start[s, p], stop[s, p]):
-                        if c_intime[c] and abs(c_u[c] - pred) < road:
+                        d = abs(c_u[c] - pred)
+                        if c_intime[c] and d < dbest:
                             expl = 1
-                            break
+                            dbest = d
+                            if has[p, side]:
+                                used[s, p] = c
                 out_extra[e, side] += n - expl
+        # ECAL face: straight-line fit of the downstream segment and the clusters it explains in
+        # the other downstream stations (MM5-MM7 near the ECAL: a long lever arm)
+        for p in range(2):
+            if not has[p, 1]:
+                out_uecal[e, p] = np.nan
+                continue
+            sw = 0.0
+            sz = 0.0
+            su = 0.0
+            szz = 0.0
+            szu = 0.0
+            for s in range(n_mm):
+                if mm_upstream[s] or used[s, p] < 0:
+                    continue
+                z = mm_z[s] - ecal_z
+                u = c_u[used[s, p]]
+                sw += 1.0
+                sz += z
+                su += u
+                szz += z * z
+                szu += z * u
+            det = sw * szz - sz * sz
+            # intercept at z = ecal_z
+            out_uecal[e, p] = (su * szz - sz * szu) / det
         # straws: in-time hits per plane; contiguous in-time wires form one crossing; the
         # crossing nearest to the downstream segment (or the nominal beam) is the track's
         ha = s_off[e]
@@ -298,13 +344,10 @@ def track_events(
                 k += 1
                 h += 1
             out_nstraw[e, s, p] += k
-            if has[p, 1]:
-                z_first = mm_z[pair_st[1, 0]]
-                pred = seg_u0[p, 1] + seg_slope[p, 1] * (st_z[s] - z_first)
-                road = straw_track_road
-            else:
-                pred = 0.0
-                road = straw_beam_road
+            pred, road = _predict(
+                has, seg_u0, seg_slope, out_ukick[e], mm_z[pair_st[1, 0]], kick_z,
+                p, 1, st_z[s], straw_track_road, straw_beam_road
+            )  # fmt: skip
             d = abs(su / k - pred)
             if d < road and d < best_d[s, p]:
                 best_d[s, p] = d

@@ -178,12 +178,12 @@ def add_beam_particles(
     """Unbiased beam particles (species by beam composition) into rows ``idx`` of ``layer``.
 
     Used for the prescaled beam trigger (in time) and for pile-up (at ``t_ns``). Returns the PDG
-    ids. Electrons shower fully (a few come from the low-energy tail), hadrons interact in the
-    ECAL with probability 1 - exp(-1.6) or cross it as MIPs, muons are MIPs.
+    ids and the energies. Electrons shower fully (a few come from the low-energy tail), hadrons
+    interact in the ECAL with probability 1 - exp(-1.6) or cross it as MIPs, muons are MIPs.
     """
     n = len(idx)
     if n == 0:
-        return np.zeros(0, dtype=int)
+        return np.zeros(0, dtype=int), np.zeros(0)
     p, g, r = ctx.period, ctx.geometry, ctx.response
     pdg = _beam_species(rng, n, p)
     energy = p.beam_energy_gev * (1 + p.beam_momentum_spread * rng.standard_normal(n))
@@ -213,7 +213,7 @@ def add_beam_particles(
     add_srd_fakes(rng, layer, idx[~ele], r, ctx.srd_fake_probability)
     mu = pdg == PDG_MUON
     showers.add_muon(rng, layer, idx[mu], energy[mu], x[mu], y[mu], g, r)
-    return pdg
+    return pdg, energy
 
 
 def overlay_pileup(rng: np.random.Generator, batch: EventBatch, ctx: SimContext) -> None:
@@ -592,14 +592,14 @@ def generate_beam_trigger(rng, n: int, ctx: SimContext) -> EventBatch:
     """Prescaled unbiased beam triggers: one beam particle each, species by beam composition."""
     batch = EventBatch.empty(n, proc.PROCESS_IDS["em_shower"])
     idx = np.arange(n)
-    pdg = add_beam_particles(rng, batch, batch.intime, idx, ctx)
+    pdg, energy = add_beam_particles(rng, batch, batch.intime, idx, ctx)
     batch.truth["mc_beam_pdg"][:] = pdg
     batch.truth["mc_process"][:] = np.where(pdg == PDG_ELECTRON, proc.PROCESS_IDS["em_shower"], 0)
     batch.truth["mc_process"][(pdg == PDG_PION) | (pdg == PDG_KAON)] = proc.PROCESS_IDS[
         "beam_hadron"
     ]
     batch.truth["mc_process"][pdg == PDG_MUON] = proc.PROCESS_IDS["beam_muon"]
-    batch.truth["mc_beam_energy"][:] = ctx.period.beam_energy_gev
+    batch.truth["mc_beam_energy"][:] = energy
     batch.trigger_bits[:] = 2
     return batch
 

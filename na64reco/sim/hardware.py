@@ -1,9 +1,12 @@
 """The simulated hardware: physics trigger decision and digitisation into raw amplitudes/times.
 
-Trigger (paper 000 eq. 8): Tr = prod(S_i) * not(V1) * PS(E > E_PS^th) * ECAL(E < E_ECAL^th),
-evaluated on the analogue sums of the deposits within +- ``gate_ns`` of the trigger. The
-hardware sums see the true deposits: the trigger emulation of the reconstruction, which sees
-calibrated ADC amplitudes with noise, differs only near the thresholds.
+Trigger (paper 000 eq. 8): Tr = prod(S_i) * not(V1) * PS(E > E_PS^th) * ECAL(E < E_ECAL^th).
+The simulated hardware is a digital trigger: it sums the digitised channels whose pulse lies
+within +- ``gate_ns`` of their t0, with the true constants (``na64reco.trigger.trigger_sums``,
+the rule the emulation uses with derived constants). Approximation: the real NA64 trigger
+formed analogue sums, whose own noise and thresholds no emulation can see. A loose
+pre-selection on the true deposits (``pretrigger``, margins well above the noise) spares the
+digitisation of events that cannot fire.
 
 Digitisation: raw = pedestal + gain * E + noise (ADC, float32, quantised to 1/8 ADC and clipped to
 the 12-bit range); time = pulse time + t0 + jitter (quantised to 1/16 ns). Two pulses in one
@@ -42,8 +45,33 @@ def gated(batch: EventBatch, detector: str, gate_ns: float) -> np.ndarray:
     return intime + pile * inside.reshape(shape)
 
 
+# Margins of the pre-selection on true deposits: far beyond the noise of the digitised sums
+# (~0.03 GeV on the PS sum, ~0.3 GeV on the ECAL sum) [choose].
+PRETRIGGER_PS_MARGIN_GEV = 0.15
+PRETRIGGER_ECAL_MARGIN_GEV = 2.0
+PRETRIGGER_COUNTER_MARGIN_MIP = 0.25
+
+
+def pretrigger(batch: EventBatch, period: RunPeriod, resp: Response = RESPONSE) -> np.ndarray:
+    """Events that may fire Tr(X): the trigger on true in-gate deposits with loose margins."""
+    trig = period.trigger
+    ecal = gated(batch, "ecal", trig.gate_ns)
+    counters = gated(batch, "counter", trig.gate_ns) / resp.counter_mip_gev
+    e_ps = ecal[:, 0].sum(axis=(1, 2))
+    e_tot = ecal.sum(axis=(1, 2, 3))
+    margin = PRETRIGGER_COUNTER_MARGIN_MIP
+    s_ok = np.all(counters[:, :3] > trig.counter_min_mip - margin, axis=1)
+    v1 = counters[:, 3] > trig.veto_v1_min_mip + margin
+    return (
+        s_ok
+        & ~v1
+        & (e_ps > trig.ps_min_gev - PRETRIGGER_PS_MARGIN_GEV)
+        & (e_tot < trig.ecal_max_gev + PRETRIGGER_ECAL_MARGIN_GEV)
+    )
+
+
 def physics_trigger(batch: EventBatch, period: RunPeriod, resp: Response = RESPONSE) -> np.ndarray:
-    """Tr(X) of the hardware, per event (before trigger efficiency and dead time)."""
+    """Tr(X) on the true in-gate deposits, without read-out noise (truth-level studies)."""
     trig = period.trigger
     ecal = gated(batch, "ecal", trig.gate_ns)
     counters = gated(batch, "counter", trig.gate_ns)
@@ -52,6 +80,17 @@ def physics_trigger(batch: EventBatch, period: RunPeriod, resp: Response = RESPO
     s_ok = np.all(counters[:, :3] > trig.counter_min_mip * resp.counter_mip_gev, axis=1)
     v1 = counters[:, 3] > trig.veto_v1_min_mip * resp.counter_mip_gev
     return s_ok & ~v1 & (e_ps > trig.ps_min_gev) & (e_tot < trig.ecal_max_gev)
+
+
+def digital_trigger(raw: dict[str, np.ndarray], period: str, epoch: int = 0) -> np.ndarray:
+    """Tr(X) of the simulated hardware on digitised events (true constants of the period)."""
+    from na64reco.calibration.truth import calibration_from_truth
+    from na64reco.conditions import get_period
+    from na64reco.trigger import emulate_trigger, trigger_sums
+
+    p = get_period(period)
+    sums = trigger_sums(raw, calibration_from_truth(period, epoch), p.trigger.gate_ns)
+    return emulate_trigger(sums, p)["trigger"]
 
 
 def digitize(

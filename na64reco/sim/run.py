@@ -171,12 +171,21 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
     batch = EventBatch.concatenate(parts)
     gen.overlay_pileup(rng, batch, ctx)
 
-    # hardware trigger, trigger efficiency; dead time for data runs (not for signal MC, whose
-    # efficiency is quoted per live EOT)
-    fired = hardware.physics_trigger(batch, period, ctx.response)
+    # Hardware trigger: a loose pre-selection on the true deposits (events that cannot fire the
+    # trigger are not digitised), then the exact decision on the digitised channels; then the
+    # trigger efficiency, and the dead time for data runs (not for signal MC, whose efficiency
+    # is quoted per live EOT).
+    constants = true_calibration(request.period, request.calibration_epoch)
+    calibration_run = request.kind in ("ecal-scan", "muon", "random")
+    candidate = (batch.trigger_bits != 0) | (
+        hardware.pretrigger(batch, period, ctx.response) & (not calibration_run)
+    )
+    batch = batch.take(np.flatnonzero(candidate))
+    raw = hardware.digitize(rng, batch, constants, ctx.response)
+    fired = hardware.digital_trigger(raw, request.period, request.calibration_epoch)
     fired &= rng.random(len(batch)) < period.trigger.efficiency
     bits = batch.trigger_bits | np.where(fired, contract.TRIGGER_PHYSICS, 0).astype(np.uint16)
-    if request.kind in ("ecal-scan", "muon", "random"):
+    if calibration_run:
         bits = batch.trigger_bits  # calibration and pedestal runs use their own trigger only
     keep = bits != 0
     if request.kind != "signal":
@@ -189,17 +198,16 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
     bits = bits[order]
     n = len(batch)
     n_spills = max(plan.spills, 1)
-    spill = np.floor(np.sort(position[np.flatnonzero(keep)]) * n_spills).astype(np.int32) + 1
+    spill = np.floor(position[order] * n_spills).astype(np.int32) + 1
     event = _event_in_spill(spill)
 
-    constants = true_calibration(request.period, request.calibration_epoch)
     arrays: dict[str, object] = {
         "run": np.full(n, plan.run, dtype=np.int32),
         "spill": spill,
         "event": event,
         "trigger": bits.astype(np.uint16),
     }
-    arrays.update(hardware.digitize(rng, batch, constants, ctx.response))
+    arrays.update({k: v[order] for k, v in raw.items()})
     segs = batch.segment_arrays()
     segs["event"] = segs["event"].astype(np.int64)
     mm, st = simulate_tracker_hits(

@@ -349,8 +349,12 @@ def add_muon(
     y_cm: np.ndarray,
     geometry: Geometry,
     resp: Response,
+    n_modules: int | None = None,
 ) -> None:
-    """A muon through ECAL, VETO and the in-line HCAL modules, ranging out when spent."""
+    """A muon through ECAL, VETO and the in-line HCAL modules, ranging out when spent.
+
+    ``n_modules`` overrides the number of HCAL modules crossed (default: those in line).
+    """
     n = len(idx)
     if n == 0:
         return
@@ -362,7 +366,7 @@ def add_muon(
     cx = np.clip(np.floor(hx / pitch + 1.5).astype(int), 0, 2)
     cy = np.clip(np.floor(hy / pitch + 1.5).astype(int), 0, 2)
     loss = resp.hcal_muon_loss_per_module_gev
-    for module in range(geometry.hcal_modules_in_line):
+    for module in range(geometry.hcal_modules_in_line if n_modules is None else n_modules):
         crossed = np.clip(remaining / loss, 0.0, 1.0)
         dep = crossed * moyal(rng, n, resp.hcal_mip_per_module_gev, resp.hcal_mip_landau_width_gev)
         np.add.at(layer.hcal, (idx, module, cx, cy), dep)

@@ -7,7 +7,8 @@
   into a muon of ``muon_energy`` that crosses the HCAL as a MIP.
 * ECAL cell scan: 100 GeV e- aimed at each instrumented cell in turn (the table moves the ECAL),
   calibration trigger (bit 8).
-* Muon runs: beam muons spread uniformly over the HCAL face, calibration trigger.
+* Muon runs: beam muons spread uniformly over the HCAL face, through all four HCAL modules (the
+  zero-degree HCAL3 of 2021-2022 is calibrated in the muon beam too), calibration trigger.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def generate_muon_run(rng: np.random.Generator, n: int, ctx: SimContext) -> Even
     y = cy + rng.uniform(-half, half, n)
     add_beam_track(batch, idx, ctx, kin, kin["energy"])
     showers.add_counters(rng, batch.intime, idx, r, np.zeros(n))
-    showers.add_muon(rng, batch.intime, idx, kin["energy"], x, y, g, r)
+    # every module, including a zero-degree HCAL3 (2021-2022), is put in the muon beam
+    showers.add_muon(rng, batch.intime, idx, kin["energy"], x, y, g, r, n_modules=HCAL_SHAPE[0])
     batch.truth["mc_beam_pdg"][:] = PDG_MUON
     batch.truth["mc_beam_energy"][:] = kin["energy"]
     batch.truth["mc_n_muons"][:] = 1

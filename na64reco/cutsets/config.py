@@ -1,0 +1,184 @@
+"""Declarative cut sets (``selections/*.toml``), validated on load.
+
+A cut set is a named, ordered list of cuts; each cut is a conjunction of conditions on per-event
+variables (``na64reco.cutsets.variables.VARIABLES``). A condition's bounds may differ per run
+period: a bound is a number, a boolean, or a table keyed by period names or period groups
+("2016-2018", "2021-2022", "2016", ...), the most specific key winning. One cut may be marked as
+the signal box: ``signal_box = ["hcal_zero", "box"]`` lists the cuts whose conjunction defines the
+blinded region (``na64reco.cutsets.blinding``).
+
+Every problem (unknown key, misspelt cut field, unknown variable or period, a bound missing for
+a period) raises ConfigError naming the file and the key, e.g. ``cuts.3.conditions.0.min``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from na64reco.conditions import PERIODS
+from na64reco.errors import ConfigError
+
+Bound = float | bool | dict[str, float | bool]
+
+
+def period_group(key: str) -> tuple[str, ...]:
+    """The periods a key names: "2016", "2016-2018" (inclusive by year), or "all"."""
+    if key == "all":
+        return tuple(PERIODS)
+    if "-" in key:
+        lo, _, hi = key.partition("-")
+        group = tuple(p for p in PERIODS if lo <= p <= hi)
+    else:
+        group = (key,) if key in PERIODS else ()
+    if not group:
+        raise ValueError(f"{key!r} names no run period (known: {', '.join(PERIODS)})")
+    return group
+
+
+def resolve(bound: Bound | None, period: str) -> float | bool | None:
+    """The value of a (possibly per-period) bound for one period; most specific key wins."""
+    if bound is None or not isinstance(bound, dict):
+        return bound
+    best: tuple[int, Any] | None = None
+    for key, value in bound.items():
+        group = period_group(key)
+        if period in group and (best is None or len(group) < best[0]):
+            best = (len(group), value)
+    if best is None:
+        raise KeyError(period)
+    return best[1]
+
+
+class Condition(BaseModel):
+    """variable in [min, max) and/or variable == equals."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variable: str
+    min: Bound | None = None
+    max: Bound | None = None
+    equals: Bound | None = None
+
+    @field_validator("min", "max", "equals")
+    @classmethod
+    def _keys_are_periods(cls, value: Bound | None) -> Bound | None:
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("a per-period table must not be empty")
+            for key in value:
+                period_group(key)
+        return value
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> Condition:
+        if self.min is None and self.max is None and self.equals is None:
+            raise ValueError(f"condition on {self.variable!r} has no min, max or equals")
+        return self
+
+    def bounds(self, period: str) -> tuple[Any, Any, Any]:
+        try:
+            return (
+                resolve(self.min, period),
+                resolve(self.max, period),
+                resolve(self.equals, period),
+            )
+        except KeyError:
+            raise ValueError(f"no value for period {period}") from None
+
+
+class Cut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    doc: str = Field(min_length=1)
+    conditions: list[Condition] = Field(min_length=1)
+
+
+class CutSet(BaseModel):
+    """A validated cut set (one analysis)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    version: int = Field(ge=1)
+    description: str = Field(min_length=1)
+    periods: list[str] = Field(min_length=1)
+    signal_box: list[str] = Field(default_factory=list)  # cuts whose conjunction is blinded
+    cuts: list[Cut] = Field(min_length=1)
+    source: str = ""
+
+    @field_validator("periods")
+    @classmethod
+    def _known_periods(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if p not in PERIODS:
+                raise ValueError(f"unknown run period {p!r} (known: {', '.join(PERIODS)})")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CutSet:
+        names = [c.name for c in self.cuts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cut names must be unique: {names}")
+        for box_cut in self.signal_box:
+            if box_cut not in names:
+                raise ValueError(f"signal_box cut {box_cut!r} is not one of the cuts {names}")
+        return self
+
+    @cached_property
+    def cut_names(self) -> list[str]:
+        return [c.name for c in self.cuts]
+
+    def as_dict(self) -> dict:
+        """The cut set as plain data, serialised into every output."""
+        return self.model_dump(mode="json", exclude={"source"})
+
+
+def _locate(error: dict) -> str:
+    return ".".join(str(p) for p in error["loc"]) or "(top level)"
+
+
+def _check_variables_and_periods(path: str, cutset: CutSet, variables: set[str]) -> None:
+    for i, cut in enumerate(cutset.cuts):
+        for j, cond in enumerate(cut.conditions):
+            key = f"cuts.{i}.conditions.{j}"
+            if cond.variable not in variables:
+                raise ConfigError(
+                    path,
+                    f"{key}.variable",
+                    f"unknown variable {cond.variable!r} in cut "
+                    f"{cut.name!r} (known: {', '.join(sorted(variables))})",
+                )
+            for period in cutset.periods:
+                try:
+                    cond.bounds(period)
+                except ValueError as exc:
+                    raise ConfigError(path, key, f"cut {cut.name!r}: {exc}") from None
+
+
+def load_cutset(name_or_path: str | Path) -> CutSet:
+    """Load a cut set by name (``invisible``: the shipped ``selections/invisible.toml``) or path."""
+    from na64reco.cutsets.variables import VARIABLES
+
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = Path(str(resources.files("na64reco.selections") / f"{name_or_path}.toml"))
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "(file)", f"malformed TOML: {exc}") from exc
+    try:
+        cutset = CutSet.model_validate({**raw, "source": str(path)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(path, _locate(err), err["msg"]) from exc
+    _check_variables_and_periods(str(path), cutset, set(VARIABLES))
+    return cutset
