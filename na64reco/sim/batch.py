@@ -43,6 +43,13 @@ class EventBatch:
     truth: dict[str, np.ndarray]
     trigger_bits: np.ndarray  # bits set by the generator (beam, random, calibration)
     segments: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    # (n, 2) cm: the ECAL table position of a cell scan; every beam particle of the event, pile-up
+    # included, hits the calorimeters displaced by it (zero for physics runs)
+    table_offset: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.table_offset is None:
+            self.table_offset = np.zeros((len(self.pileup_dt), 2))
 
     @classmethod
     def empty(cls, n: int, process_id: int) -> EventBatch:
@@ -84,6 +91,7 @@ class EventBatch:
             truth={k: v[index] for k, v in self.truth.items()},
             trigger_bits=self.trigger_bits[index],
             segments={k: [] for k in SEGMENT_FIELDS},
+            table_offset=self.table_offset[index],
         )
         if len(segs["event"]):
             kept = {k: v[keep] for k, v in segs.items()}
@@ -101,6 +109,7 @@ class EventBatch:
             truth={k: np.concatenate([p.truth[k] for p in parts]) for k in parts[0].truth},
             trigger_bits=np.concatenate([p.trigger_bits for p in parts]),
             segments={k: [] for k in SEGMENT_FIELDS},
+            table_offset=np.concatenate([p.table_offset for p in parts]),
         )
         for off, p in zip(offsets, parts, strict=True):
             segs = p.segment_arrays()

@@ -174,6 +174,7 @@ def add_beam_particles(
     idx: np.ndarray,
     ctx: SimContext,
     t_ns: np.ndarray | float = 0.0,
+    table_offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """Unbiased beam particles (species by beam composition) into rows ``idx`` of ``layer``.
 
@@ -191,6 +192,8 @@ def add_beam_particles(
     energy[tail] = rng.uniform(*proc.LOW_ENERGY_TAIL_RANGE_GEV, int(tail.sum()))
     kin = beam_kinematics(rng, n, ctx, energy)
     x, y = impact_point(ctx, kin, energy)
+    if table_offset is not None:  # a moved ECAL table (cell scan)
+        x, y = x + table_offset[:, 0], y + table_offset[:, 1]
     add_beam_track(batch, idx, ctx, kin, energy, t_ns=np.broadcast_to(t_ns, (n,)))
     halo = rng.random(n) < r.v1_halo_probability
     showers.add_counters(rng, layer, idx, r, halo.astype(float))
@@ -228,7 +231,9 @@ def overlay_pileup(rng: np.random.Generator, batch: EventBatch, ctx: SimContext)
     # all pile-up particles of one event arrive together (see deposits.py)
     rows = np.repeat(has, n_pu[has])
     times = np.repeat(dt, n_pu[has])
-    add_beam_particles(rng, batch, batch.pileup, rows, ctx, t_ns=times)
+    add_beam_particles(
+        rng, batch, batch.pileup, rows, ctx, t_ns=times, table_offset=batch.table_offset[rows]
+    )
 
 
 # --- spectra -----------------------------------------------------------------------------------

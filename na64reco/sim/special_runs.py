@@ -92,6 +92,8 @@ def generate_ecal_scan(rng: np.random.Generator, n: int, ctx: SimContext) -> Eve
     spot = ctx.period.beam_spot_sigma_cm
     x = cx[which] + spot * rng.standard_normal(n)
     y = cy[which] + spot * rng.standard_normal(n)
+    bx, by = beamline.cell_centre_cm(g, *g.beam_cell)
+    batch.table_offset = np.stack([cx[which] - bx, cy[which] - by], axis=1)
     showers.add_em_shower(rng, batch.intime, idx, kin["energy"], x, y, g, r)
     add_synchrotron_radiation(rng, batch.intime, idx, kin["energy"], r)
     batch.trigger_bits[:] = TRIGGER_CALIBRATION
