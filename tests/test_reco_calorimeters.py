@@ -109,7 +109,11 @@ def test_hit_cell_and_cog(physics2016, scan2016):
     # the CoG of the ecal scan follows the steered cell centre
     _s, rs = scan2016
     pitch = p.geometry.ecal_cell_pitch_cm
-    off_x = rs["cog_x"] - (rs["hit_ix"] - 2.5) * pitch
+    # (events whose in-time pulses were all replaced by a larger out-of-time pile-up shower in
+    # the same cells have no hit cell)
+    found = rs["hit_ix"] >= 0
+    assert found.mean() > 0.9
+    off_x = (rs["cog_x"] - (rs["hit_ix"] - 2.5) * pitch)[found]
     assert np.abs(off_x).max() <= pitch / 2 + 0.5
     assert np.abs(np.median(off_x)) < 0.2
 
