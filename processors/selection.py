@@ -1,0 +1,190 @@
+"""The generic selection processor: reconstruct, apply a cut set, fill blinded histograms.
+
+A coffea ``ProcessorABC``, thin and stateless: everything it needs (cut set, calibration
+constants, blinding choice) is given at construction and never modified. For each chunk it
+reconstructs every selection variable (``na64reco.reco.event``), evaluates the cut set per run
+period, drops the events of the blinded signal region unless unblinded, and fills:
+
+* ``cutflow``: per period, events after each cumulative cut (blinded events never counted; the
+  cuts defining the signal region are reported ``null`` while blinded, see ``na64reco.output``);
+* ``plane``: the (E_ECAL, E_HCAL) plane per period and selection stage (all events, then after
+  each cumulative cut), integer counts;
+* ``nminus1``: per cut, the distribution of its first condition's variable with every other cut
+  applied;
+* ``sideband_events``: run/spill/event, E_ECAL, E_HCAL of the events passing every cut but the
+  signal-region ones (all cuts when unblinded), for background studies;
+* ``files``: events processed per input file (accounting).
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import hist
+import numpy as np
+from coffea import processor
+
+from na64reco.calibration.constants import CalibrationDB
+from na64reco.conditions import period_of_run
+from na64reco.cutsets.config import CutSet
+from na64reco.cutsets.evaluate import blind_mask, cut_masks
+from na64reco.cutsets.variables import VARIABLES
+from na64reco.reco.event import reconstruct_event
+
+PERIOD_NAMES = ("2016", "2017", "2018", "2021", "2022")
+ECAL_AXIS = dict(bins=150, start=0.0, stop=150.0)  # 1 GeV: the box edges 47, 50 are bin edges
+HCAL_AXIS = dict(bins=120, start=0.0, stop=120.0)  # 1 GeV: the zero threshold is a bin edge
+# Binning of the N-1 distributions per variable: (bins, start, stop)
+NMINUS1_BINNING: dict[str, tuple[int, float, float]] = {
+    "trigger_physics": (2, -0.5, 1.5),
+    "trigger_emulated": (2, -0.5, 1.5),
+    "momentum": (120, 70.0, 130.0),
+    "srd_e": (120, 0.0, 0.12),
+    "srd_modules_fired": (4, -0.5, 3.5),
+    "ecal_e": (150, 0.0, 150.0),
+    "ecal_ps": (100, 0.0, 20.0),
+    "ecal_out_of_time": (100, 0.0, 50.0),
+    "hcal_e": (120, 0.0, 120.0),
+    "hcal_out_of_time": (100, 0.0, 50.0),
+    "hcal_inline_min": (100, 0.0, 10.0),
+    "hcal_inline_max": (100, 0.0, 10.0),
+    "in_beam_cell": (2, -0.5, 1.5),
+    "shower_chi2": (100, 0.0, 20.0),
+    "veto_e": (100, 0.0, 0.04),
+    "n_mm_extra_upstream": (10, -0.5, 9.5),
+    "n_mm_extra_downstream": (10, -0.5, 9.5),
+    "n_straw_extra": (10, -0.5, 9.5),
+}
+RAW_FIELDS = {
+    "ECAL": ("ecal_amp", "ecal_t"),
+    "HCAL": ("hcal_amp", "hcal_t"),
+    "SRD": ("srd_amp", "srd_t"),
+    "VETO": ("veto_amp", "veto_t"),
+    "Counters": ("counter_amp", "counter_t"),
+}
+
+
+def raw_arrays(events) -> dict:
+    """The raw event-tree arrays of a NanoEvents chunk, as reconstruct_event expects them."""
+    out: dict = {
+        "run": ak.to_numpy(events.run),
+        "spill": ak.to_numpy(events.spill),
+        "event": ak.to_numpy(events.event),
+        "trigger": ak.to_numpy(events.trigger),
+    }
+    for collection, (amp, t) in RAW_FIELDS.items():
+        col = events[collection]
+        out[amp] = ak.to_numpy(col.amp)
+        out[t] = ak.to_numpy(col.t)
+    out["mm"] = ak.zip({k: events.MM[k] for k in ("station", "plane", "strip", "amp", "t")})
+    out["st"] = ak.zip({k: events.Straw[k] for k in ("station", "plane", "wire", "t")})
+    return out
+
+
+class SelectionProcessor(processor.ProcessorABC):
+    """Reconstruct, select and fill blinded histograms for one cut set."""
+
+    def __init__(self, cutset: CutSet, calibration: CalibrationDB, unblind: bool = False):
+        self.cutset = cutset
+        self.calibration = calibration
+        self.unblind = bool(unblind)
+
+    # --- output layout --------------------------------------------------------------------
+    def stages(self) -> list[str]:
+        return ["all", *self.cutset.cut_names]
+
+    def _plane(self) -> hist.Hist:
+        return hist.Hist(
+            hist.axis.StrCategory(list(PERIOD_NAMES), name="period"),
+            hist.axis.StrCategory(self.stages(), name="stage", label="after cut"),
+            hist.axis.Regular(**ECAL_AXIS, name="ecal_e", label="E_ECAL [GeV]"),
+            hist.axis.Regular(**HCAL_AXIS, name="hcal_e", label="E_HCAL [GeV]"),
+            storage=hist.storage.Int64(),
+        )
+
+    def _nminus1(self, variable: str) -> hist.Hist:
+        bins, start, stop = NMINUS1_BINNING[variable]
+        unit, meaning = VARIABLES[variable]
+        label = f"{variable} [{unit}]" if unit else variable
+        return hist.Hist(
+            hist.axis.StrCategory(list(PERIOD_NAMES), name="period"),
+            hist.axis.Regular(bins, start, stop, name=variable, label=label),
+            storage=hist.storage.Int64(),
+            metadata=meaning,
+        )
+
+    # --- processing ------------------------------------------------------------------------
+    def process(self, events):
+        filename = events.metadata["filename"]
+        arrays = raw_arrays(events)
+        n = len(arrays["run"])
+        output = {
+            "cutflow": {},
+            "plane": self._plane(),
+            "nminus1": {
+                cut.name: self._nminus1(cut.conditions[0].variable) for cut in self.cutset.cuts
+            },
+            "sideband_events": {},
+            "files": {filename: n},
+        }
+        if n == 0:
+            return output
+        runs = arrays["run"]
+        for run in np.unique(runs):  # constants and cuts are per run (period)
+            index = np.flatnonzero(runs == run)
+            self._fill(output, {k: v[index] for k, v in arrays.items()}, int(run))
+        return output
+
+    def _fill(self, output: dict, arrays: dict, run: int) -> None:
+        period = period_of_run(run).name
+        cset = self.calibration.for_run(run)
+        variables = reconstruct_event(arrays, cset)
+        masks = cut_masks(self.cutset, variables, period)
+        blinded = blind_mask(self.cutset, masks) if not self.unblind else None
+        visible = ~blinded if blinded is not None else np.ones(len(variables["ecal_e"]), bool)
+        ecal, hcal = variables["ecal_e"], variables["hcal_e"]
+
+        flow = output["cutflow"].setdefault(period, {})
+        passed = visible.copy()
+        flow["all"] = flow.get("all", 0) + int(passed.sum())
+        output["plane"].fill(period=period, stage="all", ecal_e=ecal[passed], hcal_e=hcal[passed])
+        for name, mask in masks.items():
+            passed &= mask
+            flow[name] = flow.get(name, 0) + int(passed.sum())
+            output["plane"].fill(
+                period=period, stage=name, ecal_e=ecal[passed], hcal_e=hcal[passed]
+            )
+        names = list(masks)
+        for cut in self.cutset.cuts:
+            others = visible.copy()
+            for other in names:
+                if other != cut.name:
+                    others &= masks[other]
+            var = cut.conditions[0].variable
+            output["nminus1"][cut.name].fill(
+                period=period, **{var: np.asarray(variables[var], dtype=float)[others]}
+            )
+        region = set(self.cutset.signal_box) if not self.unblind else set()
+        side = visible.copy()
+        for name in names:
+            if name not in region:
+                side &= masks[name]
+        if side.any():
+            rows = output["sideband_events"].setdefault(period, [])
+            rows.append(
+                np.stack(
+                    [
+                        arrays["run"][side].astype(float),
+                        arrays["spill"][side].astype(float),
+                        arrays["event"][side].astype(float),
+                        ecal[side].astype(float),
+                        hcal[side].astype(float),
+                    ],
+                    axis=1,
+                )
+            )
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+__all__ = ["NMINUS1_BINNING", "SelectionProcessor", "raw_arrays"]
