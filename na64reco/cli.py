@@ -230,3 +230,115 @@ def calibrate(fileset: Path, out: Path, name: str | None, version: int) -> None:
                 f"  {item['channel']}: {item['constant']}: {item['problem']} ({item['action']})"
             )
     click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("fileset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--analysis",
+    required=True,
+    help="Analysis: invisible, dimuon, phi (shipped cut sets) or a cut-set .toml file.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder: histograms.root/.pkl, summary.json, sideband_events.csv, plots.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["iterative", "futures", "dask"]),
+    default="iterative",
+    show_default=True,
+    help="coffea executor: one process, a local process pool, or a Dask cluster.",
+)
+@click.option(
+    "--workers", type=int, default=2, show_default=True, help="Processes (futures, local Dask)."
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask scheduler to connect to (tcp://host:8786); default: start a LocalCluster.",
+)
+@click.option("--chunksize", type=int, default=100_000, show_default=True, help="Events per chunk.")
+@click.option(
+    "--calib",
+    "calibration",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Calibration constants [default: the shipped calib/na64sim-2016-2022.json].",
+)
+@click.option(
+    "--unblind",
+    is_flag=True,
+    help="Reveal the signal region (recorded in summary.json). Only for a frozen analysis.",
+)
+@click.option(
+    "--skip-bad-files", is_flag=True, help="Leave out invalid files (listed in the summary)."
+)
+@click.option("--maxchunks", type=int, help="Process at most N chunks (a quick look).")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Make the PNG plots.")
+@click.pass_context
+def run(
+    ctx,
+    fileset,
+    analysis,
+    out_dir,
+    executor,
+    workers,
+    scheduler,
+    chunksize,
+    calibration,
+    unblind,
+    skip_bad_files,
+    maxchunks,
+    plots,
+) -> None:
+    """Run an analysis on the physics files of FILESET and write its outputs to --out.
+
+    \b
+    Examples:
+      na64 run data_samples/fileset.json --analysis invisible --out results/invisible
+      na64 run FILESET --analysis invisible --out DIR --executor dask --workers 4
+      na64 run FILESET --analysis invisible --out DIR --executor dask --scheduler tcp://HOST:8786
+
+    Every input file is validated first; the signal region stays blinded unless --unblind.
+    """
+    from na64reco.execution import run_analysis
+
+    if unblind:
+        click.secho(
+            "WARNING: --unblind: the signal region will be visible in every output. "
+            "This is recorded in summary.json.",
+            fg="red",
+            bold=True,
+            err=True,
+        )
+    try:
+        summary = run_analysis(
+            fileset,
+            analysis,
+            out_dir,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            chunksize=chunksize,
+            calibration=calibration,
+            unblind=unblind,
+            skip_bad_files=skip_bad_files,
+            maxchunks=maxchunks,
+            quiet=ctx.obj["quiet"],
+            make_plots=plots,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    processed = sum(r["processed"] for r in summary["accounting"])
+    skipped = sum(r["skipped"] for r in summary["accounting"])
+    logger.info(
+        "%s: %d events processed, %d skipped, %d bad file(s); outputs in %s",
+        summary["analysis"],
+        processed,
+        skipped,
+        len(summary["bad_files"]),
+        out_dir,
+    )

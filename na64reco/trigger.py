@@ -49,12 +49,15 @@ def emulate_trigger(reco: dict, period: RunPeriod) -> dict[str, np.ndarray]:
 def gated_energy(amp: np.ndarray, t: np.ndarray, constants, gate_ns: float) -> np.ndarray:
     """What a trigger sum takes from each channel: the calibrated amplitude of every usable
     channel whose reported pulse time lies within +- ``gate_ns`` of its t0, without zero
-    suppression (noise included). Float64; non-finite values contribute nothing."""
-    amp = np.asarray(amp, dtype=np.float64)
-    t = np.asarray(t, dtype=np.float64)
-    in_gate = np.abs(t - constants.t0) < gate_ns
-    ok = constants.usable & in_gate & np.isfinite(amp) & np.isfinite(t)
-    return np.where(ok, (amp - constants.pedestal) * constants.gain, 0.0)
+    suppression (noise included). Float32, like the raw data; non-finite values (which fail the
+    gate comparison) contribute nothing."""
+    amp = np.asarray(amp, dtype=np.float32)
+    t = np.asarray(t, dtype=np.float32)
+    t0 = constants.t0.astype(np.float32)
+    in_gate = np.abs(t - t0) < np.float32(gate_ns)  # False for NaN
+    energy = (amp - constants.pedestal.astype(np.float32)) * constants.gain.astype(np.float32)
+    ok = in_gate & constants.usable & np.isfinite(energy)
+    return np.where(ok, energy, np.float32(0))
 
 
 def trigger_sums(arrays: dict, cset, gate_ns: float) -> dict[str, np.ndarray]:

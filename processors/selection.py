@@ -10,7 +10,8 @@ period, drops the events of the blinded signal region unless unblinded, and fill
 * ``plane``: the (E_ECAL, E_HCAL) plane per period and selection stage (all events, then after
   each cumulative cut), integer counts;
 * ``nminus1``: per cut, the distribution of its first condition's variable with every other cut
-  applied;
+  applied (for cuts outside the signal region, every other cut outside it: the distribution over
+  the whole (E_ECAL, E_HCAL) plane, which a blinded analysis can look at);
 * ``sideband_events``: run/spill/event, E_ECAL, E_HCAL of the events passing every cut but the
   signal-region ones (all cuts when unblinded), for background studies;
 * ``files``: events processed per input file (accounting).
@@ -154,10 +155,15 @@ class SelectionProcessor(processor.ProcessorABC):
                 period=period, stage=name, ecal_e=ecal[passed], hcal_e=hcal[passed]
             )
         names = list(masks)
+        region_cuts = set(self.cutset.signal_box)
         for cut in self.cutset.cuts:
+            # N-1 of a signal-region cut: every other cut; of any other cut: every other cut
+            # outside the signal region, so that it is seen over the whole plane (the same
+            # definition blinded or not; blinded events are never filled)
+            skip = {cut.name} if cut.name in region_cuts else {cut.name} | region_cuts
             others = visible.copy()
             for other in names:
-                if other != cut.name:
+                if other not in skip:
                     others &= masks[other]
             var = cut.conditions[0].variable
             output["nminus1"][cut.name].fill(

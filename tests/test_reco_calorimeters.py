@@ -14,12 +14,23 @@ import logging
 import numpy as np
 import pytest
 
-from na64reco.calibration.constants import CalibrationDB, CalibrationError
+from na64reco.calibration.constants import (
+    STATUS_GOOD,
+    CalibrationDB,
+    CalibrationError,
+    CalibrationSet,
+    DetectorConstants,
+)
 from na64reco.calibration.truth import calibration_from_truth
 from na64reco.conditions import RESPONSE, get_period
 from na64reco.conditions.processes import PROCESS_IDS
 from na64reco.reco.calorimeters import (
+    IN_TIME_WINDOW_NS,
+    OUT_OF_TIME_SIGMAS,
+    PILEUP_LIMIT_GEV,
     RAW_BRANCHES,
+    UNSUPPRESSED_HALF_WIDTH,
+    ZS_SIGMAS,
     calibrate_detector,
     reconstruct_calorimeters,
     reconstruct_calorimeters_db,
@@ -178,3 +189,215 @@ def test_runs_and_calibration_sets():
     r22 = reconstruct_calorimeters(a22, c22)
     for k in ("ecal_e", "hcal_e", "hit_ix", "veto_module_e"):
         np.testing.assert_array_equal(r[k], np.concatenate([r16[k], r22[k]]))
+
+
+# --- equivalence of the numba kernels with the numpy formulation --------------------------------
+# Frozen copy of the numpy implementation that calorimeter_kernels replaced (issue 3,
+# performance): reconstruct_calorimeters must reproduce it, exactly for integer/bool outputs and
+# the trigger sums (the hardware rule), to float32 rounding for the other energies.
+
+
+def _calibrate(
+    amp: np.ndarray,
+    t: np.ndarray,
+    c: DetectorConstants,
+    zs_sigmas: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(energy, pulse, |t - t0|, bad): energy 0 where dead/absent/non-finite."""
+    amp = np.asarray(amp)
+    t = np.asarray(t)
+    if amp.shape[1:] != c.shape or t.shape != amp.shape:
+        raise ValueError(
+            f"amplitude shape {amp.shape} / time shape {t.shape} do not match the constants' "
+            f"channel shape {c.shape}"
+        )
+    gain = c.gain.astype(np.float32)
+    usable = c.usable
+    energy = (amp - c.pedestal.astype(np.float32)) * np.where(usable, gain, np.float32(0))
+    dt = np.abs(t - c.t0.astype(np.float32))
+    bad = ~(np.isfinite(amp) & np.isfinite(t))
+    threshold = (zs_sigmas * c.noise * gain).astype(np.float32)
+    pulse = (energy > threshold) & usable
+    strong = energy > (OUT_OF_TIME_SIGMAS / zs_sigmas) * threshold
+    if bad.any():
+        energy = np.where(bad, np.float32(0), energy)
+        pulse &= ~bad
+        strong &= ~bad
+    return energy, pulse, dt, bad, strong & pulse
+
+
+def _sum(x: np.ndarray) -> np.ndarray:
+    return x.reshape(len(x), -1).sum(axis=1)
+
+
+def _reference_reconstruct(
+    arrays: dict,
+    cset: CalibrationSet,
+    windows_ns: dict[str, float] | None = None,
+    zs_sigmas: float = ZS_SIGMAS,
+    pileup_limit_gev: dict[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """The numpy implementation before the numba kernels (frozen reference)."""
+    windows = {**IN_TIME_WINDOW_NS, **(windows_ns or {})}
+    limits = {**PILEUP_LIMIT_GEV, **(pileup_limit_gev or {})}
+    period = get_period(cset.period)
+    gate = period.trigger.gate_ns
+    out: dict[str, np.ndarray] = {}
+    n_bad = None
+
+    def calib(det: str):
+        nonlocal n_bad
+        e, pulse, dt, bad, strong = _calibrate(
+            arrays[f"{det}_amp"], arrays[f"{det}_t"], cset.detector(det), zs_sigmas
+        )
+        nb = _sum(bad).astype(np.int16)
+        n_bad = nb if n_bad is None else n_bad + nb
+        return e, pulse, dt, strong
+
+    # --- ECAL -----------------------------------------------------------------------------
+    e, pulse, dt, strong = calib("ecal")
+    intime = pulse & (dt < windows["ecal"])
+    hit = _hit_cell(np.where(intime, e, np.float32(0)).sum(axis=1))
+    nx, ny = e.shape[2:]
+    k = UNSUPPRESSED_HALF_WIDTH
+    near = (np.abs(np.arange(nx)[None, :, None] - hit[0][:, None, None]) <= k) & (
+        np.abs(np.arange(ny)[None, None, :] - hit[1][:, None, None]) <= k
+    )
+    quiet = ~pulse & (cset.ecal.status == STATUS_GOOD) & near[:, None]
+    e_in = np.where(intime | quiet, e, np.float32(0))
+    ps = _sum(e_in[:, 0])
+    main = _sum(e_in[:, 1])
+    out["ecal_ps"] = ps
+    out["ecal_main"] = main
+    out["ecal_e"] = ps + main
+    out["ecal_out_of_time"] = _sum(np.where(strong & ~intime, e, np.float32(0)))
+    # trigger sums: the rule of na64reco.trigger.gated_energy (every usable channel in the
+    # gate, no zero suppression) on the energies already at hand
+    in_gate = np.where(dt < np.float32(gate), e, np.float32(0))
+    out["trig_ps_e"] = _sum(in_gate[:, 0])
+    out["trig_ecal_e"] = out["trig_ps_e"] + _sum(in_gate[:, 1])
+    cell = e_in[:, 0] + e_in[:, 1]  # (n, nx, ny)
+    out["ecal_cell_e"] = cell
+    out.update(_cog(np.maximum(cell, 0), hit, period.geometry.ecal_cell_pitch_cm))
+
+    # --- HCAL -----------------------------------------------------------------------------
+    e, pulse, dt, strong = calib("hcal")
+    intime = pulse & (dt < windows["hcal"])
+    module = np.where(intime, e, np.float32(0)).reshape(len(e), e.shape[1], -1).sum(axis=2)
+    out["hcal_module_e"] = module
+    out["hcal_e"] = module.sum(axis=1)
+    out["hcal_out_of_time"] = _sum(np.where(strong & ~intime, e, np.float32(0)))
+    out["pileup"] = (out["ecal_out_of_time"] > limits["ecal"]) | (
+        out["hcal_out_of_time"] > limits["hcal"]
+    )
+
+    # --- VETO, SRD --------------------------------------------------------------------------
+    e, pulse, dt, _ = calib("veto")
+    veto = veto_module_energy(np.where(pulse & (dt < windows["veto"]), e, np.float32(0)))
+    out["veto_module_e"] = veto
+    out["veto_e"] = veto.sum(axis=1)
+    out["veto_max"] = veto.max(axis=1)
+    e, pulse, dt, _ = calib("srd")
+    srd = np.where(pulse & (dt < windows["srd"]), e, np.float32(0))
+    out["srd_module_e"] = srd
+    out["srd_e"] = srd.sum(axis=1)
+
+    # --- beam counters ------------------------------------------------------------------------
+    e, pulse, dt, _ = calib("counter")
+    out["counter_e"] = np.where(pulse & (dt < windows["counter"]), e, np.float32(0))
+    out["trig_counter_e"] = np.where(dt < np.float32(gate), e, np.float32(0))
+    c = cset.counter
+    above = (np.asarray(arrays["counter_amp"]) - c.pedestal) > cset.counter_threshold_adc
+    out["counter_fired"] = above & pulse & (dt < windows["counter"])
+
+    out["n_bad_channels"] = n_bad
+    out["bad_channels"] = n_bad > 0
+    if out["bad_channels"].any():
+        logging.getLogger(__name__).warning(
+            "%d non-finite calorimeter channel values in %d events set to no pulse",
+            int(n_bad.sum()),
+            int(out["bad_channels"].sum()),
+        )
+    return out
+
+
+def _hit_cell(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ix, iy) of the cell with the largest in-time energy; -1 where there is none."""
+    n, _, ny = cell.shape
+    flat = cell.reshape(n, -1)
+    best = flat.argmax(axis=1)
+    has = flat[np.arange(n), best] > 0
+    return np.where(has, best // ny, -1), np.where(has, best % ny, -1)
+
+
+def _cog(cell: np.ndarray, hit, pitch_cm: float) -> dict[str, np.ndarray]:
+    """Hit cell and centre of gravity of the 3x3 around it (zero padding outside)."""
+    n, nx, ny = cell.shape
+    ix, iy = hit
+    has = ix >= 0
+    pad = np.zeros((n, nx + 2, ny + 2), dtype=cell.dtype)
+    pad[:, 1:-1, 1:-1] = cell
+    d = np.arange(3)
+    rows = np.arange(n)[:, None, None]
+    jx = np.maximum(ix, 0)[:, None, None]
+    jy = np.maximum(iy, 0)[:, None, None]
+    win = pad[rows, jx + d[None, :, None], jy + d[None, None, :]]
+    tot = win.sum(axis=(1, 2))
+    safe = np.where(tot > 0, tot, 1)
+    off = (d - 1).astype(cell.dtype)
+    dx = (win.sum(axis=2) * off).sum(axis=1) / safe
+    dy = (win.sum(axis=1) * off).sum(axis=1) / safe
+    cx = (ix - (nx - 1) / 2 + dx) * pitch_cm
+    cy = (iy - (ny - 1) / 2 + dy) * pitch_cm
+    return {
+        "hit_ix": ix.astype(np.int8),
+        "hit_iy": iy.astype(np.int8),
+        "cog_x": np.where(has, cx, 0).astype(np.float32),
+        "cog_y": np.where(has, cy, 0).astype(np.float32),
+        "ecal_3x3": win,
+    }
+
+
+def _assert_same(new, old):
+    assert set(new) == set(old)
+    for k, v in old.items():
+        assert new[k].dtype == v.dtype, k
+        assert new[k].shape == v.shape, k
+        if k.startswith("trig_") or v.dtype.kind != "f":
+            np.testing.assert_array_equal(new[k], v, err_msg=k)
+        else:
+            np.testing.assert_allclose(new[k], v, rtol=2e-6, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize(
+    ("period", "kw"),
+    [
+        ("2016", {"eot": 1e8, "seed": 21}),
+        ("2022", {"eot": 1e8, "seed": 22}),
+        ("2016", {"kind": "ecal-scan", "events": 2000, "seed": 23}),
+        ("2016", {"kind": "random", "events": 500, "seed": 24}),
+    ],
+)
+def test_kernels_equal_numpy_reference(period, kw):
+    a = _sim(period, **kw)
+    cs = calibration_from_truth(period)
+    _assert_same(reconstruct_calorimeters(a, cs), _reference_reconstruct(a, cs))
+
+
+def test_kernels_equal_numpy_reference_edge_cases():
+    """Non-finite input, dead channels, events without any in-time pulse, other windows."""
+    a = _sim("2016", eot=5e7, seed=25)
+    a = {k: np.array(v) for k, v in a.items() if k in RAW_BRANCHES or k == "run"}
+    rng = np.random.default_rng(5)
+    for det in ("ecal", "hcal", "srd", "veto", "counter"):
+        for what in ("amp", "t"):
+            x = a[f"{det}_{what}"].reshape(len(a["run"]), -1)
+            rows = rng.integers(0, len(x), 20)
+            cols = rng.integers(0, x.shape[1], 20)
+            x[rows, cols] = rng.choice([np.nan, np.inf, -np.inf], 20)
+    a["ecal_t"][:30] += 500.0  # nothing in time: no hit cell
+    cs = calibration_from_truth("2016")
+    kw = {"windows_ns": {"ecal": 7.3, "counter": 3.3}, "zs_sigmas": 2.5}
+    with np.errstate(invalid="ignore"):  # the reference multiplies inf by a zero gain
+        old = _reference_reconstruct(a, cs, **kw)
+    _assert_same(reconstruct_calorimeters(a, cs, **kw), old)

@@ -151,7 +151,15 @@ def test_signal_sample_writes_triggered_events_and_generated_count(tmp_path):
     summaries = simulate(request, tmp_path)
     ef = open_event_file(summaries[0]["path"])
     meta = ef.metadata
-    assert meta["signal"] == {"model": "aprime", "mass_gev": 0.02, "events_generated": 400}
+    signal = meta["signal"]
+    assert (signal["model"], signal["mass_gev"], signal["events_generated"]) == (
+        "aprime",
+        0.02,
+        400,
+    )
+    # the true missing-energy spectrum of every generated event, the efficiency denominator
+    assert sum(signal["e_miss_generated"]) == 400
+    assert len(signal["e_miss_edges_gev"]) == len(signal["e_miss_generated"]) + 1
     arrays = ef.arrays(["trigger", "mc_process", "mc_signal_mass", "mc_e_miss"])
     assert 0 < ef.num_entries < 400
     assert np.all(arrays["trigger"] & contract.TRIGGER_PHYSICS)

@@ -67,7 +67,7 @@ from na64reco.calibration.constants import (
     DetectorConstants,
 )
 from na64reco.conditions import get_period
-from na64reco.trigger import trigger_sums
+from na64reco.reco.calorimeter_kernels import channel_kernel, ecal_kernel, hcal_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -165,14 +165,10 @@ def veto_module_energy(pmt_energy: np.ndarray) -> np.ndarray:
     ``VETO_PMT_RATIO_MIN`` x the larger (a PMT that saw little light, is dead or below
     threshold). Negative energies (noise) count as 0.
     """
-    a = np.maximum(pmt_energy, 0).reshape(len(pmt_energy), -1, 2)
-    lo = a.min(axis=2)
-    hi = a.max(axis=2)
+    a = np.maximum(pmt_energy, 0)
+    lo = np.minimum(a[:, 0::2], a[:, 1::2])  # = min/max over the PMT pair, without a reduction
+    hi = np.maximum(a[:, 0::2], a[:, 1::2])
     return np.where(lo < VETO_PMT_RATIO_MIN * hi, hi, np.sqrt(lo * hi))
-
-
-def _sum(x: np.ndarray) -> np.ndarray:
-    return x.reshape(len(x), -1).sum(axis=1)
 
 
 def _check_runs(arrays: dict, cset: CalibrationSet) -> None:
@@ -222,70 +218,87 @@ def reconstruct_calorimeters(
     windows = {**IN_TIME_WINDOW_NS, **(windows_ns or {})}
     limits = {**PILEUP_LIMIT_GEV, **(pileup_limit_gev or {})}
     period = get_period(cset.period)
-    gate = period.trigger.gate_ns
+    gate = np.float32(period.trigger.gate_ns)
     out: dict[str, np.ndarray] = {}
-    n_bad = None
+    n = len(arrays["ecal_amp"])
+    n_bad = np.zeros(n, dtype=np.int64)
 
-    def calib(det: str):
-        nonlocal n_bad
-        e, pulse, dt, bad, strong = _calibrate(
-            arrays[f"{det}_amp"], arrays[f"{det}_t"], cset.detector(det), zs_sigmas
-        )
-        nb = _sum(bad).astype(np.int16)
-        n_bad = nb if n_bad is None else n_bad + nb
-        return e, pulse, dt, strong
+    def raw(det: str):
+        c = cset.detector(det)
+        amp = np.asarray(arrays[f"{det}_amp"])
+        t = np.asarray(arrays[f"{det}_t"])
+        if amp.shape[1:] != c.shape or t.shape != amp.shape:
+            raise ValueError(
+                f"{det}: amplitude shape {amp.shape} / time shape {t.shape} do not match the "
+                f"constants' channel shape {c.shape}"
+            )
+        k = _kernel_constants(c, zs_sigmas)
+        amp = np.ascontiguousarray(amp, dtype=np.float32)
+        t = np.ascontiguousarray(t, dtype=np.float32)
+        return amp, t, k, np.float32(windows[det])
 
-    # --- ECAL -----------------------------------------------------------------------------
-    e, pulse, dt, strong = calib("ecal")
-    intime = pulse & (dt < windows["ecal"])
-    hit = _hit_cell(np.where(intime, e, np.float32(0)).sum(axis=1))
-    nx, ny = e.shape[2:]
-    k = UNSUPPRESSED_HALF_WIDTH
-    near = (np.abs(np.arange(nx)[None, :, None] - hit[0][:, None, None]) <= k) & (
-        np.abs(np.arange(ny)[None, None, :] - hit[1][:, None, None]) <= k
+    # --- ECAL (one numba pass per event: calorimeter_kernels.ecal_kernel) ------------------
+    amp, t, k, window = raw("ecal")
+    (
+        out["ecal_ps"],
+        out["ecal_main"],
+        out["ecal_e"],
+        out["ecal_out_of_time"],
+        out["trig_ps_e"],
+        out["trig_ecal_e"],
+        out["ecal_cell_e"],
+        out["hit_ix"],
+        out["hit_iy"],
+        out["cog_x"],
+        out["cog_y"],
+        out["ecal_3x3"],
+    ) = ecal_kernel(
+        amp.reshape(n, -1),
+        t.reshape(n, -1),
+        *(np.ascontiguousarray(x).reshape(-1) for x in k),
+        np.ascontiguousarray(cset.ecal.status == STATUS_GOOD).reshape(-1),
+        window,
+        gate,
+        UNSUPPRESSED_HALF_WIDTH,
+        float(period.geometry.ecal_cell_pitch_cm),
+        amp.shape[2],
+        amp.shape[3],
+        n_bad,
     )
-    quiet = ~pulse & (cset.ecal.status == STATUS_GOOD) & near[:, None]
-    e_in = np.where(intime | quiet, e, np.float32(0))
-    ps = _sum(e_in[:, 0])
-    main = _sum(e_in[:, 1])
-    out["ecal_ps"] = ps
-    out["ecal_main"] = main
-    out["ecal_e"] = ps + main
-    out["ecal_out_of_time"] = _sum(np.where(strong & ~intime, e, np.float32(0)))
-    cell = e_in[:, 0] + e_in[:, 1]  # (n, nx, ny)
-    out["ecal_cell_e"] = cell
-    out.update(_cog(np.maximum(cell, 0), hit, period.geometry.ecal_cell_pitch_cm))
 
     # --- HCAL -----------------------------------------------------------------------------
-    e, pulse, dt, strong = calib("hcal")
-    intime = pulse & (dt < windows["hcal"])
-    module = np.where(intime, e, np.float32(0)).reshape(len(e), e.shape[1], -1).sum(axis=2)
-    out["hcal_module_e"] = module
-    out["hcal_e"] = module.sum(axis=1)
-    out["hcal_out_of_time"] = _sum(np.where(strong & ~intime, e, np.float32(0)))
+    amp, t, k, window = raw("hcal")
+    nmod = amp.shape[1]
+    out["hcal_module_e"], out["hcal_e"], out["hcal_out_of_time"] = hcal_kernel(
+        amp.reshape(n, nmod, -1),
+        t.reshape(n, nmod, -1),
+        *(np.ascontiguousarray(x).reshape(nmod, -1) for x in k),
+        window,
+        n_bad,
+    )
     out["pileup"] = (out["ecal_out_of_time"] > limits["ecal"]) | (
         out["hcal_out_of_time"] > limits["hcal"]
     )
 
-    # --- VETO, SRD --------------------------------------------------------------------------
-    e, pulse, dt, _ = calib("veto")
-    veto = veto_module_energy(np.where(pulse & (dt < windows["veto"]), e, np.float32(0)))
+    # --- VETO, SRD, beam counters -------------------------------------------------------------
+    def small(det: str):
+        amp, t, k, window = raw(det)
+        ped, gain, t0, thr, _sthr, usable = k
+        return channel_kernel(amp, t, ped, gain, t0, thr, usable, window, gate, n_bad)
+
+    veto = veto_module_energy(small("veto")[0])
     out["veto_module_e"] = veto
     out["veto_e"] = veto.sum(axis=1)
     out["veto_max"] = veto.max(axis=1)
-    e, pulse, dt, _ = calib("srd")
-    srd = np.where(pulse & (dt < windows["srd"]), e, np.float32(0))
+    srd = small("srd")[0]
     out["srd_module_e"] = srd
     out["srd_e"] = srd.sum(axis=1)
-
-    # --- beam counters ------------------------------------------------------------------------
-    e, pulse, dt, _ = calib("counter")
-    out["counter_e"] = np.where(pulse & (dt < windows["counter"]), e, np.float32(0))
+    out["counter_e"], out["trig_counter_e"], intime = small("counter")
     c = cset.counter
     above = (np.asarray(arrays["counter_amp"]) - c.pedestal) > cset.counter_threshold_adc
-    out["counter_fired"] = above & pulse & (dt < windows["counter"])
+    out["counter_fired"] = above & intime
 
-    out.update(trigger_sums(arrays, cset, gate))  # the hardware rule (na64reco.trigger)
+    n_bad = n_bad.astype(np.int16)
     out["n_bad_channels"] = n_bad
     out["bad_channels"] = n_bad > 0
     if out["bad_channels"].any():
@@ -297,41 +310,20 @@ def reconstruct_calorimeters(
     return out
 
 
-def _hit_cell(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ix, iy) of the cell with the largest in-time energy; -1 where there is none."""
-    n, _, ny = cell.shape
-    flat = cell.reshape(n, -1)
-    best = flat.argmax(axis=1)
-    has = flat[np.arange(n), best] > 0
-    return np.where(has, best // ny, -1), np.where(has, best % ny, -1)
-
-
-def _cog(cell: np.ndarray, hit, pitch_cm: float) -> dict[str, np.ndarray]:
-    """Hit cell and centre of gravity of the 3x3 around it (zero padding outside)."""
-    n, nx, ny = cell.shape
-    ix, iy = hit
-    has = ix >= 0
-    pad = np.zeros((n, nx + 2, ny + 2), dtype=cell.dtype)
-    pad[:, 1:-1, 1:-1] = cell
-    d = np.arange(3)
-    rows = np.arange(n)[:, None, None]
-    jx = np.maximum(ix, 0)[:, None, None]
-    jy = np.maximum(iy, 0)[:, None, None]
-    win = pad[rows, jx + d[None, :, None], jy + d[None, None, :]]
-    tot = win.sum(axis=(1, 2))
-    safe = np.where(tot > 0, tot, 1)
-    off = (d - 1).astype(cell.dtype)
-    dx = (win.sum(axis=2) * off).sum(axis=1) / safe
-    dy = (win.sum(axis=1) * off).sum(axis=1) / safe
-    cx = (ix - (nx - 1) / 2 + dx) * pitch_cm
-    cy = (iy - (ny - 1) / 2 + dy) * pitch_cm
-    return {
-        "hit_ix": ix.astype(np.int8),
-        "hit_iy": iy.astype(np.int8),
-        "cog_x": np.where(has, cx, 0).astype(np.float32),
-        "cog_y": np.where(has, cy, 0).astype(np.float32),
-        "ecal_3x3": win,
-    }
+def _kernel_constants(c: DetectorConstants, zs_sigmas: float) -> tuple[np.ndarray, ...]:
+    """(pedestal, effective gain, t0, pulse threshold, out-of-time threshold, usable) of a
+    detector in the dtypes of :func:`_calibrate`'s numpy arithmetic (float32 energies)."""
+    gain = c.gain.astype(np.float32)
+    usable = np.ascontiguousarray(c.usable)
+    threshold = (zs_sigmas * c.noise * gain).astype(np.float32)
+    return (
+        c.pedestal.astype(np.float32),
+        np.where(usable, gain, np.float32(0)),
+        c.t0.astype(np.float32),
+        threshold,
+        ((OUT_OF_TIME_SIGMAS / zs_sigmas) * threshold).astype(np.float32),
+        usable,
+    )
 
 
 def reconstruct_calorimeters_db(arrays: dict, db: CalibrationDB, **kwargs) -> dict[str, np.ndarray]:

@@ -59,10 +59,14 @@ def _window(cells: np.ndarray, hit_ix: np.ndarray, hit_iy: np.ndarray) -> np.nda
 
 def _usable3x3(usable_cells: np.ndarray | None, shape, hit_ix, hit_iy) -> np.ndarray:
     """(n,3,3) mask: cell inside the calorimeter and usable."""
-    n = len(hit_ix)
     nx, ny = shape
     u = np.ones((nx, ny), bool) if usable_cells is None else np.asarray(usable_cells, bool)
-    return _window(np.broadcast_to(u, (n, nx, ny)).astype(np.int8), hit_ix, hit_iy) > 0
+    pad = np.zeros((nx + 2, ny + 2), dtype=bool)  # _window of the one (nx, ny) mask
+    pad[1:-1, 1:-1] = u
+    d = np.arange(3)
+    ix = np.clip(hit_ix, 0, nx - 1).astype(np.intp)
+    iy = np.clip(hit_iy, 0, ny - 1).astype(np.intp)
+    return pad[ix[:, None, None] + d[None, :, None], iy[:, None, None] + d[None, None, :]]
 
 
 def shower_fractions(

@@ -47,6 +47,9 @@ GENERATOR_NAME = "na64reco.sim"
 KINDS = ("physics", "signal", "ecal-scan", "muon", "random")
 MAX_EVENTS_PER_FILE = 100_000  # special runs are split into files of at most this many events
 SPECIAL_RUN_OFFSET = {"ecal-scan": 0, "muon": 1, "random": 2, "signal": 3}
+# Signal samples record the true missing-energy spectrum of all generated events (1 GeV bins):
+# efficiencies are quoted against it, e.g. for E_miss > E0 - E_box as in paper 002 eq. 2.
+E_MISS_EDGES_GEV = np.linspace(0.0, 120.0, 121)
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,10 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
         generated["random_trigger"] = plan.events
     batch = EventBatch.concatenate(parts)
     gen.overlay_pileup(rng, batch, ctx)
+    e_miss_generated = None
+    if request.kind == "signal":  # the denominator of efficiencies: before trigger and dead time
+        counts, _ = np.histogram(batch.truth["mc_e_miss"], bins=E_MISS_EDGES_GEV)
+        e_miss_generated = counts.tolist()
 
     # Hardware trigger: a loose pre-selection on the true deposits (events that cannot fire the
     # trigger are not digitised), then the exact decision on the digitised channels; then the
@@ -230,6 +237,7 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
         "eot": plan.eot if request.kind == "physics" else None,
         "spills": plan.spills,
         "generated": generated,
+        "e_miss_generated": e_miss_generated,
         "recorded_by_process": {
             proc.PROCESS_NAMES[i]: int(c)
             for i, c in enumerate(recorded)
@@ -279,6 +287,8 @@ def run_metadata(request: SimRequest, plan: RunPlan, summary: dict) -> dict:
                 "model": request.signal_model,
                 "mass_gev": request.mass_gev,
                 "events_generated": plan.events,
+                "e_miss_edges_gev": E_MISS_EDGES_GEV.tolist(),
+                "e_miss_generated": summary["e_miss_generated"],
             }
             if request.kind == "signal"
             else None

@@ -1,0 +1,154 @@
+"""Write the outputs of an analysis run: ROOT and pickled histograms, summary JSON, event list.
+
+Input is the accumulated output of ``SelectionProcessor`` (``cutflow``, ``plane``, ``nminus1``,
+``sideband_events``, ``files``); nothing here reads event data or changes a count.
+
+* ``flat_histograms(output)`` splits the categorical axes into one histogram per category:
+  ``plane/<period>/<stage>`` (TH2 of E_ECAL vs E_HCAL) and ``nminus1/<cut>/<period>`` (TH1),
+  because hist objects with ``StrCategory`` axes cannot be written to ROOT.
+* ``write_root`` writes them with uproot as TH1D/TH2D (counts are exact in doubles up to 2**53;
+  uproot cannot write the ``Int64`` storage directly).
+* ``write_pickle`` keeps the hist objects themselves (``{"plane": Hist, "nminus1": {cut: Hist}}``).
+* ``report_cutflow`` turns the per-period cutflow into ``{period: {"all": n, cut: n}}`` with the
+  cuts of the signal region (``cutset.signal_box``) reported ``None`` (JSON ``null``) while
+  blinded.
+* ``sideband_table`` / ``write_sideband_csv``: the sideband event list sorted by run, spill,
+  event (so every executor gives the same file).
+* ``write_summary``: ``summary.json`` (sorted keys, indented, NaN refused).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import hist
+import numpy as np
+import uproot
+
+from na64reco.cutsets.config import CutSet
+
+__all__ = [
+    "SIDEBAND_COLUMNS",
+    "flat_histograms",
+    "report_cutflow",
+    "sideband_table",
+    "write_pickle",
+    "write_root",
+    "write_sideband_csv",
+    "write_summary",
+]
+
+SIDEBAND_COLUMNS = ("period", "run", "spill", "event", "ecal_e", "hcal_e")
+
+
+def _to_double(h: hist.Hist) -> hist.Hist:
+    """The same histogram with double storage (what ROOT's TH1D/TH2D hold)."""
+    out = hist.Hist(*h.axes, storage=hist.storage.Double())
+    out.view(flow=True)[...] = h.view(flow=True)
+    return out
+
+
+def _slice_categories(h: hist.Hist, axes: list[str]) -> dict[tuple[str, ...], hist.Hist]:
+    """One histogram per combination of the named StrCategory axes (those axes removed)."""
+    out: dict[tuple[str, ...], hist.Hist] = {(): h}
+    for name in axes:
+        nxt = {}
+        for key, sub in out.items():
+            for value in sub.axes[name]:
+                nxt[(*key, value)] = sub[{name: value}]
+        out = nxt
+    return out
+
+
+def flat_histograms(output: dict) -> dict[str, hist.Hist]:
+    """``{"plane/<period>/<stage>": TH2-like Hist, "nminus1/<cut>/<period>": TH1-like Hist}``.
+
+    Every period and stage of the processor's layout is present (empty ones too), so the set
+    of keys depends only on the cut set.
+    """
+    flat: dict[str, hist.Hist] = {}
+    for (period, stage), h in _slice_categories(output["plane"], ["period", "stage"]).items():
+        flat[f"plane/{period}/{stage}"] = h
+    for cut, h_cut in output["nminus1"].items():
+        for (period,), h in _slice_categories(h_cut, ["period"]).items():
+            flat[f"nminus1/{cut}/{period}"] = h
+    return flat
+
+
+def write_root(path: str | Path, histograms: dict[str, hist.Hist]) -> Path:
+    """Write flat histograms (no category axes) as TH1D/TH2D, keys used as directory paths."""
+    path = Path(path)
+    with uproot.recreate(path) as f:
+        for key, h in histograms.items():
+            f[key] = _to_double(h)
+    return path
+
+
+def write_pickle(path: str | Path, output: dict) -> Path:
+    """Pickle the hist objects (``plane`` and ``nminus1``) as produced by the processor."""
+    path = Path(path)
+    with open(path, "wb") as fh:
+        pickle.dump(
+            {"plane": output["plane"], "nminus1": dict(output["nminus1"])},
+            fh,
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+    return path
+
+
+def report_cutflow(cutflow: dict, cutset: CutSet, unblind: bool) -> dict[str, dict]:
+    """Per period: ``{"all": n, <cut>: n, ...}`` in cut order; signal-region cuts ``None``
+    while blinded."""
+    hidden = set() if unblind else set(cutset.signal_box)
+    out: dict[str, dict] = {}
+    for period in sorted(cutflow):
+        flow = cutflow[period]
+        row: dict[str, int | None] = {"all": int(flow.get("all", 0))}
+        for name in cutset.cut_names:
+            row[name] = None if name in hidden else int(flow.get(name, 0))
+        out[period] = row
+    return out
+
+
+def sideband_table(sideband: dict) -> list[dict[str, Any]]:
+    """The sideband events as rows, sorted by run, spill, event."""
+    rows: list[dict[str, Any]] = []
+    for period, blocks in sideband.items():
+        if not len(blocks):
+            continue
+        data = np.concatenate([np.asarray(b, dtype=float) for b in blocks], axis=0)
+        for r in data:
+            rows.append(
+                {
+                    "period": str(period),
+                    "run": int(r[0]),
+                    "spill": int(r[1]),
+                    "event": int(r[2]),
+                    "ecal_e": float(r[3]),
+                    "hcal_e": float(r[4]),
+                }
+            )
+    rows.sort(key=lambda row: (row["run"], row["spill"], row["event"]))
+    return rows
+
+
+def write_sideband_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """CSV with header ``period,run,spill,event,ecal_e,hcal_e`` (energies in GeV)."""
+    path = Path(path)
+    lines = [",".join(SIDEBAND_COLUMNS)]
+    for row in rows:
+        lines.append(
+            f"{row['period']},{row['run']},{row['spill']},{row['event']},"
+            f"{row['ecal_e']:.6g},{row['hcal_e']:.6g}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_summary(path: str | Path, summary: dict) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(summary, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    return path

@@ -1,0 +1,433 @@
+"""run_analysis / ``na64 run``: executors agree, exact accounting, bad files, blinding, outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+from click.testing import CliRunner
+
+from na64reco.calibration.constants import CalibrationError
+from na64reco.calibration.io import load_calibration
+from na64reco.cli import main
+from na64reco.cutsets.config import load_cutset
+from na64reco.cutsets.evaluate import blind_mask, cut_masks
+from na64reco.errors import ConfigError, InputFileError
+from na64reco.eventtree import open_event_file
+from na64reco.execution import (
+    ANALYSES,
+    AccountingError,
+    account,
+    default_calibration_path,
+    progress_output,
+    run_analysis,
+)
+from na64reco.fileset import Fileset, load_fileset, sha256_file, write_fileset
+from na64reco.reco.event import reconstruct_event
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
+MANIFEST = SAMPLE / "fileset.json"
+SIGNAL_FILE = SAMPLE / "na64sim_2016_signal-aprime-0.02GeV_run02463.root"
+OUTPUT_FILES = ("histograms.root", "histograms.pkl", "summary.json", "sideband_events.csv")
+SUMMARY_KEYS = {
+    "analysis",
+    "cutset",
+    "blinding",
+    "cutflow",
+    "accounting",
+    "bad_files",
+    "skipped",
+    "metrics",
+    "provenance",
+}
+
+
+def _manifest(tmp_path: Path, entries: list, name: str = "test") -> Path:
+    path = tmp_path / f"{name}.json"
+    write_fileset(path, Fileset(name=name, files=entries))
+    return path
+
+
+def _physics_2016():
+    return next(
+        e for e in load_fileset(MANIFEST).files if e.kind == "physics" and e.period == "2016"
+    )
+
+
+def _load(out: Path) -> tuple[dict, dict, list[str]]:
+    summary = json.loads((out / "summary.json").read_text())
+    with open(out / "histograms.pkl", "rb") as fh:
+        hists = pickle.load(fh)
+    csv = (out / "sideband_events.csv").read_text().splitlines()
+    return summary, hists, csv
+
+
+def _assert_same_results(a: Path, b: Path) -> None:
+    sa, ha, ca = _load(a)
+    sb, hb, cb = _load(b)
+    assert sa["cutflow"] == sb["cutflow"]
+    assert [(r["path"], r["processed"]) for r in sa["accounting"]] == [
+        (r["path"], r["processed"]) for r in sb["accounting"]
+    ]
+    np.testing.assert_array_equal(ha["plane"].view(flow=True), hb["plane"].view(flow=True))
+    assert ha["nminus1"].keys() == hb["nminus1"].keys()
+    for cut in ha["nminus1"]:
+        np.testing.assert_array_equal(
+            ha["nminus1"][cut].view(flow=True), hb["nminus1"][cut].view(flow=True)
+        )
+    assert ca == cb  # sorted by run, spill, event: identical text
+
+
+# --- the shipped sample --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shipped_run(tmp_path_factory) -> tuple[Path, dict]:
+    """The invisible analysis on the shipped physics files (iterative, plots made)."""
+    out = tmp_path_factory.mktemp("shipped") / "iterative"
+    summary = run_analysis(MANIFEST, "invisible", out, executor="iterative", quiet=True)
+    return out, summary
+
+
+def test_shipped_sample_writes_all_outputs(shipped_run):
+    out, summary = shipped_run
+    for name in OUTPUT_FILES:
+        assert (out / name).is_file(), name
+    loaded = json.loads((out / "summary.json").read_text())
+    assert loaded.keys() >= SUMMARY_KEYS
+    assert loaded["analysis"] == "invisible"
+    assert loaded["cutset"] == load_cutset("invisible").as_dict()
+    assert loaded["blinding"] == {"blinded": True, "unblinded_at": None, "unblinded_by": None}
+    assert loaded["bad_files"] == []
+    prov = loaded["provenance"]
+    physics = [e for e in load_fileset(MANIFEST).files if e.kind == "physics"]
+    assert [(i["path"], i["sha256"], i["events"]) for i in prov["inputs"]] == [
+        (e.path, e.sha256, e.events) for e in physics
+    ]
+    assert prov["calibration"]["sha256"] == sha256_file(default_calibration_path())
+    assert {s["period"] for s in prov["calibration"]["sets"]} == {"2016", "2022"}
+    assert prov["executor"]["name"] == "iterative"
+    assert prov["chunksize"] == 100_000
+    assert loaded["metrics"]["entries"] == sum(e.events for e in physics)
+    # cutflow: every period of the sample, every cut; the signal-region cuts null
+    box = set(load_cutset("invisible").signal_box)
+    for period in ("2016", "2022"):
+        flow = loaded["cutflow"][period]
+        assert list(flow) == ["all", *load_cutset("invisible").cut_names]
+        for cut, n in flow.items():
+            assert (n is None) == (cut in box), (period, cut)
+    # ROOT file: the categorical axes split into TH2/TH1 per period, stage, cut
+    with uproot.open(out / "histograms.root") as f:
+        classes = {k.rsplit(";", 1)[0]: v for k, v in f.classnames().items()}
+        assert classes["plane/2016/all"] == "TH2D"
+        assert classes["plane/2022/veto"] == "TH2D"
+        assert classes["nminus1/box/2016"] == "TH1D"
+        assert classes["nminus1/momentum/2022"] == "TH1D"
+        plane = f["plane/2016/momentum"].values()
+        assert plane.shape == (150, 120)
+        assert plane.sum() == loaded["cutflow"]["2016"]["momentum"]
+    assert set(summary["outputs"]["histograms"]) <= set(classes)
+    # the plots are made when na64reco.plotting is there, and never fail the run
+    assert summary["plots"].startswith(("made", "skipped"))
+
+
+def test_accounting_is_exact(shipped_run):
+    _, summary = shipped_run
+    physics = {e.path: e.events for e in load_fileset(MANIFEST).files if e.kind == "physics"}
+    assert {r["path"]: r["entries"] for r in summary["accounting"]} == physics
+    for row in summary["accounting"]:
+        assert row["processed"] == row["entries"]
+        assert row["skipped"] == 0
+        assert row["reason"] is None
+
+
+def test_maxchunks_skips_with_a_reason(tmp_path):
+    """One chunk (files are single clusters): the 2016 file runs, the 2022 file is skipped."""
+    summary = run_analysis(
+        MANIFEST, "invisible", tmp_path / "out", maxchunks=1, quiet=True, make_plots=False
+    )
+    first, second = summary["accounting"]
+    assert first["processed"] == first["entries"]
+    assert first["reason"] is None
+    assert second["processed"] == 0
+    assert second["skipped"] == second["entries"] > 0
+    assert "maxchunks=1" in second["reason"]
+    assert summary["skipped"] == [second]
+
+
+def test_accounting_mismatch_is_an_error():
+    from na64reco.execution import InputFile
+
+    f = InputFile("a.root", "physics", "2016", 100, "0" * 64, (1800,))
+    with pytest.raises(AccountingError, match=r"a\.root: 90 events processed"):
+        account([f], [], {"a.root": 100}, {"a.root": 90}, None)
+    with pytest.raises(AccountingError, match="no reason"):
+        account([f], [], {"a.root": 90}, {"a.root": 90}, None)
+    with pytest.raises(AccountingError, match="not in the input"):
+        account([f], [], {"a.root": 100}, {"a.root": 100, "b.root": 3}, None)
+
+
+# --- executors agree -----------------------------------------------------------------------
+def test_futures_executor_gives_identical_results(shipped_run, tmp_path):
+    ref, _ = shipped_run
+    run_analysis(
+        MANIFEST,
+        "invisible",
+        tmp_path / "futures",
+        executor="futures",
+        workers=2,
+        chunksize=1000,  # several chunks merged in another order
+        quiet=True,
+        make_plots=False,
+    )
+    _assert_same_results(ref, tmp_path / "futures")
+
+
+def test_dask_executor_gives_identical_results(shipped_run, tmp_path):
+    """A LocalCluster of 2 worker processes, started and closed by run_analysis."""
+    ref, _ = shipped_run
+    summary = run_analysis(
+        MANIFEST,
+        "invisible",
+        tmp_path / "dask",
+        executor="dask",
+        workers=2,
+        chunksize=1000,
+        quiet=True,
+        make_plots=False,
+    )
+    assert summary["provenance"]["executor"] == {
+        "name": "dask",
+        "scheduler": "LocalCluster",
+        "workers": 2,
+    }
+    _assert_same_results(ref, tmp_path / "dask")
+
+
+# --- quiet --------------------------------------------------------------------------------
+@pytest.mark.parametrize("executor", ["iterative", "futures"])
+def test_quiet_prints_nothing(tmp_path, capfd, executor):
+    manifest = _manifest(tmp_path, [_physics_2016()])
+    run_analysis(
+        manifest, "invisible", tmp_path / "q", executor=executor, quiet=True, make_plots=False
+    )
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err == ""
+    from coffea.util import coffea_console
+
+    assert not coffea_console.quiet  # restored
+
+
+def test_progress_shown_unless_quiet(tmp_path, capfd):
+    manifest = _manifest(tmp_path, [_physics_2016()])
+    run_analysis(manifest, "invisible", tmp_path / "loud", quiet=False, make_plots=False)
+    assert "Processing" in capfd.readouterr().out
+    with progress_output(True):
+        from coffea.util import coffea_console
+
+        assert coffea_console.quiet
+    assert not coffea_console.quiet
+
+
+# --- validation and bad files ---------------------------------------------------------------
+@pytest.fixture
+def manifest_with_bad_file(tmp_path) -> tuple[Path, Path]:
+    bad = tmp_path / "na64_2016_physics_run01900.root"
+    bad.write_text("this is not a ROOT file\n")
+    good = _physics_2016()
+    bad_entry = good.model_copy(
+        update={"path": str(bad), "run_min": 1900, "run_max": 1900, "events": 10,
+                "sha256": sha256_file(bad)}
+    )  # fmt: skip
+    return _manifest(tmp_path, [good, bad_entry]), bad
+
+
+def test_bad_file_is_a_clear_error(manifest_with_bad_file, tmp_path):
+    manifest, bad = manifest_with_bad_file
+    with pytest.raises(InputFileError, match="not a ROOT file") as info:
+        run_analysis(manifest, "invisible", tmp_path / "out", quiet=True, make_plots=False)
+    assert info.value.path == str(bad)
+    assert str(bad) in str(info.value)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_skip_bad_files_lists_them_and_accounting_stays_exact(manifest_with_bad_file, tmp_path):
+    manifest, bad = manifest_with_bad_file
+    summary = run_analysis(
+        manifest, "invisible", tmp_path / "out", skip_bad_files=True, quiet=True, make_plots=False
+    )
+    (listed,) = summary["bad_files"]
+    assert listed["path"] == str(bad)
+    assert "not a ROOT file" in listed["reason"]
+    rows = {r["path"]: r for r in summary["accounting"]}
+    assert rows[str(bad)]["processed"] == 0
+    assert rows[str(bad)]["skipped"] == rows[str(bad)]["entries"] == 10
+    assert "not a ROOT file" in rows[str(bad)]["reason"]
+    good = rows[_physics_2016().path]
+    assert good["processed"] == good["entries"] == _physics_2016().events
+    assert all(r["processed"] + r["skipped"] == r["entries"] for r in rows.values())
+    assert [i["path"] for i in summary["provenance"]["inputs"]] == [good["path"]]
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert on_disk["bad_files"] == summary["bad_files"]
+
+
+def test_checksum_mismatch_is_a_bad_file(tmp_path):
+    copy = tmp_path / "run1800.root"
+    shutil.copy(_physics_2016().path, copy)
+    with open(copy, "ab") as fh:
+        fh.write(b"\0")
+    manifest = _manifest(tmp_path, [_physics_2016().model_copy(update={"path": str(copy)})])
+    with pytest.raises(InputFileError, match="checksum mismatch"):
+        run_analysis(manifest, "invisible", tmp_path / "out", quiet=True, make_plots=False)
+
+
+def test_run_without_constants_is_an_error_naming_run_and_file(tmp_path):
+    entry = _physics_2016()
+    manifest = _manifest(tmp_path, [entry])
+    calib = tmp_path / "only2022.json"
+    from na64reco.calibration.io import write_calibration
+
+    db = load_calibration(default_calibration_path())
+    write_calibration(calib, [s for s in db.sets if s.period == "2022"], version=1)
+    with pytest.raises(CalibrationError, match=r"run\(s\) 1800") as info:
+        run_analysis(manifest, "invisible", tmp_path / "o", calibration=calib, quiet=True)
+    assert entry.path in str(info.value)
+
+
+def test_malformed_manifest_and_unknown_analysis(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ConfigError, match="malformed JSON"):
+        run_analysis(broken, "invisible", tmp_path / "o", quiet=True)
+    with pytest.raises(ValueError, match="unknown analysis"):
+        run_analysis(MANIFEST, "nonsense", tmp_path / "o", quiet=True)
+    with pytest.raises(ValueError, match="unknown executor"):
+        run_analysis(MANIFEST, "invisible", tmp_path / "o", executor="spark", quiet=True)
+    assert set(ANALYSES) == {"invisible", "dimuon", "phi"}
+
+
+# --- blinding -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def signal_as_data(tmp_path_factory) -> dict:
+    """The shipped A' (20 MeV) sample listed as 'physics' data, and independent counts."""
+    tmp = tmp_path_factory.mktemp("blind")
+    entry = next(e for e in load_fileset(MANIFEST).files if Path(e.path) == SIGNAL_FILE)
+    manifest = _manifest(tmp, [entry.model_copy(update={"kind": "physics"})], name="signal")
+    cutset = load_cutset("invisible")
+    arrays = open_event_file(SIGNAL_FILE).arrays()
+    (run,) = np.unique(arrays["run"])
+    cset = load_calibration(default_calibration_path()).for_run(int(run))
+    variables = reconstruct_event(arrays, cset)
+    masks = cut_masks(cutset, variables, "2016")
+    region = blind_mask(cutset, masks)
+    selected = np.logical_and.reduce(list(masks.values()))
+    ids = {
+        (int(r), int(s), int(e))
+        for r, s, e in zip(
+            arrays["run"][region], arrays["spill"][region], arrays["event"][region], strict=True
+        )
+    }
+    return {
+        "manifest": manifest,
+        "tmp": tmp,
+        "n_region": int(region.sum()),
+        "n_selected": int(selected.sum()),
+        "region_ids": ids,
+        "ecal": np.asarray(variables["ecal_e"]),
+        "hcal": np.asarray(variables["hcal_e"]),
+        "trigger": masks["trigger"],
+    }
+
+
+def test_signal_sample_has_events_in_the_box(signal_as_data):
+    assert signal_as_data["n_selected"] > 10  # the blinding tests below are not vacuous
+    assert signal_as_data["n_region"] >= signal_as_data["n_selected"]
+
+
+def test_blinded_run_reveals_nothing_in_the_box(signal_as_data):
+    d = signal_as_data
+    out = d["tmp"] / "blinded"
+    summary = run_analysis(d["manifest"], "invisible", out, quiet=True, make_plots=False)
+    saved, hists, csv = _load(out)
+    assert saved["blinding"]["blinded"] is True
+    flow = saved["cutflow"]["2016"]
+    assert [flow[c] for c in ("hcal_zero", "box")] == [None, None]
+    assert flow["trigger"] is not None
+    plane = hists["plane"][{"period": "2016"}]
+    # flow view: index 0 is the underflow; E_ECAL < 50 -> [0, 51), E_HCAL < 1 -> [0, 2)
+    in_box = (slice(0, 51), slice(0, 2))
+    stages = list(plane.axes["stage"])
+    for stage in stages:
+        view = plane[{"stage": stage}].view(flow=True)
+        # any rebinning sums these bins: all of them together must hold no blinded event
+        assert int(view[in_box].sum()) == 0, stage
+    # the bins are filled only with visible events: totals match the reported cutflow
+    for stage in stages:
+        if flow[stage] is not None:
+            assert plane[{"stage": stage}].view(flow=True).sum() == flow[stage]
+    nm1_box = hists["nminus1"]["box"][{"period": "2016"}].view(flow=True)
+    assert nm1_box[:51].sum() == 0  # N-1 of box below 50 GeV (underflow included)
+    assert nm1_box.sum() > 0 or d["n_selected"] == d["n_region"]
+    nm1_hcal = hists["nminus1"]["hcal_zero"][{"period": "2016"}].view(flow=True)
+    assert nm1_hcal[:2].sum() == 0  # N-1 of hcal_zero below 1 GeV
+    rows = [line.split(",") for line in csv[1:]]
+    ids = {(int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    assert not ids & d["region_ids"]
+    with uproot.open(out / "histograms.root") as f:
+        assert f["plane/2016/box"].values().sum() == 0
+        assert f["nminus1/box/2016"].values()[:50].sum() == 0
+    assert summary["cutflow"] == saved["cutflow"]
+
+
+def test_unblinded_run_counts_the_box_and_is_recorded(signal_as_data, caplog):
+    d = signal_as_data
+    out = d["tmp"] / "unblinded"
+    with caplog.at_level(logging.WARNING, logger="na64reco.execution"):
+        run_analysis(d["manifest"], "invisible", out, unblind=True, quiet=True, make_plots=False)
+    saved, hists, csv = _load(out)
+    assert saved["cutflow"]["2016"]["box"] == d["n_selected"]
+    assert saved["cutflow"]["2016"]["all"] == open_event_file(SIGNAL_FILE).num_entries
+    plane = hists["plane"][{"period": "2016", "stage": "box"}]
+    assert plane.view(flow=True).sum() == d["n_selected"]
+    assert len(csv) - 1 == d["n_selected"]  # unblinded: the event list is the selection
+    blinding = saved["blinding"]
+    assert blinding["blinded"] is False
+    assert blinding["unblinded_by"]
+    stamp = datetime.fromisoformat(blinding["unblinded_at"])
+    assert stamp.tzinfo is not None
+    assert saved["provenance"]["unblind"] is True
+    assert any("UNBLINDING" in r.getMessage() for r in caplog.records)
+
+
+# --- command line ---------------------------------------------------------------------------
+def test_cli_run(tmp_path):
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(
+        main,
+        ["-q", "run", str(MANIFEST), "--analysis", "invisible", "--out", str(out),
+         "--maxchunks", "1", "--no-plots"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["skipped"] > 0 for r in summary["accounting"]] == [False, True]
+    assert summary["blinding"]["blinded"] is True
+
+
+def test_cli_unblind_warns_and_errors_are_one_line(tmp_path, manifest_with_bad_file):
+    manifest, bad = manifest_with_bad_file
+    result = CliRunner().invoke(
+        main,
+        ["-q", "run", str(manifest), "--analysis", "invisible", "--out", str(tmp_path / "o"),
+         "--unblind", "--no-plots"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "WARNING: --unblind" in result.output
+    assert f"Error: {bad}: file: not a ROOT file" in result.output
+    assert "Traceback" not in result.output
