@@ -1,0 +1,146 @@
+"""``limit_inputs.json``: everything the limit module needs, per run period (schema v1).
+
+Produced by ``na64 background`` / the background-and-efficiency stage from blinded run outputs,
+consumed by ``na64 limit``. Validated on load (pydantic, unknown keys forbidden); every problem
+raises ConfigError naming the file and the key (``periods.1.background.syst``).
+
+Per period: the exposure (EOT, live, with its uncertainty), the signal efficiency per model and
+mass (with statistical and systematic uncertainties, and optionally eta_down(E_F)), the expected
+background in the signal box (statistical and systematic parts kept apart, per method and
+component), the observed count in the box (``null`` while blinded), the box definition, the
+dimuon cross-check; and the provenance of all of it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from na64reco.errors import ConfigError
+
+FORMAT = "na64-limit-inputs"
+VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Measurement(_Strict):
+    value: float
+    stat: float = Field(ge=0)
+    syst: float = Field(ge=0, default=0.0)
+
+
+class EfficiencyTable(_Strict):
+    """Signal efficiency of one model versus mass (same length lists, masses increasing)."""
+
+    model: str
+    masses_gev: list[float] = Field(min_length=1)
+    efficiency: list[float]
+    stat: list[float]
+    syst: list[float]
+    eta_down: dict[str, list[float]] | None = None  # {"e_f_gev": [...], "eta": [...]}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EfficiencyTable:
+        n = len(self.masses_gev)
+        for name in ("efficiency", "stat", "syst"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} values for {n} masses")
+        if any(b <= a for a, b in zip(self.masses_gev, self.masses_gev[1:], strict=False)):
+            raise ValueError("masses_gev must increase")
+        if any(not 0 <= e <= 1 for e in self.efficiency):
+            raise ValueError("efficiencies must lie in [0, 1]")
+        return self
+
+
+class Background(_Strict):
+    """Expected background events in the signal box."""
+
+    expected: float = Field(ge=0)
+    stat: float = Field(ge=0)
+    syst: float = Field(ge=0)
+    method: str  # e.g. "sideband-fit", "abcd", "published"
+    components: dict[str, Measurement] = Field(default_factory=dict)
+
+
+class Box(_Strict):
+    ecal_max_gev: float
+    hcal_max_gev: float
+
+
+class PeriodInputs(_Strict):
+    period: str
+    eot: Measurement  # live electrons on target
+    box: Box
+    background: Background
+    efficiencies: list[EfficiencyTable] = Field(min_length=1)
+    observed: int | None = Field(default=None, ge=0)  # null while blinded
+    dimuon_ratio: Measurement | None = None  # observed / predicted dimuons
+
+
+class LimitInputs(_Strict):
+    format: Literal["na64-limit-inputs"] = FORMAT
+    version: Literal[1] = VERSION
+    name: str
+    blinded: bool
+    periods: list[PeriodInputs] = Field(min_length=1)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _blinding_consistent(self) -> LimitInputs:
+        names = [p.period for p in self.periods]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a period is listed twice: {names}")
+        if self.blinded and any(p.observed is not None for p in self.periods):
+            raise ValueError("blinded inputs must not carry observed counts")
+        if not self.blinded and any(p.observed is None for p in self.periods):
+            raise ValueError("unblinded inputs need the observed count of every period")
+        return self
+
+    def models(self) -> set[str]:
+        return {t.model for p in self.periods for t in p.efficiencies}
+
+
+def load_limit_inputs(path: str | Path) -> LimitInputs:
+    """Read and validate a limit_inputs.json (ConfigError naming the file and key)."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(path, "(file)", f"malformed JSON: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise ConfigError(path, "format", f"must be {FORMAT!r}, found {found!r}")
+    if raw.get("version") != VERSION:
+        raise ConfigError(path, "version", f"unknown version {raw.get('version')!r}; known: 1")
+    try:
+        return LimitInputs.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(path, key, err["msg"]) from exc
+
+
+def write_limit_inputs(path: str | Path, inputs: LimitInputs) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(inputs.model_dump(mode="json"), indent=2) + "\n")
+    return path
+
+
+__all__ = [
+    "Background",
+    "Box",
+    "EfficiencyTable",
+    "LimitInputs",
+    "Measurement",
+    "PeriodInputs",
+    "load_limit_inputs",
+    "write_limit_inputs",
+]
