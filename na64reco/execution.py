@@ -276,7 +276,10 @@ def make_executor(
                     n_workers=workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # no fixed ports: the scheduler and its dashboard take free ones, so a run
+                    # never collides with another cluster on the machine
+                    scheduler_port=0,
+                    dashboard_address=":0",
                     silence_logs=logging.ERROR if quiet else logging.WARNING,
                 ) as cluster,
                 Client(cluster) as client,
