@@ -1,0 +1,110 @@
+"""Content-addressed stages: a stage re-runs only when the hash of its inputs changes.
+
+Each stage writes into its own folder ``<root>/<name>/`` and, when it succeeds, a
+``stage.json`` with the hash of its inputs (files by sha256, configuration by canonical JSON,
+the code by version and commit) and what it produced. A later call with the same inputs finds
+the matching ``stage.json`` and returns the recorded result without running; any change in an
+input (a cut value, a file, the calibration) changes the hash and re-runs that stage and, since
+their inputs include its outputs' hashes, everything downstream of it. An interrupted stage
+leaves no ``stage.json`` and runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from na64reco.fileset import sha256_file
+from na64reco.provenance import git_commit, package_versions
+
+logger = logging.getLogger(__name__)
+
+STAGE_FILE = "stage.json"
+
+
+def canonical_hash(value: Any) -> str:
+    """sha256 of the canonical JSON of ``value`` (sorted keys; Paths as strings)."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_hash(path: str | Path) -> str:
+    return sha256_file(path)
+
+
+def code_identity() -> dict:
+    """What identifies the code: na64reco and dependency versions and the commit. Uncommitted
+    edits are not part of it (an edited cut file must not invalidate every stage: cut sets and
+    other inputs are hashed by content); after editing code, run with ``force``."""
+    return {"versions": package_versions(), "commit": git_commit()["commit"]}
+
+
+@dataclass
+class StageResult:
+    name: str
+    folder: Path
+    reused: bool
+    inputs_hash: str
+    outputs: dict
+    seconds: float
+
+
+class StageRunner:
+    """Runs stages under ``root``, skipping those whose inputs have not changed."""
+
+    def __init__(self, root: str | Path, force: bool = False) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.force = force
+        self.code = code_identity()
+        self.results: dict[str, StageResult] = {}
+
+    def run(self, name: str, inputs: dict, func: Callable[[Path], dict]) -> StageResult:
+        """Run ``func(folder) -> outputs`` unless a previous run had the same ``inputs``."""
+        folder = self.root / name
+        key = canonical_hash({"inputs": inputs, "code": self.code})
+        record = folder / STAGE_FILE
+        if not self.force and record.exists():
+            try:
+                saved = json.loads(record.read_text())
+            except ValueError:
+                saved = {}
+            if saved.get("inputs_hash") == key:
+                logger.info("stage %s: inputs unchanged, reusing %s", name, folder)
+                result = StageResult(name, folder, True, key, saved.get("outputs", {}), 0.0)
+                self.results[name] = result
+                return result
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        start = time.perf_counter()
+        outputs = func(folder)
+        seconds = time.perf_counter() - start
+        record.write_text(
+            json.dumps(
+                {
+                    "stage": name,
+                    "inputs_hash": key,
+                    "inputs": inputs,
+                    "outputs": outputs,
+                    "seconds": seconds,
+                },
+                indent=2,
+                sort_keys=True,
+                default=str,
+            )
+            + "\n"
+        )
+        result = StageResult(name, folder, False, key, outputs, seconds)
+        self.results[name] = result
+        return result
+
+
+__all__ = ["StageResult", "StageRunner", "canonical_hash", "code_identity", "file_hash"]
