@@ -342,3 +342,195 @@ def run(
         len(summary["bad_files"]),
         out_dir,
     )
+
+
+@main.command()
+@click.argument("limit_inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    required=True,
+    type=click.Choice(
+        ["aprime", "scalar", "pseudoscalar", "vector", "axial", "zprime", "zprime_dark", "phi"]
+    ),
+    help="Signal model whose coupling is limited.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder: limit_<model>.json and PNG plots.",
+)
+@click.option("--masses", help="Comma-separated masses in GeV, e.g. 0.001,0.01,0.1.")
+@click.option("--mass-grid", metavar="LO:HI:N", help="N log-spaced masses in GeV from LO to HI.")
+@click.option("--alpha-d", type=float, help="Dark coupling alpha_D (zprime_dark, aprime).")
+@click.option("--mass-ratio", type=float, help="m_X / m_chi (zprime_dark, aprime).")
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "exact", "hybrid", "toys", "asymptotic"]),
+    default="auto",
+    show_default=True,
+    help="CLs calculator: auto = exact without uncertainties, else hybrid (Cousins-Highland); "
+    "toys = profile-likelihood q~_mu pseudo-experiments; asymptotic = pyhf cross-check only.",
+)
+@click.option("--toys", type=int, default=2000, show_default=True, help="Pseudo-experiments.")
+@click.option("--seed", type=int, default=20170101, show_default=True, help="Toy random seed.")
+@click.option(
+    "--yield-unc",
+    type=float,
+    help="Relative signal-yield uncertainty common to all periods "
+    "[default: the inputs' provenance signal_yield_rel_unc, else 0].",
+)
+@click.option("--no-plots", is_flag=True, help="Write the JSON only.")
+def limit(limit_inputs, model, out_dir, masses, mass_grid, alpha_d, mass_ratio, method, toys,
+          seed, yield_unc, no_plots) -> None:
+    """90% CL CLs limits on a model's coupling versus mass from a limit_inputs.json.
+
+    \b
+    Examples:
+      na64 limit na64reco/limits/published/paper002.json --model aprime --out DIR
+      na64 limit inputs.json --model zprime_dark --alpha-d 0.1 --mass-ratio 3 \\
+          --mass-grid 0.001:1:50 --out DIR
+
+    Writes DIR/limit_<model>.json (expected band and, when unblinded, observed limits on the
+    number of signal events and on the coupling, the inputs summary, provenance and the
+    blinding status) and DIR/limit_<model>.png (plus delta_a_<model>.png for S, P, V, A).
+    """
+    import json
+
+    from na64reco.limit_inputs import load_limit_inputs
+    from na64reco.limits.scan import inputs_summary, parse_masses, scan
+    from na64reco.provenance import provenance
+
+    inputs = load_limit_inputs(limit_inputs)
+    if model not in inputs.models():
+        raise click.UsageError(
+            f"{limit_inputs}: no efficiency table for model {model!r} "
+            f"(has: {', '.join(sorted(inputs.models()))})"
+        )
+    if toys < 10:
+        raise click.BadParameter("need at least 10 toys", param_hint="--toys")
+    try:
+        mass_list = parse_masses(masses, mass_grid)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--masses/--mass-grid") from None
+    if yield_unc is None:
+        yield_unc = float(inputs.provenance.get("signal_yield_rel_unc", 0.0))
+    try:
+        result = scan(
+            inputs, model, mass_list, method=method, ntoys=toys, seed=seed,
+            signal_corr_unc=yield_unc, alpha_d=alpha_d, mass_ratio=mass_ratio,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result["inputs"] = inputs_summary(inputs)
+    result["blinding"] = {
+        "blinded": inputs.blinded,
+        "observed": None if inputs.blinded else "limits from the observed counts",
+    }
+    result["provenance"] = provenance(
+        command="na64 " + shlex.join(sys.argv[1:]),
+        inputs={"path": str(limit_inputs), "provenance": inputs.provenance},
+    )
+    result["title"] = inputs.name.split(":")[0]
+    path = out_dir / f"limit_{model}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    plots = [] if no_plots else make_plots_for(result, out_dir)
+    logger.info("wrote %s and %d plot(s) (%.1f s)", path, len(plots), result["seconds"])
+
+
+def make_plots_for(result: dict, out_dir: Path) -> list[Path]:
+    from na64reco.limits.plots import make_limit_plots
+
+    return make_limit_plots(result, out_dir)
+
+
+@main.command()
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="background.json (a Markdown table is written next to it, same name with .md).",
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the sideband-fit plots (default: background_plots next to --out).",
+)
+@click.option(
+    "--signal-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of simulated signal samples (*signal*.root): factorised efficiencies.",
+)
+@click.option(
+    "--limit-inputs",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write limit_inputs.json (needs --signal-dir).",
+)
+@click.option(
+    "--dimuon-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="'na64 run --analysis dimuon' output on the data: the dimuon cross-check.",
+)
+@click.option(
+    "--dimuon-reference",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="'na64 run --analysis dimuon' output on a simulated physics sample (the prediction).",
+)
+@click.option(
+    "--no-closure", is_flag=True, help="Skip the simulated ABCD closure factor (k = 1 +- 1)."
+)
+@click.option(
+    "--closure-eot",
+    type=float,
+    default=5e9,
+    show_default=True,
+    help="EOT of the truth-level sample giving the ABCD closure factor.",
+)
+def background(
+    run_dirs: tuple[Path, ...],
+    out: Path,
+    plots_dir: Path | None,
+    signal_dir: Path | None,
+    limit_inputs: Path | None,
+    dimuon_dir: Path | None,
+    dimuon_reference: Path | None,
+    no_closure: bool,
+    closure_eot: float,
+) -> None:
+    """Background in the signal box and normalisation from blinded invisible-mode outputs.
+
+    Per run period: exponential sideband fit (E_HCAL < 1 GeV, E_ECAL from the box edge to the
+    trigger threshold) extrapolated into the box, with stat (fit covariance) and syst (spread of
+    alternative functions and ranges); ABCD (regions A, C, D) with an MC closure factor; MC
+    components; EOT from the prescaled beam trigger. Never reads the box content.
+    """
+    from na64reco.background import build_background
+
+    doc = build_background(
+        list(run_dirs),
+        out,
+        plots_dir=plots_dir,
+        signal_dir=signal_dir,
+        limit_inputs=limit_inputs,
+        dimuon_dir=dimuon_dir,
+        dimuon_reference=dimuon_reference,
+        closure=not no_closure,
+        closure_eot=closure_eot,
+    )
+    for r in doc["periods"]:
+        t = r["total"]
+        click.echo(
+            f"{r['period']}: EOT(live) {r['eot']['eot_live']:.3g}, background "
+            f"{t['expected']:.3g} +- {t['stat']:.2g} (stat) +- {t['syst']:.2g} (syst) "
+            f"[{t['method']}]"
+        )
+    click.echo(f"wrote {out}" + (f" and {limit_inputs}" if limit_inputs else ""))

@@ -1,0 +1,455 @@
+"""The background-and-normalisation stage: blinded run outputs -> background.json, limit inputs.
+
+``build_background(run_dirs, out, ...)`` reads each ``na64 run --analysis invisible`` output
+(``summary.json``, ``histograms.pkl``, ``sideband_events.csv``), checks they can be combined (the
+same cut set; no input file or run in two outputs; blinded), and per run period computes:
+
+* the sideband extrapolation (``sideband.sideband_estimate``; primary method) with its plot;
+* the ABCD estimate with the closure factor from a truth-level simulated plane (``abcd``);
+* the MC-based components from ``na64reco.sim.validation.expected_box_background`` at the
+  period's delivered EOT, *without* the upstream interactions (that is what the sideband
+  measures: counting it twice is avoided); assigned a 50% systematic [choose];
+* the exposure from the beam trigger (``exposure``); optionally the signal efficiencies
+  (``na64reco.efficiency``) and the dimuon ratio.
+
+The total background of a period = sideband estimate + MC components (stat: sideband stat;
+syst: sideband syst and the MC systematics in quadrature). It never reads the box content: the
+inputs are blinded outputs and only the sideband (E_ECAL above the box) and the A, C, D regions
+are used.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from na64reco.background.abcd import abcd_prediction, closure_factor, region_counts
+from na64reco.background.exposure import dimuon_ratio, run_output_eot
+from na64reco.background.sideband import (
+    HCAL_ZERO_GEV,
+    default_fit_range,
+    plot_sideband,
+    sideband_estimate,
+)
+from na64reco.conditions import get_period, period_of_run
+from na64reco.cutsets.config import CutSet
+from na64reco.errors import ConfigError, NA64Error
+from na64reco.processors.signal_efficiency import box_threshold_gev
+
+MC_SYST_REL = 0.5
+BOX_LOW_GEV = 0.0
+
+
+def load_run_output(run_dir: str | Path) -> dict:
+    """summary.json, histograms.pkl and the sideband events of one run output."""
+    d = Path(run_dir)
+    files = {n: d / n for n in ("summary.json", "histograms.pkl", "sideband_events.csv")}
+    for name, path in files.items():
+        if not path.is_file():
+            raise ConfigError(path, "(file)", f"missing: {d} is not a complete run output ({name})")
+    try:
+        summary = json.loads(files["summary.json"].read_text())
+    except ValueError as exc:
+        raise ConfigError(files["summary.json"], "(file)", f"malformed JSON: {exc}") from exc
+    for key in ("cutset", "provenance", "blinding", "cutflow"):
+        if key not in summary:
+            raise ConfigError(files["summary.json"], key, "missing")
+    with open(files["histograms.pkl"], "rb") as fh:
+        hists = pickle.load(fh)  # our own output
+    with open(files["sideband_events.csv"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    from na64reco.fileset import sha256_file
+
+    return {
+        "dir": str(d),
+        "summary": summary,
+        "summary_sha256": sha256_file(files["summary.json"]),
+        "plane": hists["plane"],
+        "sideband": rows,
+        "cutset": CutSet.model_validate(summary["cutset"]),
+    }
+
+
+def check_combinable(outputs: list[dict], analysis: str | None = "invisible") -> None:
+    """Same cut set, blinded, no input file / run counted twice: else ConfigError."""
+    first = outputs[0]
+    for o in outputs:
+        path = Path(o["dir"]) / "summary.json"
+        if analysis and o["cutset"].name != analysis:
+            raise ConfigError(
+                path, "cutset.name", f"is {o['cutset'].name!r}, expected {analysis!r}"
+            )
+        if o["summary"]["cutset"] != first["summary"]["cutset"]:
+            raise ConfigError(
+                path,
+                "cutset",
+                f"differs from that of {first['dir']} ({o['cutset'].name} v{o['cutset'].version}"
+                f" vs {first['cutset'].name} v{first['cutset'].version}): outputs with different "
+                "cut sets cannot be combined",
+            )
+        if not o["summary"]["blinding"].get("blinded", False):
+            raise ConfigError(
+                path,
+                "blinding",
+                "unblinded output: the background stage works on blinded outputs only",
+            )
+    seen: dict[str, str] = {}
+    for o in outputs:
+        for inp in o["summary"]["provenance"].get("inputs", []):
+            for key in (inp["sha256"], str(Path(inp["path"]).resolve())):
+                if key in seen and seen[key] != o["dir"]:
+                    raise ConfigError(
+                        Path(o["dir"]) / "summary.json",
+                        "provenance.inputs",
+                        f"input {inp['path']} is also in {seen[key]}: overlapping inputs "
+                        "(the same run counted twice)",
+                    )
+                seen[key] = o["dir"]
+    runs: dict[int, str] = {}
+    for o in outputs:
+        for r in {int(row["run"]) for row in o["sideband"]}:
+            if r in runs and runs[r] != o["dir"]:
+                raise ConfigError(
+                    Path(o["dir"]) / "sideband_events.csv",
+                    "run",
+                    f"run {r} is also in {runs[r]}: the same run counted twice",
+                )
+            runs[r] = o["dir"]
+
+
+def _stage_before_box(cutset: CutSet) -> str:
+    names = cutset.cut_names
+    first = min(names.index(c) for c in cutset.signal_box)
+    if first == 0:
+        raise NA64Error(f"cut set {cutset.name}: no cut before the signal region")
+    return names[first - 1]
+
+
+def period_background(
+    period: str,
+    outputs: list[dict],
+    eot: dict,
+    *,
+    plots_dir: Path | None,
+    closure: bool = True,
+    closure_eot: float = 5e9,
+) -> dict:
+    cutset = outputs[0]["cutset"]
+    p = get_period(period)
+    box_hi = box_threshold_gev(cutset, period)
+    box = (BOX_LOW_GEV, box_hi)
+    ecal = np.array(
+        [
+            float(r["ecal_e"])
+            for o in outputs
+            for r in o["sideband"]
+            if r["period"] == period and float(r["hcal_e"]) < HCAL_ZERO_GEV
+        ],
+        dtype=float,
+    )
+    fit_range = default_fit_range(box_hi, p.trigger.ecal_max_gev)
+    source = ", ".join(str(Path(o["dir"]) / "sideband_events.csv") for o in outputs)
+    sb = sideband_estimate(ecal, box, fit_range, source=f"{source} (period {period})")
+    if plots_dir is not None:
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        png = plots_dir / f"sideband_{period}.png"
+        plot_sideband(sb, ecal, png, title=f"{period}:")
+        sb["plot"] = str(png)
+
+    # ABCD from the plane at the stage before the signal region
+    stage = _stage_before_box(cutset)
+    counts = None
+    for o in outputs:
+        h = o["plane"][{"period": period, "stage": stage}]
+        v = h.values(flow=True)
+        counts = v if counts is None else counts + v
+        edges_e, edges_h = h.axes[0].edges, h.axes[1].edges
+    reg = region_counts(edges_e, edges_h, counts, box_hi)
+    clo = closure_factor(period, box_hi, eot=closure_eot) if closure else None
+    k = clo["k"] if clo and clo.get("k") is not None else 1.0
+    k_err = clo["k_err"] if clo and clo.get("k_err") is not None else 1.0
+    abcd = {
+        "stage": stage,
+        **reg,
+        **abcd_prediction(reg["A"], reg["C"], reg["D"], k, k_err),
+        "closure_source": clo or "none computed: k = 1 +- 1",
+    }
+
+    from na64reco.sim.validation import expected_box_background
+
+    mc = expected_box_background(period, eot["eot_delivered"])
+    components = {
+        name: {"value": float(v), "stat": 0.0, "syst": MC_SYST_REL * float(v)}
+        for name, v in mc.items()
+        if name not in ("total", "upstream_interaction")
+    }
+    mc_sum = sum(c["value"] for c in components.values())
+    mc_syst = float(np.sqrt(sum(c["syst"] ** 2 for c in components.values())))
+    total = {
+        "expected": sb["expected"] + mc_sum,
+        "stat": sb["stat"],
+        "syst": float(np.hypot(sb["syst"], mc_syst)),
+        "method": "sideband-fit"
+        + (" (upper bound)" if sb["kind"] == "upper_bound" else "")
+        + " + MC components",
+    }
+    return {
+        "period": period,
+        "box_gev": list(box),
+        "eot": eot,
+        "sideband": sb,
+        "abcd": abcd,
+        "mc_components": {
+            "values": components,
+            "note": "expected_box_background at the delivered"
+            " EOT; upstream_interaction left out (measured by the sideband)",
+            "truth_upstream_interaction": float(mc["upstream_interaction"]),
+        },
+        "total": total,
+    }
+
+
+def markdown_table(periods: list[dict]) -> str:
+    lines = [
+        "| period | EOT live | sideband events | sideband fit (box) | stat | syst (spread) "
+        "| ABCD | MC (other) | total |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in periods:
+        sb, ab, t = r["sideband"], r["abcd"], r["total"]
+        mc = sum(c["value"] for c in r["mc_components"]["values"].values())
+        sbtxt = f"{sb['expected']:.3g}" if sb["kind"] == "fit" else f"< {sb['upper_90']:.3g}"
+        spread = (
+            f"{sb['syst']:.2g} [{sb['low']:.2g}, {sb['high']:.2g}]" if sb["kind"] == "fit" else "-"
+        )
+        abtxt = (
+            f"{ab['expected']:.3g} +- {ab['stat']:.2g} +- {ab['syst']:.2g}"
+            if ab.get("expected") is not None
+            else "undefined"
+        )
+        lines.append(
+            f"| {r['period']} | {r['eot']['eot_live']:.3g} | {sb['n_sideband']} | {sbtxt} | "
+            f"{sb['stat']:.2g} | {spread} | {abtxt} | {mc:.2g} | "
+            f"{t['expected']:.3g} +- {t['stat']:.2g} (stat) +- {t['syst']:.2g} (syst) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def build_background(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    *,
+    plots_dir: str | Path | None = None,
+    signal_dir: str | Path | None = None,
+    limit_inputs: str | Path | None = None,
+    dimuon_dir: str | Path | None = None,
+    dimuon_reference: str | Path | None = None,
+    closure: bool = True,
+    closure_eot: float = 5e9,
+    verify_checksums: bool = True,
+) -> dict:
+    """Everything of the module docstring; writes ``out`` (JSON) and ``out`` with ``.md``."""
+    if not run_dirs:
+        raise NA64Error("no run output given")
+    outputs = [load_run_output(d) for d in run_dirs]
+    check_combinable(outputs)
+    out = Path(out)
+    plots = Path(plots_dir) if plots_dir is not None else out.parent / "background_plots"
+
+    eot_n: dict[str, int] = {}
+    for o in outputs:
+        for period, e in run_output_eot(o["dir"], o["summary"], verify_checksums).items():
+            eot_n[period] = eot_n.get(period, 0) + e["n_beam_trigger"]
+    from na64reco.background.exposure import eot_from_beam_trigger
+
+    periods_seen = sorted({r["period"] for o in outputs for r in o["sideband"]} | set(eot_n))
+    results = []
+    for period in periods_seen:
+        if period not in eot_n:
+            raise NA64Error(f"period {period}: no beam-trigger event in the inputs: no EOT")
+        eot = eot_from_beam_trigger(period, eot_n[period])
+        results.append(
+            period_background(
+                period, outputs, eot, plots_dir=plots, closure=closure, closure_eot=closure_eot
+            )
+        )
+
+    effs = None
+    if signal_dir is not None:
+        effs = signal_efficiencies(signal_dir, outputs[0]["cutset"])
+    dimuon = None
+    if dimuon_dir is not None:
+        if dimuon_reference is None:
+            raise NA64Error("--dimuon-dir needs --dimuon-reference (a simulated sample's output)")
+        dimuon = dimuon_crosscheck(dimuon_dir, dimuon_reference, verify_checksums)
+
+    from na64reco.provenance import provenance
+
+    prov = provenance(
+        run_outputs=[
+            {
+                "dir": o["dir"],
+                "summary_sha256": o["summary_sha256"],
+                "cutset": {"name": o["cutset"].name, "version": o["cutset"].version},
+                "calibration": o["summary"]["provenance"].get("calibration", {}).get("sets"),
+                "na64reco": o["summary"]["provenance"].get("versions", {}).get("na64reco"),
+            }
+            for o in outputs
+        ],
+        signal_dir=str(signal_dir) if signal_dir else None,
+    )
+    doc = {
+        "format": "na64-background",
+        "version": 1,
+        "blinded": True,
+        "periods": results,
+        "efficiencies": effs,
+        "dimuon": dimuon,
+        "provenance": prov,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+    out.with_suffix(".md").write_text(markdown_table(results))
+    if limit_inputs is not None:
+        if effs is None:
+            raise NA64Error("limit inputs need signal efficiencies: give --signal-dir")
+        write_inputs(limit_inputs, doc)
+    return doc
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(type(x).__name__)
+
+
+def signal_efficiencies(signal_dir: str | Path, cutset: CutSet) -> list[dict]:
+    from na64reco.calibration.io import load_calibration
+    from na64reco.efficiency import factorised_efficiencies, run_signal_efficiency, signal_paths
+    from na64reco.execution import default_calibration_path, progress_output
+
+    paths = signal_paths(signal_dir)
+    if not paths:
+        raise NA64Error(f"{signal_dir}: no signal sample (*signal*.root)")
+    with progress_output(True):
+        out = run_signal_efficiency(paths, cutset, load_calibration(default_calibration_path()))
+    return factorised_efficiencies(out, cutset)
+
+
+def _final_count(summary: dict) -> dict[str, int]:
+    out = {}
+    for period, flow in summary["cutflow"].items():
+        vals = [v for v in flow.values() if v is not None]
+        if None in flow.values():
+            raise ConfigError(
+                "summary.json",
+                "cutflow",
+                "blinded dimuon output: use an analysis without a signal box for the cross-check",
+            )
+        out[period] = int(vals[-1])
+    return out
+
+
+def dimuon_crosscheck(dimuon_dir, reference_dir, verify: bool = True) -> dict:
+    obs = json.loads((Path(dimuon_dir) / "summary.json").read_text())
+    ref = json.loads((Path(reference_dir) / "summary.json").read_text())
+    n_obs, n_ref = _final_count(obs), _final_count(ref)
+    e_obs = run_output_eot(dimuon_dir, obs, verify)
+    e_ref = run_output_eot(reference_dir, ref, verify)
+    res = {}
+    for period in sorted(n_obs):
+        if period not in n_ref or period not in e_ref:
+            raise NA64Error(f"dimuon reference {reference_dir} has no period {period}")
+        res[period] = dimuon_ratio(
+            n_obs[period], e_obs[period]["eot_live"], n_ref[period], e_ref[period]["eot_live"]
+        )
+    return res
+
+
+def write_inputs(path: str | Path, doc: dict) -> Path:
+    """limit_inputs.json from a background document with efficiencies."""
+    from na64reco.limit_inputs import (
+        Background,
+        Box,
+        EfficiencyTable,
+        LimitInputs,
+        Measurement,
+        PeriodInputs,
+        write_limit_inputs,
+    )
+
+    effs = doc["efficiencies"]
+    by_period: dict[str, dict[str, list[dict]]] = {}
+    for e in effs:
+        by_period.setdefault(e["period"], {}).setdefault(e["model"], []).append(e)
+    notes = {}
+    periods = []
+    for r in doc["periods"]:
+        period = r["period"]
+        src = period
+        if period not in by_period:  # nearest period with signal samples, recorded
+            src = min(by_period, key=lambda q: abs(int(q) - int(period)))
+            notes[period] = f"efficiencies of {src} used (no signal sample of {period})"
+        tables = []
+        for model, rows in sorted(by_period[src].items()):
+            rows = sorted(rows, key=lambda x: x["mass_gev"])
+            tables.append(
+                EfficiencyTable(
+                    model=model,
+                    masses_gev=[x["mass_gev"] for x in rows],
+                    efficiency=[x["efficiency"] for x in rows],
+                    stat=[x["efficiency_stat"] for x in rows],
+                    syst=[x["efficiency_syst"] for x in rows],
+                )
+            )
+        t = r["total"]
+        e = r["eot"]
+        dm = (doc.get("dimuon") or {}).get(period)
+        periods.append(
+            PeriodInputs(
+                period=period,
+                eot=Measurement(
+                    value=e["eot_live"], stat=e["eot_live_stat"], syst=e["eot_live_syst"]
+                ),
+                box=Box(ecal_max_gev=r["box_gev"][1], hcal_max_gev=HCAL_ZERO_GEV),
+                background=Background(
+                    expected=t["expected"],
+                    stat=t["stat"],
+                    syst=t["syst"],
+                    method=t["method"],
+                    components={
+                        "sideband": Measurement(
+                            value=r["sideband"]["expected"],
+                            stat=r["sideband"]["stat"],
+                            syst=r["sideband"]["syst"],
+                        ),
+                        **{k: Measurement(**v) for k, v in r["mc_components"]["values"].items()},
+                    },
+                ),
+                efficiencies=tables,
+                observed=None,
+                dimuon_ratio=Measurement(value=dm["ratio"], stat=dm["ratio_stat"]) if dm else None,
+            )
+        )
+    inputs = LimitInputs(
+        name="na64reco background stage",
+        blinded=True,
+        periods=periods,
+        provenance={**doc["provenance"], "efficiency_notes": notes},
+    )
+    return write_limit_inputs(path, inputs)
+
+
+__all__ = [
+    "build_background",
+    "check_combinable",
+    "load_run_output",
+    "period_of_run",
+    "write_inputs",
+]

@@ -1,0 +1,136 @@
+"""Limit plots (matplotlib Agg figures, mplhep ROOT style, no pyplot, no network).
+
+* ``limit_<model>.png``: coupling versus mass (log-log), expected median (dashed) with the
+  +-1 sigma (green) and +-2 sigma (yellow) bands, the observed limit (solid) once unblinded,
+  the g-2 favoured band from ``MODELS[model].g2_band`` (hatched);
+* ``delta_a_<model>.png`` (S, P, V, A): the same limits as |Delta a_e| versus mass, like paper 000
+  Fig. 4, with the Delta a_e measurements (paper 000 eqs. 1-2) as horizontal bands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from na64reco.plotting import _figure, _style
+
+GREEN, YELLOW = "#00cc00", "#ffcc00"
+
+
+def _arr(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+def _bands(ax, x, block: dict, observed, label_obs: str) -> None:
+    exp = {k: _arr(v) for k, v in block.items()}
+    ax.fill_between(
+        x, exp["-2sigma"], exp["+2sigma"], color=YELLOW, lw=0, label=r"expected $\pm 2\sigma$"
+    )
+    ax.fill_between(
+        x, exp["-1sigma"], exp["+1sigma"], color=GREEN, lw=0, label=r"expected $\pm 1\sigma$"
+    )
+    ax.plot(x, exp["median"], "k--", lw=1.5, label="expected (median)")
+    if observed is not None:
+        ax.plot(x, _arr(observed), "k-", lw=2.5, label=label_obs)
+
+
+def _label(ax, result: dict) -> None:
+    import mplhep
+
+    mplhep.label.exp_label(
+        exp="NA64", llabel="", rlabel=result.get("title", ""), ax=ax, loc=0, fontsize=16
+    )
+
+
+def plot_coupling(result: dict[str, Any], path: str | Path) -> Path:
+    """Coupling vs mass with the expected bands, observed limit and the g-2 band."""
+    x = np.asarray(result["masses_gev"], float)
+    with _style():
+        fig = _figure()
+        ax = fig.subplots()
+        band = result.get("g2_band")
+        if band:
+            lo, hi = _arr(band[0]), _arr(band[1])
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if ok.any():
+                ax.fill_between(
+                    x[ok],
+                    lo[ok],
+                    hi[ok],
+                    facecolor="none",
+                    edgecolor="tab:red",
+                    hatch="///",
+                    lw=1,
+                    label="g-2 favoured",
+                )
+        _bands(
+            ax,
+            x,
+            result["coupling"]["expected"],
+            result["coupling"]["observed"],
+            f"observed {round(result['cl'] * 100)}% CL",
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$m_X$ [GeV]")
+        ax.set_ylabel(result.get("coupling_label") or "coupling")
+        ax.legend(loc="upper left", fontsize=13)
+        _label(ax, result)
+        path = Path(path)
+        fig.savefig(path, dpi=100)
+    return path
+
+
+def plot_delta_a(result: dict[str, Any], path: str | Path) -> Path | None:
+    """|Delta a_e| vs mass (paper 000 Fig. 4) for S, P, V, A; None for other models."""
+    if "delta_a" not in result:
+        return None
+    from na64reco.limits import g2
+    from na64reco.limits.scan import get_signal_model
+
+    sig = get_signal_model(result["model"])
+    x = np.asarray(result["masses_gev"], float)
+
+    def to_da(block):
+        return [
+            abs(float(sig.delta_a(c, m))) if c is not None else None
+            for c, m in zip(block, x, strict=True)
+        ]
+
+    exp = {k: to_da(v) for k, v in result["coupling"]["expected"].items()}
+    obs = to_da(result["coupling"]["observed"]) if result["coupling"]["observed"] else None
+    with _style():
+        fig = _figure()
+        ax = fig.subplots()
+        for (central, sigma), name, color in (
+            (g2.DELTA_A_E_LKB, r"$\Delta a_e$ (Rb, eq. 1)", "tab:blue"),
+            (g2.DELTA_A_E_BERKELEY, r"$|\Delta a_e|$ (Cs, eq. 2)", "tab:red"),
+        ):
+            lo, hi = abs(central) - sigma, abs(central) + sigma
+            ax.axhspan(max(lo, 1e-30), hi, color=color, alpha=0.25, label=name)
+        _bands(ax, x, exp, obs, f"observed {round(result['cl'] * 100)}% CL")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$m_X$ [GeV]")
+        ax.set_ylabel(r"$|\Delta a_e|$ excluded above")
+        ax.legend(loc="upper left", fontsize=13)
+        _label(ax, result)
+        path = Path(path)
+        fig.savefig(path, dpi=100)
+    return path
+
+
+def make_limit_plots(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write limit_<model>.png (and delta_a_<model>.png for S, P, V, A) into out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [plot_coupling(result, out_dir / f"limit_{result['model']}.png")]
+    da = plot_delta_a(result, out_dir / f"delta_a_{result['model']}.png")
+    if da is not None:
+        paths.append(da)
+    return paths
+
+
+__all__ = ["make_limit_plots", "plot_coupling", "plot_delta_a"]

@@ -1,0 +1,323 @@
+"""Mass scans: 90% CL CLs limits on a model's coupling versus mass from a ``limit_inputs.json``.
+
+For each mass: the efficiency of every period is interpolated in log(mass) from its
+EfficiencyTable (ValueError naming the model, the mass and the table's range outside it), the
+effective exposure ``sum_i EOT_i eff_i`` (paper 000 eq. 11) is formed, and the limit on the total
+number of signal events ``N_up`` (model independent, ``na64reco.limits.statistics``) is turned
+into a coupling by ``MODELS[model].coupling_from_signal_limit(N_up, eot_eff, mass)``. ``N_up``
+depends only on the configuration (the periods' signal shares, backgrounds, uncertainties,
+observed counts), so it is computed once per configuration (cached) and reused for all masses
+and models.
+
+Periods whose signal box differs (``box.ecal_max_gev``) see a different boson energy range; their
+exposure is weighted by the yield ratio to the first period's ``E_miss`` threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from na64reco.limit_inputs import LimitInputs
+from na64reco.limits import statistics as st
+
+DEFAULT_N_MASSES = 50
+BEAM_ENERGY_GEV = 100.0
+SPV_A = ("scalar", "pseudoscalar", "vector", "axial")
+
+
+def get_signal_model(model: str, alpha_d: float | None = None, mass_ratio: float | None = None):
+    """MODELS[model], with alpha_D and m_X/m_chi overridden where given (dark Z', A')."""
+    from na64reco.limits.models import MODELS
+
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
+    obj = MODELS[model]
+    changes = {}
+    if alpha_d is not None:
+        changes["alpha_d"] = float(alpha_d)
+    if mass_ratio is not None:
+        changes["mass_ratio"] = float(mass_ratio)
+    return dataclasses.replace(obj, **changes) if changes else obj
+
+
+def _table(period, model: str):
+    for t in period.efficiencies:
+        if t.model == model:
+            return t
+    known = sorted({t.model for t in period.efficiencies})
+    raise ValueError(
+        f"period {period.period!r} has no efficiency table for model {model!r} (has: {known})"
+    )
+
+
+def efficiency_at(table, mass_gev: float, model: str | None = None) -> tuple[float, float, float]:
+    """(efficiency, stat, syst) at ``mass_gev``, linear in log(mass) between the table's points.
+    Outside the table's mass range: ValueError naming the model, the mass and the range."""
+    m = np.asarray(table.masses_gev, float)
+    lo, hi = float(m[0]), float(m[-1])
+    if not (mass_gev > 0 and lo * (1 - 1e-9) <= mass_gev <= hi * (1 + 1e-9)):
+        raise ValueError(
+            f"model {model or table.model!r}: mass {mass_gev:g} GeV outside the efficiency "
+            f"table's range [{lo:g}, {hi:g}] GeV"
+        )
+    if m.size == 1:
+        return float(table.efficiency[0]), float(table.stat[0]), float(table.syst[0])
+    x = np.log(m)
+    lm = math.log(min(max(mass_gev, lo), hi))
+    return tuple(
+        float(np.interp(lm, x, np.asarray(v, float)))
+        for v in (table.efficiency, table.stat, table.syst)
+    )
+
+
+def default_masses(inputs: LimitInputs, model: str, n: int = DEFAULT_N_MASSES) -> np.ndarray:
+    """``n`` log-spaced masses over the overlap of the model's range and the tables' ranges."""
+    lo, hi = get_signal_model(model).mass_range_gev
+    for p in inputs.periods:
+        t = _table(p, model)
+        lo, hi = max(lo, t.masses_gev[0]), min(hi, t.masses_gev[-1])
+    if not lo < hi:
+        raise ValueError(
+            f"model {model!r}: the efficiency tables and the model's range do not overlap"
+        )
+    return np.geomspace(lo, hi, n) if n > 1 else np.array([lo])
+
+
+def parse_masses(text: str | None = None, grid: str | None = None) -> np.ndarray | None:
+    """``"0.001,0.002"`` or a grid ``"lo:hi:n"`` (log-spaced) to masses in GeV."""
+    if text and grid:
+        raise ValueError("give either a mass list or a mass grid, not both")
+    if text:
+        return np.array([float(v) for v in text.split(",") if v.strip()])
+    if grid:
+        parts = grid.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"mass grid {grid!r}: expected lo:hi:n")
+        lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+        if not 0 < lo < hi or n < 1:
+            raise ValueError(f"mass grid {grid!r}: need 0 < lo < hi and n >= 1")
+        return np.geomspace(lo, hi, n)
+    return None
+
+
+def counting_model(
+    inputs: LimitInputs,
+    model: str,
+    mass_gev: float,
+    *,
+    signal_corr_unc: float = 0.0,
+    background_constraint: str = "gamma",
+    yield_weights=None,
+) -> tuple[st.CountingModel, float, list[dict]]:
+    """The CountingModel of one mass, the effective exposure sum_i EOT_i eff_i (w_i) and the
+    per-period numbers."""
+    shares, sig_unc, rows = [], [], []
+    eot_eff = 0.0
+    for i, p in enumerate(inputs.periods):
+        eff, es, ey = efficiency_at(_table(p, model), mass_gev, model)
+        w = 1.0 if yield_weights is None else float(yield_weights[i])
+        expo = p.eot.value * eff * w
+        eot_eff += expo
+        shares.append(expo)
+        rel = 0.0
+        if eff > 0:
+            rel += (es**2 + ey**2) / eff**2
+        if p.eot.value > 0:
+            rel += (p.eot.stat**2 + p.eot.syst**2) / p.eot.value**2
+        sig_unc.append(math.sqrt(rel))
+        rows.append(
+            {
+                "period": p.period,
+                "eot": p.eot.value,
+                "efficiency": eff,
+                "efficiency_stat": es,
+                "efficiency_syst": ey,
+                "eot_eff": expo,
+            }
+        )
+    if eot_eff <= 0:
+        raise ValueError(f"model {model!r}: zero signal efficiency at {mass_gev:g} GeV")
+    cm = st.CountingModel(
+        tuple(shares),
+        tuple(p.background.expected for p in inputs.periods),
+        tuple(math.hypot(p.background.stat, p.background.syst) for p in inputs.periods),
+        tuple(sig_unc),
+        signal_corr_unc,
+        background_constraint,
+        tuple(p.period for p in inputs.periods),
+    )
+    return cm, eot_eff, rows
+
+
+def _yield_weights(inputs: LimitInputs, sig, mass: float) -> tuple[list[float] | None, float]:
+    boxes = [BEAM_ENERGY_GEV - p.box.ecal_max_gev for p in inputs.periods]
+    if all(abs(b - boxes[0]) < 1e-9 for b in boxes):
+        return None, boxes[0]
+    ref = float(np.atleast_1d(sig.unit_yield(mass, boxes[0]))[0])
+    return [float(np.atleast_1d(sig.unit_yield(mass, b))[0]) / ref for b in boxes], boxes[0]
+
+
+def scan(
+    inputs: LimitInputs,
+    model: str,
+    masses_gev=None,
+    *,
+    method: str = "auto",
+    cl: float = st.CL,
+    ntoys: int = st.DEFAULT_TOYS,
+    seed: int = st.DEFAULT_SEED,
+    signal_corr_unc: float = 0.0,
+    background_constraint: str = "gamma",
+    alpha_d: float | None = None,
+    mass_ratio: float | None = None,
+    round_config: bool = True,
+) -> dict[str, Any]:
+    """Expected (and, once unblinded, observed) 90% CL limits on the coupling of ``model``.
+
+    Returns a JSON-ready dict: ``masses_gev``; ``n_up`` (limits on the number of signal events:
+    ``expected`` band per key of statistics.BAND_KEYS and ``observed``, per mass); ``coupling``
+    (same layout, the couplings); ``eot_eff``; ``efficiency`` per period; ``g2_band`` (lo, hi
+    coupling explaining the g-2 anomaly the model addresses, NaN -> None); for S, P, V, A
+    ``delta_a`` (|Delta a_e| at the expected median and observed limits); settings.
+    """
+    t0 = time.perf_counter()
+    sig = get_signal_model(model, alpha_d, mass_ratio)
+    masses = (
+        default_masses(inputs, model)
+        if masses_gev is None
+        else np.atleast_1d(np.asarray(masses_gev, float))
+    )
+    sig.check_mass(masses)
+    observed = None if inputs.blinded else tuple(int(p.observed) for p in inputs.periods)
+    keys = st.BAND_KEYS
+    nup = {"expected": {k: [] for k in keys}, "observed": [] if observed else None}
+    eot_effs, per_period, methods = [], [], set()
+    e_boxes = []
+    for m in masses:
+        m = float(m)
+        weights, e_box = _yield_weights(inputs, sig, m)
+        e_boxes.append(e_box)
+        cm, eot_eff, rows = counting_model(
+            inputs,
+            model,
+            m,
+            signal_corr_unc=signal_corr_unc,
+            background_constraint=background_constraint,
+            yield_weights=weights,
+        )
+        if round_config:
+            cm = cm.rounded()
+        summ = st.limit_summary(cm, observed, method, cl, ntoys, seed)
+        methods.add(summ["method"])
+        for k in keys:
+            nup["expected"][k].append(summ["expected"][k])
+        if observed:
+            nup["observed"].append(summ["observed"])
+        eot_effs.append(eot_eff)
+        per_period.append(rows)
+
+    def couplings(values):
+        return [
+            float(sig.coupling_from_signal_limit(v, e, m, eb))
+            for v, e, m, eb in zip(values, eot_effs, masses, e_boxes, strict=True)
+        ]
+
+    coup = {
+        "expected": {k: couplings(nup["expected"][k]) for k in keys},
+        "observed": couplings(nup["observed"]) if observed else None,
+    }
+    band = sig.g2_band(masses)
+    out: dict[str, Any] = {
+        "model": model,
+        "coupling_name": getattr(sig, "coupling_name", model),
+        "coupling_label": sig.coupling_label,
+        "cl": cl,
+        "blinded": inputs.blinded,
+        "method": sorted(methods),
+        "masses_gev": [float(m) for m in masses],
+        "eot_eff": eot_effs,
+        "n_up": nup,
+        "coupling": coup,
+        "g2_band": _clean([np.atleast_1d(band[0]).tolist(), np.atleast_1d(band[1]).tolist()])
+        if band is not None
+        else None,
+        "efficiency": {
+            p.period: [rows[i]["efficiency"] for rows in per_period]
+            for i, p in enumerate(inputs.periods)
+        },
+        "settings": {
+            "method": method,
+            "ntoys": ntoys,
+            "seed": seed,
+            "signal_corr_unc": signal_corr_unc,
+            "background_constraint": background_constraint,
+            "alpha_d": getattr(sig, "alpha_d", None),
+            "mass_ratio": getattr(sig, "mass_ratio", None),
+            "e_box_gev": sorted(set(e_boxes)),
+        },
+    }
+    if model in SPV_A:
+        out["delta_a"] = {
+            "lepton": "e",
+            "expected_median": [
+                abs(float(sig.delta_a(c, m)))
+                for c, m in zip(coup["expected"]["median"], masses, strict=True)
+            ],
+            "observed": [
+                abs(float(sig.delta_a(c, m))) for c, m in zip(coup["observed"], masses, strict=True)
+            ]
+            if observed
+            else None,
+        }
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _clean(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def inputs_summary(inputs: LimitInputs) -> dict[str, Any]:
+    """The numbers of the inputs the limits rest on (for the output JSON)."""
+    return {
+        "name": inputs.name,
+        "blinded": inputs.blinded,
+        "periods": [
+            {
+                "period": p.period,
+                "eot": p.eot.model_dump(),
+                "background": {
+                    "expected": p.background.expected,
+                    "stat": p.background.stat,
+                    "syst": p.background.syst,
+                    "method": p.background.method,
+                },
+                "observed": p.observed,
+                "box": p.box.model_dump(),
+                "models": sorted({t.model for t in p.efficiencies}),
+            }
+            for p in inputs.periods
+        ],
+        "total_eot": sum(p.eot.value for p in inputs.periods),
+        "total_background": sum(p.background.expected for p in inputs.periods),
+    }
+
+
+__all__ = [
+    "counting_model",
+    "default_masses",
+    "efficiency_at",
+    "get_signal_model",
+    "inputs_summary",
+    "parse_masses",
+    "scan",
+]

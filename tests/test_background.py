@@ -1,0 +1,156 @@
+"""Background stage: sideband fit, ABCD, bad inputs, the CLI on the shipped sample."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from na64reco.background.abcd import abcd_prediction, region_counts
+from na64reco.background.build import build_background
+from na64reco.background.sideband import (
+    SidebandFitError,
+    fit_sideband,
+    poisson_upper,
+    sideband_estimate,
+)
+from na64reco.cli import main
+from na64reco.errors import ConfigError
+from na64reco.limit_inputs import load_limit_inputs
+
+
+def _exp_sample(rng, n, slope, lo, hi):
+    u = rng.random(n)
+    return np.log(np.exp(slope * lo) + u * (np.exp(slope * hi) - np.exp(slope * lo))) / slope
+
+
+def test_exponential_fit_recovers_box_integral():
+    rng = np.random.default_rng(3)
+    slope, n = 0.125, 4000
+    e = _exp_sample(rng, n, slope, 50.0, 80.0)
+    res = fit_sideband(e, "exp", (50.0, 80.0), (0.0, 50.0))
+    assert res.converged
+    truth = (
+        n
+        * (1 - np.exp(-slope * 50))
+        / (np.exp(slope * 80) - np.exp(slope * 50))
+        * np.exp(slope * 50)
+    )
+    assert abs(res.box - truth) < 3 * res.box_stat
+    assert abs(res.values["b"] - slope) < 3 * res.errors["b"]
+
+
+def test_estimate_keeps_stat_and_syst_apart():
+    rng = np.random.default_rng(4)
+    e = _exp_sample(rng, 400, 0.125, 50.0, 80.0)
+    r = sideband_estimate(e, (0.0, 50.0), (50.0, 80.0))
+    assert r["kind"] == "fit"
+    assert r["stat"] > 0
+    assert r["syst"] >= 0
+    assert r["low"] <= r["expected"] <= r["high"]
+    assert r["syst"] == pytest.approx(0.5 * (r["high"] - r["low"]))
+    assert len(r["fits"]) == 9  # 3 models x 3 ranges
+
+
+def test_zero_sideband_events_is_an_upper_bound():
+    r = sideband_estimate(np.array([]), (0.0, 50.0), (50.0, 80.0))
+    assert r["kind"] == "upper_bound"
+    assert r["expected"] == 0.0
+    assert poisson_upper(0) == pytest.approx(2.303, abs=1e-3)
+    assert r["upper_90"] == pytest.approx(2.303 * 50 / 30, rel=1e-3)
+
+
+def test_nonconverging_fit_is_an_error_naming_the_source():
+    e = np.full(30, 50.001)  # all at the edge: the slope runs to its limit
+    with pytest.raises(SidebandFitError, match=r"runs/x/sideband_events.csv.*not converged"):
+        sideband_estimate(e, (0.0, 50.0), (50.0, 80.0), source="runs/x/sideband_events.csv")
+
+
+def test_abcd_regions_and_prediction():
+    ecal_edges = np.arange(0.0, 151.0)
+    hcal_edges = np.arange(0.0, 121.0)
+    counts = np.zeros((len(ecal_edges) + 1, len(hcal_edges) + 1))
+    counts[1 + 10, 1 + 5] = 7  # A: E_ECAL 10, E_HCAL 5
+    counts[1 + 60, 1 + 0] = 3  # C
+    counts[1 + 60, 1 + 30] = 21  # D
+    counts[1 + 10, 1 + 0] = 99  # box: not used
+    reg = region_counts(ecal_edges, hcal_edges, counts, 50.0)
+    assert reg == {"A": 7, "C": 3, "D": 21}
+    p = abcd_prediction(7, 3, 21, k=2.0, k_err=0.5)
+    assert p["expected"] == pytest.approx(2.0)
+    assert p["syst"] == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def run_output(tmp_path_factory):
+    from importlib import resources
+
+    from na64reco.execution import run_analysis
+
+    samples = resources.files("na64reco.data_samples")
+    out = tmp_path_factory.mktemp("bg") / "run"
+    run_analysis(str(samples / "fileset.json"), "invisible", out, quiet=True, make_plots=False)
+    return out
+
+
+def test_cli_background_and_limit_inputs(run_output, tmp_path):
+    from importlib import resources
+
+    sig = str(resources.files("na64reco.data_samples"))
+    out = tmp_path / "background.json"
+    li = tmp_path / "limit_inputs.json"
+    res = CliRunner().invoke(
+        main,
+        [
+            "-q",
+            "background",
+            str(run_output),
+            "--out",
+            str(out),
+            "--signal-dir",
+            sig,
+            "--limit-inputs",
+            str(li),
+            "--closure-eot",
+            "1e9",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    periods = {p["period"]: p for p in doc["periods"]}
+    assert set(periods) == {"2016", "2022"}
+    assert periods["2016"]["sideband"]["kind"] == "upper_bound"  # no sideband event in 2016
+    assert periods["2022"]["sideband"]["kind"] == "fit"
+    assert (tmp_path / "background.md").read_text().startswith("| period")
+    assert (tmp_path / "background_plots" / "sideband_2022.png").is_file()
+    inputs = load_limit_inputs(li)
+    assert inputs.blinded
+    assert all(p.observed is None for p in inputs.periods)
+    assert inputs.provenance["run_outputs"][0]["summary_sha256"]
+    # blinded input: the plane holds no event in the box, and the estimate does not need one
+    import pickle
+
+    plane = pickle.loads((run_output / "histograms.pkl").read_bytes())["plane"]
+    veto = plane[{"stage": "veto"}].values()  # (period, ecal, hcal)
+    assert veto[:, :50, :1].sum() == 0
+
+
+def test_different_cutset_is_refused(run_output, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(run_output, other)
+    s = json.loads((other / "summary.json").read_text())
+    s["cutset"]["version"] = 99
+    s["provenance"]["inputs"] = []
+    (other / "summary.json").write_text(json.dumps(s))
+    with pytest.raises(ConfigError, match=r"other/summary\.json: cutset: differs"):
+        build_background([run_output, other], tmp_path / "b.json", closure=False)
+
+
+def test_overlapping_inputs_are_refused(run_output, tmp_path):
+    twin = tmp_path / "twin"
+    shutil.copytree(run_output, twin)
+    with pytest.raises(ConfigError, match="overlapping inputs"):
+        build_background([run_output, twin], tmp_path / "b.json", closure=False)
