@@ -41,7 +41,7 @@ def _chi2(r, prof, period):
 
 @pytest.mark.parametrize(
     ("period", "eff_min", "rej_min", "sig_min"),
-    [("2016", 0.99, 0.94, 0.88), ("2022", 0.985, 0.93, 0.9)],
+    [("2016", 0.99, 0.94, 0.88), ("2022", 0.985, 0.9, 0.9)],
 )
 def test_em_hadron_separation(period, eff_min, rej_min, sig_min):
     p = get_period(period)

@@ -29,7 +29,7 @@ from na64reco.sim import generators as gen
 from na64reco.sim import hardware
 from na64reco.sim.validation import in_truth_box
 
-ESCAPE_BOOST = 150.0  # max boosted escape probability 0.0055 x 150 x exp(-10/8) = 0.24 < 1
+ESCAPE_BOOST = 150.0  # max boosted escape probability 0.0055 x 150 x 0.2 x exp(-10/8) < 1
 CHUNK = 100_000
 
 

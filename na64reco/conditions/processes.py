@@ -78,11 +78,14 @@ PION_ENU_BR = 1.23e-4
 KAON_DECAY_LENGTH_M = 751.0
 PION_DECAY_LENGTH_M = 5585.0
 # e- interactions in beam-line material (windows, counters, trackers) [paper 000, 001, 003]: the
-# dominant box background. A hadronic system takes y E0; with probability
-# UPSTREAM_ESCAPE_PROB * exp(-y E0 / UPSTREAM_ESCAPE_SCALE_GEV) every secondary leaves at large
-# angle undetected (no tracker hit, no VETO, no HCAL), otherwise charged secondaries cross the
-# trackers and part of the energy reaches the HCAL. The falling exponential makes the sideband
-# E_HCAL < 1 GeV, E_ECAL < E0 fall towards low E_ECAL, extrapolated by an exponential [paper 001].
+# dominant box background. A hadronic system takes y E0 (dN/dy ~ 1/y); with probability
+# UPSTREAM_ESCAPE_PROB * (y / 0.5) * exp(-y E0 / UPSTREAM_ESCAPE_SCALE_GEV) every secondary leaves
+# at large angle undetected (no tracker hit, no VETO, no HCAL), otherwise charged secondaries
+# cross the trackers and part of the energy reaches the HCAL. NA64 sees the clean sideband
+# (E_HCAL < 1 GeV, E_ECAL < E0) fall exponentially towards low E_ECAL and extrapolates it with an
+# exponential [paper 001]: the y factor, which cancels the 1/y of the spectrum, makes the
+# simulated clean spectrum exactly that exponential [choose: the escape probability is not
+# published; its shape is set by the observed sideband].
 UPSTREAM_RATE = 5e-6
 UPSTREAM_YMIN = 0.1
 UPSTREAM_AFTER_MAGNETS_FRACTION = 0.5  # the rest happen upstream of the magnets

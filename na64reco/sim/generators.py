@@ -505,6 +505,7 @@ def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
     p_escape = np.minimum(
         proc.UPSTREAM_ESCAPE_PROB
         * ctx.boost("escape")
+        * (yfrac / 0.5)
         * np.exp(-e_had / proc.UPSTREAM_ESCAPE_SCALE_GEV),
         1.0,
     )

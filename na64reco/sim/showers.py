@@ -36,6 +36,10 @@ HADRON_CORE_WIDTH_CM = 1.5  # lateral Laplace widths of hadron showers in the EC
 HADRON_HALO_WIDTH_CM = 5.0
 HADRON_CORE_FRACTION = 0.5
 HCAL_LATERAL_WIDTH_CM = 6.0  # HCAL lateral Laplace width [choose]
+# Mean number of charged hadrons of a hadron shower crossing the VETO [choose]: 3 leaves ~5% of
+# hadronic events without a VETO hit, which gives the few hundred events of paper 002 after its
+# cuts (i)-(iv) per 2.75e9 EOT.
+HADRON_VETO_MULTIPLICITY = 3.0
 HCAL_SHOWER_LENGTH_LAMBDA = 2.0  # mean hadronic containment length, interaction lengths [choose]
 
 
@@ -259,7 +263,7 @@ def add_hadron_shower_in_ecal(
     depth_lambda: np.ndarray,
     geometry: Geometry,
     resp: Response,
-    veto_multiplicity_mean: float = 2.0,
+    veto_multiplicity_mean: float = HADRON_VETO_MULTIPLICITY,
 ) -> np.ndarray:
     """A hadron shower starting in the ECAL at ``depth_lambda``; returns the HCAL share [GeV].
 
