@@ -18,6 +18,7 @@ logger = logging.getLogger("na64reco")
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # font substitution chatter
 
 
 class _Group(click.Group):
@@ -382,8 +383,20 @@ def run(
     "[default: the inputs' provenance signal_yield_rel_unc, else 0].",
 )
 @click.option("--no-plots", is_flag=True, help="Write the JSON only.")
-def limit(limit_inputs, model, out_dir, masses, mass_grid, alpha_d, mass_ratio, method, toys,
-          seed, yield_unc, no_plots) -> None:
+def limit(
+    limit_inputs,
+    model,
+    out_dir,
+    masses,
+    mass_grid,
+    alpha_d,
+    mass_ratio,
+    method,
+    toys,
+    seed,
+    yield_unc,
+    no_plots,
+) -> None:
     """90% CL CLs limits on a model's coupling versus mass from a limit_inputs.json.
 
     \b
@@ -418,8 +431,15 @@ def limit(limit_inputs, model, out_dir, masses, mass_grid, alpha_d, mass_ratio, 
         yield_unc = float(inputs.provenance.get("signal_yield_rel_unc", 0.0))
     try:
         result = scan(
-            inputs, model, mass_list, method=method, ntoys=toys, seed=seed,
-            signal_corr_unc=yield_unc, alpha_d=alpha_d, mass_ratio=mass_ratio,
+            inputs,
+            model,
+            mass_list,
+            method=method,
+            ntoys=toys,
+            seed=seed,
+            signal_corr_unc=yield_unc,
+            alpha_d=alpha_d,
+            mass_ratio=mass_ratio,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -534,3 +554,116 @@ def background(
             f"[{t['method']}]"
         )
     click.echo(f"wrote {out}" + (f" and {limit_inputs}" if limit_inputs else ""))
+
+
+@main.command()
+@click.argument(
+    "fileset", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the stages, report.html and results.json.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["iterative", "futures", "dask"]),
+    default="iterative",
+    show_default=True,
+    help="coffea executor of the selections.",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Workers of the futures/dask executors.",
+)
+@click.option("--scheduler", help="Address of an existing Dask scheduler (with --executor dask).")
+@click.option("--chunksize", type=int, default=100_000, show_default=True)
+@click.option(
+    "--calib",
+    "calibration",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use these constants instead of deriving them from the calibration runs.",
+)
+@click.option(
+    "--cutset",
+    "cutsets",
+    multiple=True,
+    metavar="ANALYSIS=FILE.toml",
+    help="Replace a shipped cut set (invisible, dimuon, phi) by a file; repeatable.",
+)
+@click.option("--unblind", is_flag=True, help="Reveal the signal box (recorded in the outputs).")
+@click.option("--force", is_flag=True, help="Re-run every stage even if its inputs are unchanged.")
+@click.pass_context
+def analyze(
+    ctx,
+    fileset,
+    out_dir,
+    executor,
+    workers,
+    scheduler,
+    chunksize,
+    calibration,
+    cutsets,
+    unblind,
+    force,
+) -> None:
+    """The whole chain on FILESET (default: the shipped sample): calibration, the invisible,
+    dimuon and phi selections, signal efficiencies, background, limits for every model, and
+    DIR/report.html + DIR/results.json.
+
+    Stages whose inputs (files, constants, cut sets) have not changed are reused: a second run
+    takes seconds, and changing one cut re-runs only what depends on it.
+    """
+    from tqdm import tqdm
+
+    from na64reco.analyze import analyze as run_chain
+
+    overrides = {}
+    for item in cutsets:
+        name, sep, path = item.partition("=")
+        if not sep or name not in ("invisible", "dimuon", "phi") or not Path(path).exists():
+            raise click.BadParameter(
+                f"{item!r}: expected ANALYSIS=FILE.toml with an existing file",
+                param_hint="--cutset",
+            )
+        overrides[name] = path
+    quiet = ctx.obj["quiet"]
+    if unblind:
+        click.secho(
+            "WARNING: --unblind reveals the signal box; the act is recorded.", fg="red", err=True
+        )
+
+    def progress(stage: str, info: dict) -> None:
+        if quiet:
+            return
+        events = info.get("events", 0)
+        rate = events / info["seconds"] if info.get("seconds") else 0.0
+        bar = tqdm(total=1, desc=f"{stage:<14}", leave=True, bar_format="{desc} {bar:20} {postfix}")
+        bar.update(1)
+        bar.set_postfix_str(
+            "reused"
+            if info.get("reused")
+            else f"{info.get('seconds', 0):.1f} s" + (f", {rate:,.0f} events/s" if events else "")
+        )
+        bar.close()
+
+    results = run_chain(
+        fileset,
+        out_dir,
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        chunksize=chunksize,
+        calibration=calibration,
+        cutsets=overrides,
+        unblind=unblind,
+        quiet=quiet,
+        force=force,
+        progress=progress,
+    )
+    logger.info("report: %s (%.1f s)", out_dir / "report.html", results["wall_seconds"])

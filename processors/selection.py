@@ -130,7 +130,11 @@ class SelectionProcessor(processor.ProcessorABC):
         if n == 0:
             return output
         runs = arrays["run"]
-        for run in np.unique(runs):  # constants and cuts are per run (period)
+        unique = np.unique(runs)
+        if len(unique) == 1:  # the usual case (one run per file): no copy
+            self._fill(output, arrays, int(unique[0]))
+            return output
+        for run in unique:  # constants and cuts are per run (period)
             index = np.flatnonzero(runs == run)
             self._fill(output, {k: v[index] for k, v in arrays.items()}, int(run))
         return output

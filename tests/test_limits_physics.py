@@ -58,9 +58,7 @@ def test_delta_a_exact_reduces_to_paper000_eqs(kind):
     exact = g2.delta_a(kind, 1e-4, 1.0)
     heavy = g2.delta_a(kind, 1e-4, 1.0, exact=False)
     assert exact == pytest.approx(heavy, rel=2e-5)
-    assert g2.delta_a(kind, 1e-4, 0.1) == pytest.approx(
-        g2.delta_a_heavy(kind, 1e-4, 0.1), rel=2e-3
-    )
+    assert g2.delta_a(kind, 1e-4, 0.1) == pytest.approx(g2.delta_a_heavy(kind, 1e-4, 0.1), rel=2e-3)
 
 
 def test_delta_a_paper000_values_and_signs():
@@ -209,8 +207,14 @@ def test_resonant_channel_peaks_at_sqrt_2me_e():
     m = 0.27
     e_r = yields.resonant_energy(m)
     analytic = (
-        yields.N_TARGET * LEAD_Z * float(secondary_track_length(e_r, 100.0, +1))
-        * 2 * np.pi**2 * ALPHA_EM / ELECTRON_MASS_GEV * GEV2_TO_PB
+        yields.N_TARGET
+        * LEAD_Z
+        * float(secondary_track_length(e_r, 100.0, +1))
+        * 2
+        * np.pi**2
+        * ALPHA_EM
+        / ELECTRON_MASS_GEV
+        * GEV2_TO_PB
     )
     assert yields.resonant_yield(m) == pytest.approx(analytic, rel=1e-3)
     # it dominates the radiative yield for the A' inside the window
@@ -232,7 +236,14 @@ def test_phi_window_and_model():
 # ---------------------------------------------------------------------------- registry
 def test_registry_and_mass_errors():
     assert set(MODELS) == {
-        "aprime", "scalar", "pseudoscalar", "vector", "axial", "zprime", "zprime_dark", "phi"
+        "aprime",
+        "scalar",
+        "pseudoscalar",
+        "vector",
+        "axial",
+        "zprime",
+        "zprime_dark",
+        "phi",
     }
     assert MODELS["zprime"].coupling_name == "g_Z'"
     assert MODELS["phi"].coupling_name == "h_mu_e"

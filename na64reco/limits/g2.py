@@ -108,13 +108,12 @@ def _loop_scalar(kind: str, r: float) -> float:
             return 2.0 * x * x * (1.0 - x)
         return 2.0 * x * (1.0 - x) * (x - 4.0) - 4.0 * x**3 / r2
 
-    return _log_quad(
-        lambda x: num(x) / (x * x + r2 * (1.0 - x)), 1.0 / max(r2, 1.0), min(r, 1.0)
-    )
+    return _log_quad(lambda x: num(x) / (x * x + r2 * (1.0 - x)), 1.0 / max(r2, 1.0), min(r, 1.0))
 
 
-def delta_a(kind: str, coupling, mass_gev, lepton_mass_gev: float = ELECTRON_MASS_GEV, *,
-            exact: bool = True):
+def delta_a(
+    kind: str, coupling, mass_gev, lepton_mass_gev: float = ELECTRON_MASS_GEV, *, exact: bool = True
+):
     """Delta a_l for a boson of `kind` with coupling g (NOT eps) to the lepton; vectorised.
 
     exact=True: one-loop integrals (any mass); exact=False: paper 000 eqs. 4-7 (m_X >> m_l).
@@ -176,8 +175,9 @@ def coupling_band(delta_a_per_unit_coupling2, measurement=DELTA_A_MU_2021, n_sig
     return lo, hi
 
 
-def electron_g2_band(kind: str, mass_gev, n_sigma: float = 1.0, measurement=None, *,
-                     exact: bool = True):
+def electron_g2_band(
+    kind: str, mass_gev, n_sigma: float = 1.0, measurement=None, *, exact: bool = True
+):
     """eps_X band (lo, hi) explaining Delta a_e: S, V -> LKB (eq. 1), P, A -> Berkeley (eq. 2)."""
     _check_kind(kind)
     if measurement is None:
@@ -231,8 +231,9 @@ def phi_loop_l(mass_phi_gev, lepton: str = "mu"):
     lepton='mu': lam = m_mu/m_phi, eps = m_e/m_mu; 'e': m_mu <-> m_e (Delta a_e). L -> 1/3 for
     m_phi >> m_mu (eq. 5). Needs m_phi > m_mu - m_e for lepton='mu' (else mu -> e phi is open).
     """
-    ml, mo = (MUON_MASS_GEV, ELECTRON_MASS_GEV) if lepton == "mu" else (
-        ELECTRON_MASS_GEV, MUON_MASS_GEV)
+    ml, mo = (
+        (MUON_MASS_GEV, ELECTRON_MASS_GEV) if lepton == "mu" else (ELECTRON_MASS_GEV, MUON_MASS_GEV)
+    )
     ms = np.atleast_1d(np.asarray(mass_phi_gev, dtype=float))
     if lepton == "mu" and np.any(ms <= MUON_MASS_GEV - ELECTRON_MASS_GEV):
         raise ValueError(f"phi: m_phi = {mass_phi_gev!r} GeV must exceed m_mu - m_e")

@@ -64,8 +64,9 @@ class SignalModel:
     def _is_zprime(self) -> bool:
         return self.emission_model == "zprime"
 
-    def unit_yield(self, mass_gev, e_box_gev: float = yields.DEFAULT_E_BOX_GEV,
-                   *, width_coupling=None, **kw):
+    def unit_yield(
+        self, mass_gev, e_box_gev: float = yields.DEFAULT_E_BOX_GEV, *, width_coupling=None, **kw
+    ):
         """Signal bosons per EOT at unit coupling (per coupling^coupling_power); vectorised.
 
         For the Z' the width and branching ratio are evaluated at width_coupling (default 1e-3,
@@ -75,33 +76,53 @@ class SignalModel:
         kw = {**self.options, **kw}
         if self._is_zprime():
             gw = 1e-3 if width_coupling is None else width_coupling
-            return yields.zprime_yield(1.0, mass_gev, alpha_d=self.alpha_d,
-                                       mass_ratio=self.mass_ratio, e_box_gev=e_box_gev,
-                                       width_coupling=gw, **kw)
+            return yields.zprime_yield(
+                1.0,
+                mass_gev,
+                alpha_d=self.alpha_d,
+                mass_ratio=self.mass_ratio,
+                e_box_gev=e_box_gev,
+                width_coupling=gw,
+                **kw,
+            )
         if self.emission_model == "phi":
             return yields.phi_yield(1.0, mass_gev, e_box_gev=e_box_gev, **kw)
         out = yields.radiative_yield(self.emission_model, mass_gev, e_box_gev=e_box_gev, **kw)
         if self.resonant:
             beam = kw.get("beam_energy_gev", yields.DEFAULT_BEAM_GEV)
             width = yields.aprime_width(mass_gev, self.alpha_d, self.mass_ratio)
-            out = out + yields.resonant_yield(mass_gev, width, beam_energy_gev=beam,
-                                              e_box_gev=e_box_gev)
+            out = out + yields.resonant_yield(
+                mass_gev, width, beam_energy_gev=beam, e_box_gev=e_box_gev
+            )
         return out
 
-    def yield_per_eot(self, coupling, mass_gev, e_box_gev: float = yields.DEFAULT_E_BOX_GEV,
-                      **kw):
+    def yield_per_eot(self, coupling, mass_gev, e_box_gev: float = yields.DEFAULT_E_BOX_GEV, **kw):
         """Signal events per EOT (before efficiency) at the given coupling and mass."""
         c = np.asarray(coupling, dtype=float)
         if self._is_zprime():
             self.check_mass(mass_gev)
             kw = {**self.options, **kw}
-            return yields.zprime_yield(float(c), mass_gev, alpha_d=self.alpha_d,
-                                       mass_ratio=self.mass_ratio, e_box_gev=e_box_gev, **kw)
+            return yields.zprime_yield(
+                float(c),
+                mass_gev,
+                alpha_d=self.alpha_d,
+                mass_ratio=self.mass_ratio,
+                e_box_gev=e_box_gev,
+                **kw,
+            )
         return c**self.coupling_power * self.unit_yield(mass_gev, e_box_gev, **kw)
 
-    def coupling_from_signal_limit(self, n_up: float, eot_eff: float, mass_gev,
-                                   e_box_gev: float = yields.DEFAULT_E_BOX_GEV,
-                                   *, rtol: float = 1e-6, max_iter: int = 50, **kw):
+    def coupling_from_signal_limit(
+        self,
+        n_up: float,
+        eot_eff: float,
+        mass_gev,
+        e_box_gev: float = yields.DEFAULT_E_BOX_GEV,
+        *,
+        rtol: float = 1e-6,
+        max_iter: int = 50,
+        **kw,
+    ):
         """Coupling at which eot_eff * n_X = n_up (the upper limit for a signal limit n_up)."""
         if n_up <= 0 or eot_eff <= 0:
             raise ValueError(f"n_up and eot_eff must be > 0, got {n_up!r}, {eot_eff!r}")
@@ -149,29 +170,62 @@ class SignalModel:
 
 def _em(name: str, label: str, desc: str, **kw) -> SignalModel:
     kw.setdefault("emission_model", name)
-    return SignalModel(name, "epsilon" if name == "aprime" else f"epsilon_{name}", label,
-                       MASS_RANGES_GEV[kw["emission_model"]], desc, **kw)
+    return SignalModel(
+        name,
+        "epsilon" if name == "aprime" else f"epsilon_{name}",
+        label,
+        MASS_RANGES_GEV[kw["emission_model"]],
+        desc,
+        **kw,
+    )
 
 
 MODELS: dict[str, SignalModel] = {
-    "aprime": _em("aprime", r"$\epsilon$",
-                  "invisible dark photon A' (radiative + resonant e+e- -> A')",
-                  emission_model="vector", resonant=True, alpha_d=0.1),
-    "vector": _em("vector", r"$\epsilon_V$", "vector boson V coupled to electrons (paper 000)",
-                  band_n_sigma=1.0),
+    "aprime": _em(
+        "aprime",
+        r"$\epsilon$",
+        "invisible dark photon A' (radiative + resonant e+e- -> A')",
+        emission_model="vector",
+        resonant=True,
+        alpha_d=0.1,
+    ),
+    "vector": _em(
+        "vector",
+        r"$\epsilon_V$",
+        "vector boson V coupled to electrons (paper 000)",
+        band_n_sigma=1.0,
+    ),
     "scalar": _em("scalar", r"$\epsilon_S$", "scalar boson S (paper 000)", band_n_sigma=1.0),
-    "pseudoscalar": _em("pseudoscalar", r"$\epsilon_P$", "pseudoscalar boson P (paper 000)",
-                        band_n_sigma=1.0),
-    "axial": _em("axial", r"$\epsilon_A$", "axial-vector boson A (paper 000)",
-                 band_n_sigma=1.0),
-    "zprime": SignalModel("zprime", "g_Z'", r"$g_{Z'}$", MASS_RANGES_GEV["zprime"],
-                          "vanilla L_mu - L_tau Z' (papers 001, 003)", emission_model="zprime"),
-    "zprime_dark": SignalModel("zprime_dark", "g_Z'", r"$g_{Z'}$", MASS_RANGES_GEV["zprime"],
-                               "L_mu - L_tau Z' -> chi chi, alpha_D = 0.1, m_Z' = 3 m_chi",
-                               emission_model="zprime", alpha_d=0.1),
-    "phi": SignalModel("phi", "h_mu_e", r"$h_{\mu e}$", MASS_RANGES_GEV["phi"],
-                       "leptonic scalar phi, e Z -> mu Z phi (paper 004)",
-                       emission_model="phi", band_n_sigma=1.0),
+    "pseudoscalar": _em(
+        "pseudoscalar", r"$\epsilon_P$", "pseudoscalar boson P (paper 000)", band_n_sigma=1.0
+    ),
+    "axial": _em("axial", r"$\epsilon_A$", "axial-vector boson A (paper 000)", band_n_sigma=1.0),
+    "zprime": SignalModel(
+        "zprime",
+        "g_Z'",
+        r"$g_{Z'}$",
+        MASS_RANGES_GEV["zprime"],
+        "vanilla L_mu - L_tau Z' (papers 001, 003)",
+        emission_model="zprime",
+    ),
+    "zprime_dark": SignalModel(
+        "zprime_dark",
+        "g_Z'",
+        r"$g_{Z'}$",
+        MASS_RANGES_GEV["zprime"],
+        "L_mu - L_tau Z' -> chi chi, alpha_D = 0.1, m_Z' = 3 m_chi",
+        emission_model="zprime",
+        alpha_d=0.1,
+    ),
+    "phi": SignalModel(
+        "phi",
+        "h_mu_e",
+        r"$h_{\mu e}$",
+        MASS_RANGES_GEV["phi"],
+        "leptonic scalar phi, e Z -> mu Z phi (paper 004)",
+        emission_model="phi",
+        band_n_sigma=1.0,
+    ),
 }
 
 

@@ -181,9 +181,7 @@ def _radiative_unit(
     d = (e0 - e_lo) * np.geomspace(1e-7, 1.0, _N_SIG)
     e_nodes = e_lo + d
     e_nodes[-1] = e0 * (1.0 - 1e-9)
-    sig = np.array(
-        [window_cross_section(model, m, float(e), e0, e_box, mu_min) for e in e_nodes]
-    )
+    sig = np.array([window_cross_section(model, m, float(e), e0, e_box, mu_min) for e in e_nodes])
 
     def sig_at(e: np.ndarray) -> np.ndarray:
         de = np.log(np.clip(e - e_lo, 1e-300, None))
@@ -218,8 +216,13 @@ def radiative_yield(
     for i, m in enumerate(ms.flat):
         check_mass(model, float(m), beam_energy_gev)
         val = _radiative_unit(
-            model, float(m), float(beam_energy_gev), float(e_box_gev), float(depth_x0),
-            bool(secondaries), float(min_muon_energy_gev),
+            model,
+            float(m),
+            float(beam_energy_gev),
+            float(e_box_gev),
+            float(depth_x0),
+            bool(secondaries),
+            float(min_muon_energy_gev),
         )
         if apply_k_factor:
             val /= k_factor(m + MUON_MASS_GEV if model == "phi" else m)
@@ -307,14 +310,16 @@ def _zprime_widths(m: float, g: float, alpha_d: float, mass_ratio: float) -> dic
     return zprime_partial_widths(m, g, alpha_d=alpha_d, m_chi_gev=m_chi)
 
 
-def zprime_width(mass_gev: float, g_zprime: float, alpha_d: float = 0.0,
-                 mass_ratio: float = 3.0) -> float:
+def zprime_width(
+    mass_gev: float, g_zprime: float, alpha_d: float = 0.0, mass_ratio: float = 3.0
+) -> float:
     """Total Z' width [GeV] (paper 003 eqs. 7-9; dark sector: m_chi = m_Z' / mass_ratio)."""
     return float(sum(_zprime_widths(mass_gev, g_zprime, alpha_d, mass_ratio).values()))
 
 
-def zprime_invisible_fraction(mass_gev: float, g_zprime: float, alpha_d: float = 0.0,
-                              mass_ratio: float = 3.0) -> float:
+def zprime_invisible_fraction(
+    mass_gev: float, g_zprime: float, alpha_d: float = 0.0, mass_ratio: float = 3.0
+) -> float:
     """B(Z' -> nu nu + chi chi): vanilla 1 below 2 m_mu, ~1/2 above (nu nu vs mu mu)."""
     w = _zprime_widths(mass_gev, g_zprime, alpha_d, mass_ratio)
     tot = sum(w.values())
@@ -346,10 +351,16 @@ def zprime_yield(
         br = zprime_invisible_fraction(float(m), gw, alpha_d, mass_ratio)
         width = zprime_width(float(m), gw, alpha_d, mass_ratio)
         eps2 = zprime_eps2(float(m), g)
-        rad = radiative_yield("vector", float(m), beam_energy_gev=beam_energy_gev,
-                              e_box_gev=e_box_gev, **kw)
-        res = resonant_yield(float(m), max(width, 1e-12 * m), br_invisible=1.0,
-                             beam_energy_gev=beam_energy_gev, e_box_gev=e_box_gev)
+        rad = radiative_yield(
+            "vector", float(m), beam_energy_gev=beam_energy_gev, e_box_gev=e_box_gev, **kw
+        )
+        res = resonant_yield(
+            float(m),
+            max(width, 1e-12 * m),
+            br_invisible=1.0,
+            beam_energy_gev=beam_energy_gev,
+            e_box_gev=e_box_gev,
+        )
         out.flat[i] = eps2 * br * (rad + res)
     return out if np.ndim(mass_gev) else float(out[0])
 
