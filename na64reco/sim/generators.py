@@ -38,6 +38,7 @@ EM_TAIL_MARGIN_GEV = 1.5
 PHOTON_CONVERSION_DEPTH_X0 = 9.0 / 7.0  # mean conversion depth of a photon [PDG]
 HADRON_SECONDARY_MOMENTUM_GEV = (0.5, 8.0)  # large-angle secondaries, log-uniform [choose]
 SECONDARY_CONE_RAD = (0.02, 0.1)  # their polar angles [choose]
+UPSTREAM_HCAL_FRACTION_MIN = 0.3  # see generate_upstream_interaction
 
 
 @dataclass(frozen=True)
@@ -516,8 +517,10 @@ def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
     xi, yi = impact_point(ctx, kin, p_mag, z_m=z_int)
     owner = np.repeat(idx, n_ch)
     add_secondaries(rng, batch, ctx, owner, xi[owner], yi[owner], z_int[owner])
-    # part of the hadronic energy reaches the HCAL (forward neutrals), some charged hit the VETO
-    f_hcal = np.where(seen, rng.uniform(0, 1, n) ** 2, 0.0)
+    # a detected hadronic system also puts part of its energy into the HCAL (forward neutrals:
+    # 30-100% [choose], i.e. above the 1 GeV zero threshold), some charged particles hit the
+    # VETO; charged secondaries outside the trackers' acceptance then cannot fake a clean event
+    f_hcal = np.where(seen, rng.uniform(UPSTREAM_HCAL_FRACTION_MIN, 1, n), 0.0)
     off_x = x + rng.normal(0, 15.0, n)
     off_y = y + rng.normal(0, 15.0, n)
     showers.add_hcal_shower(
