@@ -42,6 +42,9 @@ from na64reco.errors import NA64Error
 
 HCAL_ZERO_GEV = 1.0
 MIN_EVENTS = 5
+# Alternative shapes (exponential + constant, power law) enter the systematic spread only with
+# at least this many sideband events [choose]: below, their extra parameter is unconstrained.
+MIN_EVENTS_ALTERNATIVES = 30
 RANGE_SHIFT_GEV = 5.0
 DISFAVOURED = 4.0  # 2 delta NLL: a variation worse than the exponential by > 2 sigma is left out
 BEAM_ENERGY_GEV = 100.0
@@ -267,6 +270,11 @@ def sideband_estimate(
             f"({n_fit} events) {nominal.message}"
         )
     fits = [nominal]
+    if n_fit < MIN_EVENTS_ALTERNATIVES:
+        # too few events to constrain a second shape parameter: such fits swing over orders of
+        # magnitude and would make the spread meaningless; the systematic then comes from the
+        # fit-range variations of the exponential only (and the note says so)
+        models = tuple(m for m in models if m == "exp")
     if variations:
         ranges = [(lo, hi), (lo + range_shift, hi), (lo, hi - range_shift)]
         for model in models:
@@ -306,6 +314,12 @@ def sideband_estimate(
             f"{f.model} {f.fit_range[0]:g}-{f.fit_range[1]:g}" for f in fits if not f.converged
         ],
         "disfavoured": rejected,
+        "note": (
+            f"{n_fit} sideband events (< {MIN_EVENTS_ALTERNATIVES}): systematic from the "
+            "exponential's fit-range variations only"
+            if n_fit < MIN_EVENTS_ALTERNATIVES
+            else ""
+        ),
     }
 
 
