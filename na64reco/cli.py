@@ -60,6 +60,37 @@ def _parse_rate_scale(values: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+def executor_options(func):
+    """The executor options shared by ``run`` and ``analyze``."""
+    options = [
+        click.option(
+            "--executor",
+            type=click.Choice(["iterative", "futures", "dask"]),
+            default="iterative",
+            show_default=True,
+            help="coffea executor: one process, a local process pool, or a Dask cluster.",
+        ),
+        click.option(
+            "--workers",
+            type=int,
+            default=2,
+            show_default=True,
+            help="Processes (futures, local Dask).",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Dask scheduler to connect to (tcp://host:8786); default: start a LocalCluster.",
+        ),
+        click.option(
+            "--chunksize", type=int, default=100_000, show_default=True, help="Events per chunk."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @main.command()
 @click.option(
     "--period",
@@ -247,22 +278,7 @@ def calibrate(fileset: Path, out: Path, name: str | None, version: int) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder: histograms.root/.pkl, summary.json, sideband_events.csv, plots.",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["iterative", "futures", "dask"]),
-    default="iterative",
-    show_default=True,
-    help="coffea executor: one process, a local process pool, or a Dask cluster.",
-)
-@click.option(
-    "--workers", type=int, default=2, show_default=True, help="Processes (futures, local Dask)."
-)
-@click.option(
-    "--scheduler",
-    metavar="ADDRESS",
-    help="Dask scheduler to connect to (tcp://host:8786); default: start a LocalCluster.",
-)
-@click.option("--chunksize", type=int, default=100_000, show_default=True, help="Events per chunk.")
+@executor_options
 @click.option(
     "--calib",
     "calibration",
@@ -567,22 +583,7 @@ def background(
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the stages, report.html and results.json.",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["iterative", "futures", "dask"]),
-    default="iterative",
-    show_default=True,
-    help="coffea executor of the selections.",
-)
-@click.option(
-    "--workers",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Workers of the futures/dask executors.",
-)
-@click.option("--scheduler", help="Address of an existing Dask scheduler (with --executor dask).")
-@click.option("--chunksize", type=int, default=100_000, show_default=True)
+@executor_options
 @click.option(
     "--calib",
     "calibration",
