@@ -41,6 +41,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -155,6 +156,9 @@ def _check_file(entry: Any, verify_checksums: bool) -> InputFile:
     )
 
 
+VALIDATION_THREADS = 2  # files hashed and opened at once before a run
+
+
 def validate_inputs(
     fileset_path: str | Path,
     kinds: Sequence[str],
@@ -179,22 +183,33 @@ def validate_inputs(
         )
     good: list[InputFile] = []
     bad: list[dict] = []
-    for entry in selected:
+
+    def check(entry):
         try:
-            good.append(_check_file(entry, verify_checksums))
+            return _check_file(entry, verify_checksums)
         except InputFileError as exc:
-            if not skip_bad_files:
-                raise
-            logger.warning("skipping bad file %s", exc)
-            bad.append(
-                {
-                    "path": entry.path,
-                    "kind": entry.kind,
-                    "entries": entry.events,  # unreadable file: the manifest's count
-                    "item": exc.item,
-                    "reason": exc.problem,
-                }
-            )
+            return exc
+
+    # the checks hash and open files: I/O and hashlib release the GIL, so two threads overlap
+    with ThreadPoolExecutor(max_workers=VALIDATION_THREADS) as pool:
+        checked = list(pool.map(check, selected))  # in manifest order
+    for entry, result in zip(selected, checked, strict=True):
+        if isinstance(result, InputFile):
+            good.append(result)
+            continue
+        exc = result
+        if not skip_bad_files:
+            raise exc
+        logger.warning("skipping bad file %s", exc)
+        bad.append(
+            {
+                "path": entry.path,
+                "kind": entry.kind,
+                "entries": entry.events,  # unreadable file: the manifest's count
+                "item": exc.item,
+                "reason": exc.problem,
+            }
+        )
     for f in good:
         missing = []
         for run in f.runs:
