@@ -279,10 +279,6 @@ def with_proxy_efficiencies(inputs):
             if model not in tables and proxy in tables:
                 tables[model] = tables[proxy].model_copy(update={"model": model})
         periods.append(p.model_copy(update={"efficiencies": list(tables.values())}))
-    return replace_inputs(inputs, periods)
-
-
-def replace_inputs(inputs, periods):
     return inputs.model_copy(update={"periods": periods})
 
 
