@@ -398,6 +398,13 @@ def run(
     help="Relative signal-yield uncertainty common to all periods "
     "[default: the inputs' provenance signal_yield_rel_unc, else 0].",
 )
+@click.option(
+    "--k-factor/--no-k-factor",
+    default=True,
+    show_default=True,
+    help="Divide the IWW yields by the exact-tree-level K-factor (--no-k-factor: pure IWW, the "
+    "yield treatment of paper 002).",
+)
 @click.option("--no-plots", is_flag=True, help="Write the JSON only.")
 def limit(
     limit_inputs,
@@ -411,6 +418,7 @@ def limit(
     toys,
     seed,
     yield_unc,
+    k_factor,
     no_plots,
 ) -> None:
     """90% CL CLs limits on a model's coupling versus mass from a limit_inputs.json.
@@ -456,6 +464,7 @@ def limit(
             signal_corr_unc=yield_unc,
             alpha_d=alpha_d,
             mass_ratio=mass_ratio,
+            k_factor=k_factor,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -129,7 +129,10 @@ def test_phi_h_33e3_explains_anomaly():
 def test_k_factor_points():
     for m, k in yields.K_FACTOR_POINTS:
         assert yields.k_factor(m) == pytest.approx(k, rel=1e-12)
-    assert yields.k_factor(1e-3) == 1.2
+    assert yields.k_factor(1e-3) == 1.0  # K -> 1 below ~10 MeV (WW exact as m -> 0)
+    assert yields.k_factor(0.0098) == pytest.approx(1.0, abs=2e-3)  # where the slope reaches 1
+    assert 1.0 < yields.k_factor(0.015) < 1.2
+    assert yields.k_factor(0.02 * (1 - 1e-9)) == pytest.approx(1.2, rel=1e-6)  # continuous
     assert yields.k_factor(5.0) == 2.1
     mid = yields.k_factor(np.sqrt(0.02 * 0.1))  # linear in ln m
     assert mid == pytest.approx(0.5 * (1.2 + 1.65), rel=1e-12)

@@ -30,8 +30,14 @@ BEAM_ENERGY_GEV = 100.0
 SPV_A = ("scalar", "pseudoscalar", "vector", "axial")
 
 
-def get_signal_model(model: str, alpha_d: float | None = None, mass_ratio: float | None = None):
-    """MODELS[model], with alpha_D and m_X/m_chi overridden where given (dark Z', A')."""
+def get_signal_model(
+    model: str,
+    alpha_d: float | None = None,
+    mass_ratio: float | None = None,
+    k_factor: bool = True,
+):
+    """MODELS[model], with alpha_D and m_X/m_chi overridden where given (dark Z', A'); without
+    the exact-tree-level K-factor (pure IWW yields, as in paper 002) if ``k_factor`` is False."""
     from na64reco.limits.models import MODELS
 
     if model not in MODELS:
@@ -42,6 +48,8 @@ def get_signal_model(model: str, alpha_d: float | None = None, mass_ratio: float
         changes["alpha_d"] = float(alpha_d)
     if mass_ratio is not None:
         changes["mass_ratio"] = float(mass_ratio)
+    if not k_factor:
+        changes["options"] = {**obj.options, "apply_k_factor": False}
     return dataclasses.replace(obj, **changes) if changes else obj
 
 
@@ -175,6 +183,7 @@ def scan(
     background_constraint: str = "gamma",
     alpha_d: float | None = None,
     mass_ratio: float | None = None,
+    k_factor: bool = True,
     round_config: bool = True,
 ) -> dict[str, Any]:
     """Expected (and, once unblinded, observed) 90% CL limits on the coupling of ``model``.
@@ -186,7 +195,7 @@ def scan(
     ``delta_a`` (|Delta a_e| at the expected median and observed limits); settings.
     """
     t0 = time.perf_counter()
-    sig = get_signal_model(model, alpha_d, mass_ratio)
+    sig = get_signal_model(model, alpha_d, mass_ratio, k_factor)
     masses = (
         default_masses(inputs, model)
         if masses_gev is None
@@ -259,6 +268,7 @@ def scan(
             "alpha_d": getattr(sig, "alpha_d", None),
             "mass_ratio": getattr(sig, "mass_ratio", None),
             "e_box_gev": sorted(set(e_boxes)),
+            "k_factor": k_factor,
         },
     }
     if model in SPV_A:

@@ -20,13 +20,16 @@ Radiative part (e Z -> e Z X, physics.emission IWW spectra, per eps^2 = 1):
 - sigma_win(E) is evaluated at 28 energies, E - E_min geometric, and interpolated linearly in
   ln(E - E_min) (error < 0.3 %).
 - K-factor: the IWW result is divided by K(m) = IWW / exact tree level, interpolated linearly in
-  ln m through the analysis.md points (20 MeV, 1.2), (100 MeV, 1.65), (1 GeV, 2.1) and held
-  constant outside (K = 1.2 below 20 MeV: conservative, the true ratio tends to ~1 for
-  m -> few MeV, so the low-mass yield is up to ~15-20 % low; K = 2.1 above 1 GeV). The points are
-  for A' (vector); the same K is applied to S, P and A (an assumption: the published ETL/IWW
-  comparisons for S, P, A at 100 GeV show ratios of the same size, but we have no table; expect
-  ~20-30 % extra uncertainty on those yields). For "phi" K is taken at m_phi + m_mu (the mass scale
-  of the produced system); an order-of-magnitude-correct heuristic (factor ~2 uncertainty).
+  ln m through the analysis.md points (20 MeV, 1.2), (100 MeV, 1.65), (1 GeV, 2.1); constant
+  (2.1) above 1 GeV. Below 20 MeV the 20-100 MeV slope in ln m is continued down to K = 1, which
+  it reaches at 9.8 MeV, and K = 1 below: the Weizsaecker-Williams approximation becomes exact as
+  m/E0 -> 0 (the momentum transfers that it mistreats scale with m^2). This is an extrapolation
+  (no exact-tree-level table below 20 MeV here): the low-mass yield is uncertain by up to the
+  20 % between K = 1.0 and 1.2 (10 % on a coupling limit). The points are for A' (vector); the
+  same K is applied to S, P and A (an assumption: the published ETL/IWW comparisons for S, P, A
+  at 100 GeV show ratios of the same size, but we have no table; expect ~20-30 % extra
+  uncertainty on those yields). For "phi" K is taken at m_phi + m_mu (the mass scale of the
+  produced system); an order-of-magnitude-correct heuristic (factor ~2 uncertainty).
 
 Resonant part (e+ e- -> X, secondary positrons on atomic electrons at rest; paper 003 A.2-A.3):
     sigma(s) = 12 pi Gamma_ee B_inv Gamma s / M^2 / ((s - M^2)^2 + M^2 Gamma^2),
@@ -108,11 +111,14 @@ _N_THETA = 801
 
 
 def k_factor(mass_gev):
-    """IWW / exact-tree-level K(m): linear in ln m through K_FACTOR_POINTS, constant outside."""
+    """IWW / exact-tree-level K(m): linear in ln m through K_FACTOR_POINTS, 2.1 above 1 GeV and,
+    below 20 MeV, the 20-100 MeV slope continued down to K = 1 (reached at 9.8 MeV), 1 below."""
     lm = np.log(np.asarray(mass_gev, dtype=float))
     xs = np.log([p[0] for p in K_FACTOR_POINTS])
     ys = [p[1] for p in K_FACTOR_POINTS]
-    out = np.interp(lm, xs, ys)
+    slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
+    low = np.maximum(1.0, ys[0] + slope * (lm - xs[0]))
+    out = np.where(lm < xs[0], low, np.interp(lm, xs, ys))
     return out if np.ndim(out) else float(out)
 
 
