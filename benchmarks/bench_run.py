@@ -178,6 +178,19 @@ class Monitor:
         self._stop = threading.Event()
 
     @staticmethod
+    def _anon(pid: int) -> int:
+        """Anonymous resident memory (bytes; RssAnon of /proc/PID/status, 0 if unavailable):
+        RSS without the file pages that uproot's memory-mapped reads leave resident."""
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("RssAnon:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    @staticmethod
     def _cpu(p: psutil.Process) -> float:
         t = p.cpu_times()
         return t.user + t.system
@@ -197,6 +210,7 @@ class Monitor:
             self.cpu_last[p.pid] = cpu
             self.cpu_first.setdefault(p.pid, 0.0)  # started during the pass
             self.peak[p.pid] = max(self.peak.get(p.pid, 0), rss)
+            self.anon[p.pid] = max(self.anon.get(p.pid, 0), self._anon(p.pid))
             self.names[p.pid] = name
 
     def _loop(self) -> None:
@@ -205,6 +219,7 @@ class Monitor:
 
     def __enter__(self):
         self.cpu_first, self.cpu_last, self.peak, self.names = {}, {}, {}, {}
+        self.anon: dict[int, int] = {}
         for p in [self.me, *self.me.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 self.cpu_first[p.pid] = self._cpu(p)
@@ -225,6 +240,8 @@ class Monitor:
         workers = {p: r for p, r in children.items() if "nanny" not in self.names[p].lower()}
         self.peak_main = self.peak.get(me, 0)
         self.peak_worker = max((workers or children).values(), default=0)
+        self.anon_main = self.anon.get(me, 0)
+        self.anon_worker = max((self.anon.get(p, 0) for p in (workers or children)), default=0)
         return False
 
 

@@ -6,6 +6,7 @@ background document, efficiencies and limit curves, and the PNGs next to them.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def build_results(
     results = {
         "format": RESULTS_FORMAT,
         "version": 1,
-        "blinding": {"blinded": not unblind, **runs["invisible"]["blinding"]},
+        "blinding": _blinding(runs, st, unblind),
         "fileset": {
             "path": str(fileset_path),
             "name": fileset.name,
@@ -132,6 +133,19 @@ def build_results(
     return results
 
 
+def _blinding(runs: dict, stages: dict, unblind: bool) -> dict:
+    """The blinded runs' record or, unblinded, the unblind act (time, user) and the observed
+    box count per period."""
+    if not unblind:
+        return {**runs["invisible"]["blinding"], "blinded": True}
+    opened = stages["run-invisible-unblinded"]
+    return {
+        **runs["invisible-unblinded"]["blinding"],
+        "blinded": False,
+        "observed": opened.outputs["observed"],
+    }
+
+
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:.3g}"
@@ -160,9 +174,11 @@ def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Pat
         "plot; the box counts read &mdash;. Unblinding is an explicit option "
         "(<code>--unblind</code>) and is recorded.</div>"
         if blinded
-        else '<div class="unblinded"><b>Unblinded</b> at '
-        f"{results['blinding'].get('unblinded_at')} by {results['blinding'].get('unblinded_by')}."
-        "</div>"
+        else '<div class="unblinded"><b>Unblinded</b> (the invisible-search box) at '
+        f"{html.escape(str(results['blinding'].get('unblinded_at')))} by "
+        f"{html.escape(str(results['blinding'].get('unblinded_by')))}; observed in the box: "
+        + html.escape(", ".join(f"{p}: {n}" for p, n in results["blinding"]["observed"].items()))
+        + ".</div>"
     )
     sections = [
         Section(

@@ -6,7 +6,13 @@ Stages (each under ``OUT/stages/<name>``, re-run only when its inputs change, se
 1. ``calibration``: the given constants file, or constants derived from the fileset's
    calibration and random-trigger runs (``na64reco.calibration.derive``);
 2. ``run-invisible``, ``run-dimuon``, ``run-phi``: the blinded selections
-   (``na64reco.execution.run_analysis``) over the physics runs;
+   (``na64reco.execution.run_analysis``) over the physics runs, always blinded (so the
+   background is estimated, and frozen, before any unblinding; an ``--unblind`` run after a
+   blinded one reuses them); each hides the signal regions of the others as well as its own
+   (the invisible box is in the dimuon and phi runs' early stages, the phi box in the others);
+   with ``unblind``, ``run-invisible-unblinded``: the invisible selection with its box open
+   (the recorded unblind act), whose box count per period is the observed count given to the
+   limits;
 3. ``efficiency``: the invisible cut set on the signal samples (``na64reco.efficiency``);
 4. ``background``: sideband fit, ABCD, MC components, EOT from beam triggers and
    ``limit_inputs.json`` (``na64reco.background``);
@@ -138,10 +144,15 @@ def analyze(
 
     # 2. selections --------------------------------------------------------------------------
     runs = {}
-    for analysis in ANALYSES:
-        cut_file = _cutset_source(analysis, overrides)
+    for analysis in ANALYSES + (("invisible-unblinded",) if unblind else ()):
+        opened = analysis == "invisible-unblinded"
+        cut_file = _cutset_source(analysis.removesuffix("-unblinded"), overrides)
+        # blinded, every run hides the other analyses' signal regions too: the same events
+        # feed every selection, so no run may show another's box
+        others = [_cutset_source(a, overrides) for a in ANALYSES if a != analysis and not opened]
 
-        def do_run(folder: Path, cut_file=cut_file) -> dict:
+        def do_run(folder: Path, cut_file=cut_file, others=others, opened=opened) -> dict:
+            from na64reco.cutsets import load_cutset
             from na64reco.execution import run_analysis
 
             summary = run_analysis(
@@ -149,20 +160,26 @@ def analyze(
                 str(cut_file),
                 folder,
                 calibration=calib_file,
-                unblind=unblind,
+                unblind=opened,
                 quiet=True,
+                hide=others,
                 **exec_options,
             )
-            return {
+            out = {
                 "summary_sha256": file_hash(folder / "summary.json"),
                 "events": sum(r["processed"] for r in summary["accounting"]),
             }
+            if opened:  # events passing every cut, the box included, per period
+                last = load_cutset(cut_file).cut_names[-1]
+                out["observed"] = {p: f[last] for p, f in summary["cutflow"].items()}
+            return out
 
         inputs = {
             "physics": files_of.get("physics", []),
             "calibration": cal.outputs["sha256"],
             "cutset": canonical_hash(cut_file.read_text()),
-            "unblind": unblind,
+            "unblind": opened,
+            "hidden": [_signal_box_hash(f) for f in others],
         }
         res = runner.run(f"run-{analysis}", inputs, do_run)
         runs[analysis] = res
@@ -170,6 +187,7 @@ def analyze(
             f"run-{analysis}",
             {"reused": res.reused, "seconds": res.seconds, "events": res.outputs.get("events", 0)},
         )
+    observed = runs["invisible-unblinded"].outputs["observed"] if unblind else None
 
     # 3. signal efficiency -----------------------------------------------------------------
     invisible_cuts = _cutset_source("invisible", overrides)
@@ -221,6 +239,8 @@ def analyze(
         )
         doc["efficiencies"] = json.loads(Path(eff.outputs["file"]).read_text())
         write_inputs(folder / "limit_inputs.json", doc)
+        if observed is not None:
+            _open_box(folder / "limit_inputs.json", observed)
         return {
             "background": str(folder / "background.json"),
             "limit_inputs": str(folder / "limit_inputs.json"),
@@ -231,6 +251,7 @@ def analyze(
         {
             "invisible": runs["invisible"].outputs["summary_sha256"],
             "efficiency": file_hash(eff.outputs["file"]),
+            "observed": observed,
         },
         do_background,
     )
@@ -268,6 +289,26 @@ def analyze(
     write_analysis_report(out / "report.html", results, runner)
     report("report", {"reused": False, "seconds": 0.0})
     return results
+
+
+def _open_box(path: Path, observed: dict[str, int]) -> None:
+    """Unblind limit inputs: the observed box count of every period (0 where no event)."""
+    from na64reco.limit_inputs import LimitInputs, load_limit_inputs, write_limit_inputs
+
+    doc = load_limit_inputs(path).model_dump(mode="json")
+    for period in doc["periods"]:
+        period["observed"] = int(observed.get(period["period"], 0))
+    write_limit_inputs(path, LimitInputs.model_validate({**doc, "blinded": False}))
+
+
+def _signal_box_hash(cut_file: Path) -> str:
+    """Hash of a cut set's signal-region definition (its other cuts do not matter to a run
+    that only hides that region)."""
+    from na64reco.cutsets import load_cutset
+
+    cutset = load_cutset(cut_file)
+    box = [c.model_dump(mode="json") for c in cutset.cuts if c.name in cutset.signal_box]
+    return canonical_hash({"signal_box": cutset.signal_box, "cuts": box})
 
 
 def with_proxy_efficiencies(inputs):

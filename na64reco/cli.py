@@ -295,6 +295,22 @@ def calibrate(fileset: Path, out: Path, name: str | None, version: int) -> None:
 )
 @click.option("--maxchunks", type=int, help="Process at most N chunks (a quick look).")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Make the PNG plots.")
+@click.option(
+    "--checkpoint/--no-checkpoint",
+    default=True,
+    show_default=True,
+    help="Save each finished chunk so that an interrupted run can be resumed (removed at the end).",
+)
+@click.option(
+    "--checkpoint-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the chunk checkpoints [default: OUT/.checkpoint].",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Reuse the chunks an interrupted run of the same configuration saved; process the rest.",
+)
 @click.pass_context
 def run(
     ctx,
@@ -310,6 +326,9 @@ def run(
     skip_bad_files,
     maxchunks,
     plots,
+    checkpoint,
+    checkpoint_dir,
+    resume,
 ) -> None:
     """Run an analysis on the physics files of FILESET and write its outputs to --out.
 
@@ -318,8 +337,10 @@ def run(
       na64 run data_samples/fileset.json --analysis invisible --out results/invisible
       na64 run FILESET --analysis invisible --out DIR --executor dask --workers 4
       na64 run FILESET --analysis invisible --out DIR --executor dask --scheduler tcp://HOST:8786
+      na64 run FILESET --analysis invisible --out DIR --resume   # after an interrupted run
 
     Every input file is validated first; the signal region stays blinded unless --unblind.
+    summary.json is written last: a folder without it holds no complete result.
     """
     from na64reco.execution import run_analysis
 
@@ -346,6 +367,9 @@ def run(
             maxchunks=maxchunks,
             quiet=ctx.obj["quiet"],
             make_plots=plots,
+            checkpoint=checkpoint,
+            resume=resume,
+            checkpoint_dir=checkpoint_dir,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -9,20 +9,30 @@ thin wrapper). In order:
    manifest, read its run numbers and check they lie in the manifest's run range. A failure is
    an ``InputFileError`` naming file and problem; with ``skip_bad_files`` the file is left out
    and listed in the summary with its reason. Then every run of every file must have
-   calibration constants (``CalibrationError`` naming run and file; never skipped).
+   calibration constants (``CalibrationError`` naming run and file; never skipped). With
+   ``skip_bad_files`` every amplitude and time is also read here (``EventFile.scan_values``), so
+   a file with non-finite or absurd values is skipped like any other bad file; without it the
+   processor finds such values chunk by chunk and the run raises ``InputFileError`` at the end.
 2. **Plan the chunks** with ``Runner.preprocess`` (``maxchunks`` applied there) and run the
    ``SelectionProcessor`` with ``processor.Runner(schema=NA64Schema, align_clusters=True,
    savemetrics=True)`` on the Iterative, Futures or Dask executor. For Dask: connect to
    ``scheduler`` if given (the workers must have na64reco installed), else start a
    ``LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)`` and close it after.
    coffea's own ``skipbadfiles`` stays off: a file that fails mid-run is an error, never a
-   silently partial result.
+   silently partial result. A Dask worker lost mid-run: the scheduler re-runs its tasks
+   elsewhere (up to its ``allowed-failures``), else the run stops with an ``NA64Error``.
+   **Checkpoints** (``checkpoint=True``, on by default in ``na64 run``): coffea's checkpointer
+   hook saves each finished chunk (``ChunkCheckpointer``, atomic writes, keyed by cut set,
+   calibration, code, blinding and input file); ``resume=True`` loads the saved chunks of an
+   interrupted run of the same configuration and processes only the others.
 3. **Account exactly.** Per file: events processed (the processor's ``files`` output) must equal
    the events of its planned chunks, and processed + skipped must equal its entries; events are
    skipped only for a stated reason (bad file, ``maxchunks``). Any mismatch raises
    ``AccountingError``.
-4. **Write** (``na64reco.outputs``): ``histograms.root``, ``histograms.pkl``, ``summary.json``,
-   ``sideband_events.csv``; then ``na64reco.plotting.make_plots`` if that module exists.
+4. **Write** (``na64reco.outputs``, each file atomically): ``histograms.root``,
+   ``histograms.pkl``, ``sideband_events.csv``, the plots (``na64reco.plotting.make_plots``),
+   ``summary.json`` last; a previous run's ``summary.json`` is removed when the run starts, so a
+   folder with a ``summary.json`` holds complete outputs. The checkpoints are then removed.
 
 Progress: coffea's rich bars ignore ``status=False`` in the Iterative and Futures executors, so
 ``quiet=True`` also silences coffea's rich console (``coffea.util.coffea_console.quiet``) for the
@@ -36,10 +46,15 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import importlib
+import json
 import logging
 import os
+import pickle
+import shutil
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,9 +62,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import lz4.frame
 import numpy as np
 import uproot
+from coffea.processor import CheckpointerABC
 
+from na64reco import __version__
 from na64reco.calibration.constants import CalibrationDB, CalibrationError
 from na64reco.cutsets.config import CutSet, load_cutset
 from na64reco.errors import InputFileError, NA64Error
@@ -61,6 +79,7 @@ __all__ = [
     "ANALYSES",
     "EXECUTORS",
     "AccountingError",
+    "ChunkCheckpointer",
     "InputFile",
     "default_calibration_path",
     "progress_output",
@@ -73,6 +92,7 @@ __all__ = [
 ANALYSES: dict[str, str] = {"invisible": "invisible", "dimuon": "dimuon", "phi": "phi"}
 EXECUTORS = ("iterative", "futures", "dask")
 DEFAULT_CALIBRATION = "na64sim-2016-2022.json"
+SCHEDULER_CONNECT_TIMEOUT_S = 10  # an unreachable --scheduler fails after this, not hangs
 
 
 class AccountingError(NA64Error):
@@ -109,8 +129,11 @@ def default_calibration_path() -> Path:
 
 
 # --- validation ------------------------------------------------------------------------------
-def _check_file(entry: Any, verify_checksums: bool) -> InputFile:
-    """Validate one manifest entry; raise InputFileError naming the file and the problem."""
+def _check_file(entry: Any, verify_checksums: bool, scan_values: bool = False) -> InputFile:
+    """Validate one manifest entry; raise InputFileError naming the file and the problem.
+
+    ``scan_values``: also read every amplitude and time (``EventFile.scan_values``), so that a
+    file with corrupt values is found here (and can be skipped) rather than during the run."""
     from na64reco.eventtree import open_event_file
     from na64reco.eventtree.contract import TREE_NAME
 
@@ -128,6 +151,8 @@ def _check_file(entry: Any, verify_checksums: bool) -> InputFile:
     # a verified checksum proves the bytes are those written: the header and structure checks
     # still run, the full read of every branch (a second decompression of the file) is spared
     efile = open_event_file(path, check_data=not verify_checksums)
+    if scan_values:
+        efile.scan_values()
     if efile.num_entries != entry.events:
         raise InputFileError(
             path,
@@ -186,7 +211,7 @@ def validate_inputs(
 
     def check(entry):
         try:
-            return _check_file(entry, verify_checksums)
+            return _check_file(entry, verify_checksums, scan_values=skip_bad_files)
         except InputFileError as exc:
             return exc
 
@@ -261,6 +286,26 @@ def _quiet_logger(name: str, level: int) -> Iterator[None]:
         log.setLevel(previous)
 
 
+def _check_workers(client: Any, scheduler: str) -> None:
+    """Every worker imports na64reco in the client's version (a worker without it dies on the
+    first task and the run waits forever). ``eval`` is pickled by name, so it reaches them all."""
+    from na64reco import __version__
+
+    try:
+        versions = client.run(eval, "__import__('na64reco').__version__")
+    except Exception as exc:
+        raise NA64Error(
+            f"Dask workers of {scheduler} cannot import na64reco ({type(exc).__name__}: {exc}): "
+            "install it in the workers' environment (docs/scale.md)"
+        ) from exc
+    wrong = {w: v for w, v in versions.items() if v != __version__}
+    if wrong:
+        raise NA64Error(
+            f"Dask workers of {scheduler} run other na64reco versions than the "
+            f"client's {__version__}: {wrong}"
+        )
+
+
 @contextlib.contextmanager
 def make_executor(
     name: str, workers: int, scheduler: str | None, quiet: bool
@@ -280,7 +325,12 @@ def make_executor(
         from distributed import Client, LocalCluster
 
         if scheduler:
-            with Client(scheduler) as client:
+            try:
+                client = Client(scheduler, timeout=SCHEDULER_CONNECT_TIMEOUT_S)
+            except (OSError, ValueError, TypeError) as exc:  # unreachable, malformed
+                raise NA64Error(f"cannot connect to the Dask scheduler {scheduler}: {exc}") from exc
+            with client:
+                _check_workers(client, scheduler)
                 n = len(client.scheduler_info().get("workers", {}))
                 yield (
                     processor.DaskExecutor(client=client, status=status),
@@ -307,6 +357,18 @@ def make_executor(
                 )
     else:
         raise ValueError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
+
+
+def _raise_if_corrupt(corrupt: dict[str, list[str]]) -> None:
+    """InputFileError for the first file whose chunks held non-finite or absurd values."""
+    if not corrupt:
+        return
+    path = sorted(corrupt)[0]
+    problems = sorted(corrupt[path])
+    item, _, problem = problems[0].partition(": ")
+    others = sum(len(v) for v in corrupt.values()) - 1
+    more = f"; {others} more chunk(s) with bad values" if others else ""
+    raise InputFileError(path, item, f"{problem}{more}; the run stopped, no output written")
 
 
 def account(
@@ -366,6 +428,175 @@ def account(
     return rows
 
 
+# --- checkpoints: resume an interrupted run ---------------------------------------------------
+CHECKPOINT_DIR = ".checkpoint"  # default: inside the output folder
+_KEY_FILE = "key.json"
+
+
+def _code_digest() -> str:
+    """sha256 over the source of na64reco and its processors: any code change is a new key."""
+    import na64reco
+    import na64reco.processors
+
+    h = hashlib.sha256()
+    roots = {Path(na64reco.__file__).parent, Path(na64reco.processors.__file__).parent}
+    for root in sorted(roots):
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it (never half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class ChunkCheckpointer(CheckpointerABC):
+    """coffea checkpointer: each finished chunk's output saved atomically, reloaded on resume.
+
+    A checkpoint lives at ``<dir>/<key>/<file>/<entrystart>-<entrystop>.pkl.lz4``: ``<key>`` hashes
+    everything that decides a chunk's output (cut set, calibration file sha256, code digest,
+    na64reco version, blinding, processor), ``<file>`` the input's path and sha256. The payload
+    repeats the key and the chunk, and ``load`` returns None (with a warning) for any mismatch or
+    unreadable file, so a stale or damaged checkpoint is never used: the chunk is processed
+    again. ``save`` runs where the chunk was processed (main process, pool or Dask worker) and
+    writes a temporary file then renames it, so a killed run leaves whole checkpoints only.
+    """
+
+    def __init__(self, directory: str | Path, key: dict, file_sha256: dict[str, str]):
+        self.directory = Path(directory)
+        self.key = key
+        self.key_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+        self.file_sha256 = dict(file_sha256)
+
+    @property
+    def root(self) -> Path:
+        """The folder of this key's checkpoints."""
+        return self.directory / self.key_hash
+
+    def _chunk(self, metadata: Any) -> dict:
+        path = metadata["filename"]
+        return {
+            "path": path,
+            "sha256": self.file_sha256.get(path),
+            "entrystart": int(metadata["entrystart"]),
+            "entrystop": int(metadata["entrystop"]),
+        }
+
+    def filepath(self, metadata: Any) -> Path:
+        chunk = self._chunk(metadata)
+        file_id = hashlib.sha256(f"{chunk['path']}\0{chunk['sha256']}".encode()).hexdigest()
+        name = f"{chunk['entrystart']}-{chunk['entrystop']}.pkl.lz4"
+        return self.root / file_id[:24] / name
+
+    def prepare(self, resume: bool) -> int:
+        """Set up the folder; drop other keys' checkpoints unless resuming (then warn about
+        them). Returns the number of stale key folders found."""
+        stale = []
+        if self.directory.is_dir():
+            stale = [
+                d
+                for d in self.directory.iterdir()
+                if d.is_dir() and d.name != self.key_hash and (d / _KEY_FILE).is_file()
+            ]
+        if resume:
+            if stale:
+                logger.warning(
+                    "ignoring checkpoints in %s made with another cut set, calibration, input "
+                    "file, code version or blinding: %s",
+                    self.directory,
+                    ", ".join(d.name for d in stale),
+                )
+            if not self.root.is_dir():
+                logger.warning(
+                    "--resume: no checkpoint of this configuration in %s", self.directory
+                )
+        else:
+            for d in [*stale, self.root]:
+                shutil.rmtree(d, ignore_errors=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(
+            self.root / _KEY_FILE, json.dumps(self.key, indent=1, sort_keys=True).encode()
+        )
+        return len(stale)
+
+    def load(self, metadata: Any, processor_instance: Any = None) -> Any:
+        path = self.filepath(metadata)
+        if not path.is_file():
+            return None
+        try:
+            payload = pickle.loads(lz4.frame.decompress(path.read_bytes()))
+        except Exception as exc:  # a damaged file: process the chunk again
+            logger.warning("checkpoint %s unreadable, chunk processed again: %s", path, exc)
+            return None
+        if not isinstance(payload, dict) or payload.get("key") != self.key:
+            logger.warning("checkpoint %s is from another configuration: not used", path)
+            return None
+        if payload.get("chunk") != self._chunk(metadata):
+            logger.warning("checkpoint %s is for another chunk: not used", path)
+            return None
+        return payload["output"]
+
+    def save(self, output: Any, metadata: Any, processor_instance: Any = None) -> None:
+        path = self.filepath(metadata)
+        payload = {"key": self.key, "chunk": self._chunk(metadata), "output": output}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = lz4.frame.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+            _atomic_write_bytes(path, data)
+        except OSError as exc:  # the run stays correct; only its resume is lost
+            logger.warning("cannot write checkpoint %s: %s", path, exc)
+
+    def remove(self) -> None:
+        """Remove this key's checkpoints (and the folder, if then empty)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()
+
+
+def _chunk_metadata(chunk: Any) -> dict:
+    return {
+        "dataset": chunk.dataset,
+        "filename": chunk.filename,
+        "treename": chunk.treename,
+        "entrystart": chunk.entrystart,
+        "entrystop": chunk.entrystop,
+    }
+
+
+def _merge_metrics(metrics: dict, more: list[dict]) -> dict:
+    """coffea metrics of processed chunks plus those saved with reused chunks."""
+    out = dict(metrics)
+    columns = set(out.get("columns", []))
+    for m in more:
+        for name in ("bytesread", "entries", "processtime"):
+            if name in m:
+                out[name] = out.get(name, 0) + m[name]
+        columns |= set(m.get("columns", []))
+    if columns:
+        out["columns"] = sorted(columns)
+    return out
+
+
+def _worker_died(exc: BaseException) -> bool:
+    """True if ``exc`` (or its cause) is Dask's KilledWorker: a task lost its worker more often
+    than the scheduler's ``allowed-failures`` (coffea re-raises it as a RuntimeError)."""
+    while exc is not None:
+        if type(exc).__name__ == "KilledWorker" or "KilledWorker" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _run_processor(
     files: list[InputFile],
     processor_instance: Any,
@@ -374,8 +605,14 @@ def _run_processor(
     dataset: str,
     chunksize: int,
     maxchunks: int | None,
-) -> tuple[dict, dict, dict[str, int]]:
-    """(output, metrics, events planned per file)."""
+    checkpointer: ChunkCheckpointer | None = None,
+    resume: bool = False,
+) -> tuple[dict, dict, dict[str, int], dict[str, int]]:
+    """(output, metrics, events planned per file, chunks reused/processed).
+
+    With a ``checkpointer`` every processed chunk is saved as it finishes; with ``resume`` the
+    chunks already saved are loaded here and only the others are given to the executor.
+    """
     from coffea import processor
 
     from na64reco.eventtree import NA64Schema
@@ -389,6 +626,7 @@ def _run_processor(
         skipbadfiles=False,
         align_clusters=True,
         savemetrics=True,
+        checkpointer=checkpointer,
     )
     coffea_fileset = {dataset: {"files": {f.path: TREE_NAME for f in files if f.entries > 0}}}
     if not coffea_fileset[dataset]["files"]:
@@ -397,8 +635,37 @@ def _run_processor(
     planned: dict[str, int] = {}
     for chunk in chunks:
         planned[chunk.filename] = planned.get(chunk.filename, 0) + len(chunk)
-    out, metrics = runner(chunks, processor_instance)
-    return out, metrics, planned
+    reused: list[dict] = []
+    todo = chunks
+    if checkpointer is not None and resume:
+        todo = []
+        for chunk in chunks:
+            saved = checkpointer.load(_chunk_metadata(chunk))
+            if saved is None:
+                todo.append(chunk)
+            else:
+                reused.append(saved)
+        logger.info("resuming: %d chunk(s) from checkpoints, %d to process", len(reused), len(todo))
+    try:
+        out, metrics = runner(todo, processor_instance) if todo else (None, {})
+    except Exception as exc:
+        if _worker_died(exc):
+            raise NA64Error(
+                f"the run stopped: Dask workers died too often processing a chunk ({exc}); "
+                "no output written"
+                + (
+                    ", finished chunks are checkpointed: run again with --resume"
+                    if checkpointer is not None
+                    else ""
+                )
+            ) from exc
+        raise
+    if reused:
+        # the processor's postprocess is the identity: partial outputs add up to the whole
+        out = processor.accumulate([s["out"] for s in reused], out)
+        metrics = _merge_metrics(metrics, [s.get("metrics", {}) for s in reused])
+        metrics["chunks"] = len(chunks)
+    return out, metrics, planned, {"chunks_reused": len(reused), "chunks_processed": len(todo)}
 
 
 def _user_name() -> str:
@@ -457,10 +724,21 @@ def run_analysis(
     kinds: Sequence[str] = ("physics",),
     verify_checksums: bool = True,
     make_plots: bool = True,
+    checkpoint: bool = False,
+    resume: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    hide: Sequence[str | Path] | None = None,
 ) -> dict:
     """Run ``analysis`` on the ``kinds`` files of a fileset; write outputs to ``out_dir``.
 
     Returns the summary written to ``summary.json``. See the module docstring for the steps.
+    ``checkpoint``: save each finished chunk in ``checkpoint_dir`` (default
+    ``out_dir/.checkpoint``); ``resume`` (implies ``checkpoint``): reuse the chunks saved by an
+    interrupted run of the same configuration. The checkpoints are removed once the outputs are
+    written. ``hide``: other analyses (names or cut-set files) whose signal regions are hidden
+    too while blinded, as the same events feed every selection; default (None): every shipped
+    analysis other than this one (``ANALYSES``), so that e.g. the dimuon run never shows the
+    invisible box; ``()`` hides nothing else.
     """
     from na64reco.calibration.io import load_calibration
     from na64reco.outputs import (
@@ -485,6 +763,9 @@ def run_analysis(
         raise ValueError("maxchunks must be at least 1")
     kinds = tuple(kinds)
     cutset = resolve_analysis(analysis)
+    if hide is None:
+        hide = [a for a in ANALYSES if load_cutset(ANALYSES[a]).name != cutset.name]
+    hidden = tuple(c for c in map(resolve_analysis, hide) if c.signal_box) if not unblind else ()
     calib_path = Path(calibration) if calibration is not None else default_calibration_path()
     calib_db = load_calibration(calib_path)
     files, bad = validate_inputs(
@@ -496,8 +777,30 @@ def run_analysis(
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    previous = out / "summary.json"
+    if previous.exists():  # summary.json marks complete outputs: not while this run is going
+        logger.info("removing the summary of a previous run in %s", out)
+        previous.unlink()
+    checkpointer = None
+    if checkpoint or resume:
+        checkpointer = ChunkCheckpointer(
+            Path(checkpoint_dir) if checkpoint_dir is not None else out / CHECKPOINT_DIR,
+            key={
+                "processor": "SelectionProcessor",
+                "cutset": cutset.as_dict(),
+                "calibration_sha256": sha256_file(calib_path),
+                "unblind": bool(unblind),
+                "hidden": [c.as_dict() for c in hidden],
+                "na64reco": __version__,
+                "code_sha256": _code_digest(),
+            },
+            file_sha256={f.path: f.sha256 for f in files},
+        )
+        checkpointer.prepare(resume)
 
     blinding = {"blinded": not unblind, "unblinded_at": None, "unblinded_by": None}
+    if hidden:
+        blinding["also_hidden"] = {c.name: c.signal_box for c in hidden}
     if unblind:
         blinding["unblinded_at"] = utc_now()
         blinding["unblinded_by"] = _user_name()
@@ -512,7 +815,7 @@ def run_analysis(
             blinding["unblinded_at"],
         )
 
-    proc = SelectionProcessor(cutset, calib_db, unblind=unblind)
+    proc = SelectionProcessor(cutset, calib_db, unblind=unblind, hidden=hidden)
     logger.info(
         "running %s on %d file(s) (%d events) with the %s executor",
         cutset.name,
@@ -522,15 +825,18 @@ def run_analysis(
     )
     t0 = time.perf_counter()
     with progress_output(quiet), make_executor(executor, workers, scheduler, quiet) as (exe, desc):
-        output, metrics, planned = _run_processor(
+        output, metrics, planned, chunk_counts = _run_processor(
             files,
             proc,
             exe,
             dataset=Path(fileset_path).stem,
             chunksize=chunksize,
             maxchunks=maxchunks,
+            checkpointer=checkpointer,
+            resume=resume,
         )
     wall = time.perf_counter() - t0
+    _raise_if_corrupt(output.get("corrupt", {}))
     accounting = account(files, bad, planned, output["files"], maxchunks)
 
     histograms = flat_histograms(output)
@@ -569,6 +875,9 @@ def run_analysis(
             "histograms": sorted(histograms),
         },
         "metrics": {**_plain(metrics), "wall_s": round(wall, 3)},
+        "resume": None
+        if checkpointer is None
+        else {"resumed": resume, "checkpoint_dir": str(checkpointer.directory), **chunk_counts},
         "provenance": provenance(
             inputs=[{"path": f.path, "sha256": f.sha256, "events": f.entries} for f in files],
             fileset=str(Path(fileset_path).resolve()),
@@ -587,6 +896,8 @@ def run_analysis(
         "cutflow": summary["cutflow"],  # signal-region cuts null while blinded
     }
     summary["plots"] = _make_plots(plot_input, summary, out) if make_plots else "not requested"
-    write_summary(out / "summary.json", summary)
+    write_summary(out / "summary.json", summary)  # last: its presence marks complete outputs
+    if checkpointer is not None:
+        checkpointer.remove()
     logger.info("wrote %s (%.1f s)", out, wall)
     return summary

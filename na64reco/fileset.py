@@ -10,9 +10,10 @@ Format (``version`` 1), validated with pydantic (unknown keys are errors)::
 
 ``path`` is relative to the manifest's folder or absolute. Every problem raises
 ``ConfigError(manifest, key, problem)`` with the key as a dotted path (``files.2.run_max``).
-Loading also rejects a file listed twice and overlapping run ranges between files of the same
-kind (physics, calibration and random files hold real runs, numbered uniquely across periods;
-``signal`` files are simulation and may share run numbers).
+Loading also rejects a file listed twice (the same path, or the same sha256 under two paths)
+and overlapping run ranges between files of the same kind (physics, calibration and random
+files hold real runs, numbered uniquely across periods; ``signal`` files are simulation and may
+share run numbers).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def _key(loc: tuple) -> str:
 
 def _check_consistency(manifest: Path, fs: Fileset) -> None:
     seen: dict[str, int] = {}
+    digests: dict[str, int] = {}
     for i, entry in enumerate(fs.files):
         resolved = str(Path(entry.path).resolve())
         if resolved in seen:
@@ -118,6 +120,15 @@ def _check_consistency(manifest: Path, fs: Fileset) -> None:
                 manifest, f"files.{i}.path", f"{entry.path} is listed twice (also files.{j})"
             )
         seen[resolved] = i
+        if entry.sha256 in digests:  # a copy under another name: its events would count twice
+            j = digests[entry.sha256]
+            raise ConfigError(
+                manifest,
+                f"files.{i}.sha256",
+                f"{entry.path} has the same sha256 as {fs.files[j].path} (files.{j}): "
+                "the same file listed twice",
+            )
+        digests[entry.sha256] = i
     for i, a in enumerate(fs.files):
         if a.kind not in _RUN_KINDS:
             continue

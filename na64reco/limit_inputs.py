@@ -17,7 +17,15 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from na64reco.errors import ConfigError
 
@@ -26,7 +34,7 @@ VERSION = 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # every number finite
 
 
 class Measurement(_Strict):
@@ -51,8 +59,12 @@ class EfficiencyTable(_Strict):
         for name in ("efficiency", "stat", "syst"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} values for {n} masses")
+        if self.masses_gev[0] <= 0:
+            raise ValueError(f"masses_gev must be > 0, found {self.masses_gev[0]!r}")
         if any(b <= a for a, b in zip(self.masses_gev, self.masses_gev[1:], strict=False)):
             raise ValueError("masses_gev must increase")
+        if any(u < 0 for u in (*self.stat, *self.syst)):
+            raise ValueError("efficiency uncertainties (stat, syst) must be >= 0")
         if any(not 0 <= e <= 1 for e in self.efficiency):
             raise ValueError("efficiencies must lie in [0, 1]")
         return self
@@ -69,8 +81,8 @@ class Background(_Strict):
 
 
 class Box(_Strict):
-    ecal_max_gev: float
-    hcal_max_gev: float
+    ecal_max_gev: float = Field(gt=0)
+    hcal_max_gev: float = Field(gt=0)
 
 
 class PeriodInputs(_Strict):
@@ -82,12 +94,19 @@ class PeriodInputs(_Strict):
     observed: int | None = Field(default=None, ge=0)  # null while blinded
     dimuon_ratio: Measurement | None = None  # observed / predicted dimuons
 
+    @field_validator("eot")
+    @classmethod
+    def _exposure_positive(cls, eot: Measurement) -> Measurement:
+        if eot.value <= 0:
+            raise ValueError(f"value must be > 0 (electrons on target), found {eot.value:g}")
+        return eot
+
 
 class LimitInputs(_Strict):
     format: Literal["na64-limit-inputs"] = FORMAT
     version: Literal[1] = VERSION
     name: str
-    blinded: bool
+    blinded: StrictBool  # "no" or 0 must not silently mean unblinded
     periods: list[PeriodInputs] = Field(min_length=1)
     provenance: dict[str, Any] = Field(default_factory=dict)
 

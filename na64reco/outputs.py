@@ -14,13 +14,21 @@ Input is the accumulated output of ``SelectionProcessor`` (``cutflow``, ``plane`
   blinded.
 * ``sideband_table`` / ``write_sideband_csv``: the sideband event list sorted by run, spill,
   event (so every executor gives the same file).
-* ``write_summary``: ``summary.json`` (sorted keys, indented, NaN refused).
+* ``write_summary``: ``summary.json`` (indented, NaN refused).
+
+Every file is written under a temporary name beside its target and renamed into place
+(``os.replace``), so a run killed while writing never leaves a truncated output; ``run_analysis``
+writes ``summary.json`` last, so its presence marks a complete set of outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pickle
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +50,17 @@ __all__ = [
 ]
 
 SIDEBAND_COLUMNS = ("period", "run", "spill", "event", "ecal_e", "hcal_e")
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed to ``path`` when the block succeeds."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _to_double(h: hist.Hist) -> hist.Hist:
@@ -81,7 +100,7 @@ def flat_histograms(output: dict) -> dict[str, hist.Hist]:
 def write_root(path: str | Path, histograms: dict[str, hist.Hist]) -> Path:
     """Write flat histograms (no category axes) as TH1D/TH2D, keys used as directory paths."""
     path = Path(path)
-    with uproot.recreate(path) as f:
+    with _atomic(path) as tmp, uproot.recreate(tmp) as f:
         for key, h in histograms.items():
             f[key] = _to_double(h)
     return path
@@ -90,7 +109,7 @@ def write_root(path: str | Path, histograms: dict[str, hist.Hist]) -> Path:
 def write_pickle(path: str | Path, output: dict) -> Path:
     """Pickle the hist objects (``plane`` and ``nminus1``) as produced by the processor."""
     path = Path(path)
-    with open(path, "wb") as fh:
+    with _atomic(path) as tmp, open(tmp, "wb") as fh:
         pickle.dump(
             {"plane": output["plane"], "nminus1": dict(output["nminus1"])},
             fh,
@@ -144,11 +163,14 @@ def write_sideband_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
             f"{row['period']},{row['run']},{row['spill']},{row['event']},"
             f"{row['ecal_e']:.6g},{row['hcal_e']:.6g}"
         )
-    path.write_text("\n".join(lines) + "\n")
+    with _atomic(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
     return path
 
 
 def write_summary(path: str | Path, summary: dict) -> Path:
     path = Path(path)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    text = json.dumps(summary, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    with _atomic(path) as tmp:
+        tmp.write_text(text)
     return path

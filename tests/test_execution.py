@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
-import pickle
 import shutil
-from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 import uproot
 from click.testing import CliRunner
@@ -18,9 +14,7 @@ from na64reco.calibration.constants import CalibrationError
 from na64reco.calibration.io import load_calibration
 from na64reco.cli import main
 from na64reco.cutsets.config import load_cutset
-from na64reco.cutsets.evaluate import blind_mask, cut_masks
 from na64reco.errors import ConfigError, InputFileError
-from na64reco.eventtree import open_event_file
 from na64reco.execution import (
     ANALYSES,
     AccountingError,
@@ -30,11 +24,9 @@ from na64reco.execution import (
     run_analysis,
 )
 from na64reco.fileset import Fileset, load_fileset, sha256_file, write_fileset
-from na64reco.reco.event import reconstruct_event
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 MANIFEST = SAMPLE / "fileset.json"
-SIGNAL_FILE = SAMPLE / "na64sim_2016_signal-aprime-0.02GeV_run02463.root"
 OUTPUT_FILES = ("histograms.root", "histograms.pkl", "summary.json", "sideband_events.csv")
 SUMMARY_KEYS = {
     "analysis",
@@ -61,30 +53,6 @@ def _physics_2016():
     )
 
 
-def _load(out: Path) -> tuple[dict, dict, list[str]]:
-    summary = json.loads((out / "summary.json").read_text())
-    with open(out / "histograms.pkl", "rb") as fh:
-        hists = pickle.load(fh)
-    csv = (out / "sideband_events.csv").read_text().splitlines()
-    return summary, hists, csv
-
-
-def _assert_same_results(a: Path, b: Path) -> None:
-    sa, ha, ca = _load(a)
-    sb, hb, cb = _load(b)
-    assert sa["cutflow"] == sb["cutflow"]
-    assert [(r["path"], r["processed"]) for r in sa["accounting"]] == [
-        (r["path"], r["processed"]) for r in sb["accounting"]
-    ]
-    np.testing.assert_array_equal(ha["plane"].view(flow=True), hb["plane"].view(flow=True))
-    assert ha["nminus1"].keys() == hb["nminus1"].keys()
-    for cut in ha["nminus1"]:
-        np.testing.assert_array_equal(
-            ha["nminus1"][cut].view(flow=True), hb["nminus1"][cut].view(flow=True)
-        )
-    assert ca == cb  # sorted by run, spill, event: identical text
-
-
 # --- the shipped sample --------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def shipped_run(tmp_path_factory) -> tuple[Path, dict]:
@@ -102,7 +70,13 @@ def test_shipped_sample_writes_all_outputs(shipped_run):
     assert loaded.keys() >= SUMMARY_KEYS
     assert loaded["analysis"] == "invisible"
     assert loaded["cutset"] == load_cutset("invisible").as_dict()
-    assert loaded["blinding"] == {"blinded": True, "unblinded_at": None, "unblinded_by": None}
+    assert loaded["blinding"] == {
+        "blinded": True,
+        "unblinded_at": None,
+        "unblinded_by": None,
+        # the other shipped analyses' signal regions are hidden as well (same events)
+        "also_hidden": {"phi": ["muon_tag", "box"]},
+    }
     assert loaded["bad_files"] == []
     prov = loaded["provenance"]
     physics = [e for e in load_fileset(MANIFEST).files if e.kind == "physics"]
@@ -172,41 +146,7 @@ def test_accounting_mismatch_is_an_error():
         account([f], [], {"a.root": 100}, {"a.root": 100, "b.root": 3}, None)
 
 
-# --- executors agree -----------------------------------------------------------------------
-def test_futures_executor_gives_identical_results(shipped_run, tmp_path):
-    ref, _ = shipped_run
-    run_analysis(
-        MANIFEST,
-        "invisible",
-        tmp_path / "futures",
-        executor="futures",
-        workers=2,
-        chunksize=1000,  # several chunks merged in another order
-        quiet=True,
-        make_plots=False,
-    )
-    _assert_same_results(ref, tmp_path / "futures")
-
-
-def test_dask_executor_gives_identical_results(shipped_run, tmp_path):
-    """A LocalCluster of 2 worker processes, started and closed by run_analysis."""
-    ref, _ = shipped_run
-    summary = run_analysis(
-        MANIFEST,
-        "invisible",
-        tmp_path / "dask",
-        executor="dask",
-        workers=2,
-        chunksize=1000,
-        quiet=True,
-        make_plots=False,
-    )
-    assert summary["provenance"]["executor"] == {
-        "name": "dask",
-        "scheduler": "LocalCluster",
-        "workers": 2,
-    }
-    _assert_same_results(ref, tmp_path / "dask")
+# (executors, chunk sizes, worker counts agree: tests/test_determinism.py)
 
 
 # --- quiet --------------------------------------------------------------------------------
@@ -312,97 +252,7 @@ def test_malformed_manifest_and_unknown_analysis(tmp_path):
     assert set(ANALYSES) == {"invisible", "dimuon", "phi"}
 
 
-# --- blinding -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def signal_as_data(tmp_path_factory) -> dict:
-    """The shipped A' (20 MeV) sample listed as 'physics' data, and independent counts."""
-    tmp = tmp_path_factory.mktemp("blind")
-    entry = next(e for e in load_fileset(MANIFEST).files if Path(e.path) == SIGNAL_FILE)
-    manifest = _manifest(tmp, [entry.model_copy(update={"kind": "physics"})], name="signal")
-    cutset = load_cutset("invisible")
-    arrays = open_event_file(SIGNAL_FILE).arrays()
-    (run,) = np.unique(arrays["run"])
-    cset = load_calibration(default_calibration_path()).for_run(int(run))
-    variables = reconstruct_event(arrays, cset)
-    masks = cut_masks(cutset, variables, "2016")
-    region = blind_mask(cutset, masks)
-    selected = np.logical_and.reduce(list(masks.values()))
-    ids = {
-        (int(r), int(s), int(e))
-        for r, s, e in zip(
-            arrays["run"][region], arrays["spill"][region], arrays["event"][region], strict=True
-        )
-    }
-    return {
-        "manifest": manifest,
-        "tmp": tmp,
-        "n_region": int(region.sum()),
-        "n_selected": int(selected.sum()),
-        "region_ids": ids,
-        "ecal": np.asarray(variables["ecal_e"]),
-        "hcal": np.asarray(variables["hcal_e"]),
-        "trigger": masks["trigger"],
-    }
-
-
-def test_signal_sample_has_events_in_the_box(signal_as_data):
-    assert signal_as_data["n_selected"] > 10  # the blinding tests below are not vacuous
-    assert signal_as_data["n_region"] >= signal_as_data["n_selected"]
-
-
-def test_blinded_run_reveals_nothing_in_the_box(signal_as_data):
-    d = signal_as_data
-    out = d["tmp"] / "blinded"
-    summary = run_analysis(d["manifest"], "invisible", out, quiet=True, make_plots=False)
-    saved, hists, csv = _load(out)
-    assert saved["blinding"]["blinded"] is True
-    flow = saved["cutflow"]["2016"]
-    assert [flow[c] for c in ("hcal_zero", "box")] == [None, None]
-    assert flow["trigger"] is not None
-    plane = hists["plane"][{"period": "2016"}]
-    # flow view: index 0 is the underflow; E_ECAL < 50 -> [0, 51), E_HCAL < 1 -> [0, 2)
-    in_box = (slice(0, 51), slice(0, 2))
-    stages = list(plane.axes["stage"])
-    for stage in stages:
-        view = plane[{"stage": stage}].view(flow=True)
-        # any rebinning sums these bins: all of them together must hold no blinded event
-        assert int(view[in_box].sum()) == 0, stage
-    # the bins are filled only with visible events: totals match the reported cutflow
-    for stage in stages:
-        if flow[stage] is not None:
-            assert plane[{"stage": stage}].view(flow=True).sum() == flow[stage]
-    nm1_box = hists["nminus1"]["box"][{"period": "2016"}].view(flow=True)
-    assert nm1_box[:51].sum() == 0  # N-1 of box below 50 GeV (underflow included)
-    assert nm1_box.sum() > 0 or d["n_selected"] == d["n_region"]
-    nm1_hcal = hists["nminus1"]["hcal_zero"][{"period": "2016"}].view(flow=True)
-    assert nm1_hcal[:2].sum() == 0  # N-1 of hcal_zero below 1 GeV
-    rows = [line.split(",") for line in csv[1:]]
-    ids = {(int(r[1]), int(r[2]), int(r[3])) for r in rows}
-    assert not ids & d["region_ids"]
-    with uproot.open(out / "histograms.root") as f:
-        assert f["plane/2016/box"].values().sum() == 0
-        assert f["nminus1/box/2016"].values()[:50].sum() == 0
-    assert summary["cutflow"] == saved["cutflow"]
-
-
-def test_unblinded_run_counts_the_box_and_is_recorded(signal_as_data, caplog):
-    d = signal_as_data
-    out = d["tmp"] / "unblinded"
-    with caplog.at_level(logging.WARNING, logger="na64reco.execution"):
-        run_analysis(d["manifest"], "invisible", out, unblind=True, quiet=True, make_plots=False)
-    saved, hists, csv = _load(out)
-    assert saved["cutflow"]["2016"]["box"] == d["n_selected"]
-    assert saved["cutflow"]["2016"]["all"] == open_event_file(SIGNAL_FILE).num_entries
-    plane = hists["plane"][{"period": "2016", "stage": "box"}]
-    assert plane.view(flow=True).sum() == d["n_selected"]
-    assert len(csv) - 1 == d["n_selected"]  # unblinded: the event list is the selection
-    blinding = saved["blinding"]
-    assert blinding["blinded"] is False
-    assert blinding["unblinded_by"]
-    stamp = datetime.fromisoformat(blinding["unblinded_at"])
-    assert stamp.tzinfo is not None
-    assert saved["provenance"]["unblind"] is True
-    assert any("UNBLINDING" in r.getMessage() for r in caplog.records)
+# (blinding: tests/test_blinding.py)
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -19,8 +19,9 @@ Layout of a file (one file may hold several calibration sets, e.g. one per perio
 
 ``load_calibration`` validates with correctionlib's pydantic models and then checks that every
 expected correction is there with the right inputs and channel count; the constants are read
-back by evaluating the corrections with ``correctionlib``. Every problem is a
-``ConfigError(path, item, problem)``.
+back by evaluating the corrections with ``correctionlib``; then every constant must be finite,
+every status one of 0-3, and every channel in use (good or noisy) must have gain > 0 and
+noise > 0. Every problem is a ``ConfigError(path, item, problem)``.
 """
 
 from __future__ import annotations
@@ -391,6 +392,43 @@ def _evaluate(path, evaluator, name: str, item: str, *args) -> np.ndarray:
         raise ConfigError(path, f"corrections.{name}", f"{item}: {exc}") from exc
 
 
+def _check_finite(path: Path, name: str, item: str, values: np.ndarray) -> None:
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ConfigError(
+            path,
+            f"corrections.{name}",
+            f"{item}: {bad.size} non-finite value(s) (first at channel {bad[0]}: "
+            f"{values.flat[bad[0]]})",
+        )
+
+
+def _check_channels(path: Path, det: str, item: str, vals: dict[str, np.ndarray]) -> None:
+    """Finite constants, a known status, gain and noise > 0 for the channels in use."""
+    for q, values in vals.items():
+        _check_finite(path, f"{det}_{q}", item, values)
+    status = vals["status"].ravel()
+    bad = np.flatnonzero(~np.isin(status, (0, 1, 2, 3)))
+    if bad.size:
+        raise ConfigError(
+            path,
+            f"corrections.{det}_status",
+            f"{item}: status {status[bad[0]]:g} at channel {bad[0]}; known: 0 good, 1 dead, "
+            "2 noisy, 3 absent",
+        )
+    in_use = (status == 0) | (status == 2)
+    for q in ("gain", "noise"):
+        values = vals[q].ravel()
+        bad = np.flatnonzero(in_use & (values <= 0))
+        if bad.size:
+            raise ConfigError(
+                path,
+                f"corrections.{det}_{q}",
+                f"{item}: {q} {values[bad[0]]:g} <= 0 at channel {bad[0]} "
+                f"(status {status[bad[0]]:g}: in use)",
+            )
+
+
 def _read_set(path: Path, ev, s: dict, i: int) -> CalibrationSet:
     from na64reco.conditions import get_period
 
@@ -404,6 +442,7 @@ def _read_set(path: Path, ev, s: dict, i: int) -> CalibrationSet:
         vals = {
             q: _evaluate(path, ev, f"{det}_{q}", item, runs, ch).reshape(shape) for q in QUANTITIES
         }
+        _check_channels(path, det, item, vals)
         vals["status"] = vals["status"].astype(np.int8)
         dets[det] = DetectorConstants(**vals)
     try:
@@ -416,6 +455,8 @@ def _read_set(path: Path, ev, s: dict, i: int) -> CalibrationSet:
     edge = np.tile([0, 1], n_st)
     window = _evaluate(path, ev, "straw_window", item, np.full(2 * n_st, run), st, edge)
     thr = _evaluate(path, ev, "counter_threshold", item, np.full(4, run), np.arange(4))
+    for name, values in (("mm_t0", mm_t0), ("straw_window", window), ("counter_threshold", thr)):
+        _check_finite(path, name, item, values)
     profile = None
     edges = s.get("shower_profile_edges_cm")
     if edges:
@@ -432,6 +473,8 @@ def _read_set(path: Path, ev, s: dict, i: int) -> CalibrationSet:
                 raise ConfigError(
                     path, "corrections.ecal_shower_profile", f"{item}: {exc}"
                 ) from exc
+        for q, values in arrs.items():
+            _check_finite(path, "ecal_shower_profile", f"{item} {q}", values)
         profile = ShowerProfile(np.asarray(edges, dtype=float), arrs["mean"], arrs["sigma"])
     return CalibrationSet(
         name=s["name"],

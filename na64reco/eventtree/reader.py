@@ -14,6 +14,15 @@ problem)`` (``SchemaVersionError`` for the version) at the first failure:
    by ``nmm``/``nst`` (int32); optional ``mc_*`` branches, when present, have their contract
    type. Extra branches are allowed.
 
+Values: amplitudes (``*_amp``) must be finite, times (``*_t``) finite and within
+``TIME_LIMIT_NS`` of the trigger (negative times are normal: times are relative to the trigger).
+``check_values`` enforces this on every array read: the entries read on open (``check_data``),
+every ``EventFile.arrays`` call (``scan_values`` reads them all) and every chunk of the
+``SelectionProcessor``. A bad value is corrupt input, never repaired: ``InputFileError(path,
+"branch <name>", "<k> value(s) non-finite in <m> event(s) (first at entry <i>: nan)")`` or
+``"... outside +-1000 ns of the trigger ..."``. ``arrays`` also checks that the hit fields of a
+collection agree on the number of hits (a damaged basket's offsets).
+
 An empty tree (0 entries) is valid: it is logged as a warning and ``num_entries`` is 0.
 Errors from uproot or the OS while reading arrays later are also raised as InputFileError.
 """
@@ -39,13 +48,103 @@ from na64reco.eventtree.metadata import decode_metadata
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EventFile", "open_event_file", "read_metadata"]
+__all__ = ["TIME_LIMIT_NS", "EventFile", "check_values", "open_event_file", "read_metadata"]
+
+#: |time| above this [ns] is not a read-out time: the digitisers' window is +-100 ns around the
+#: trigger, the straw TDCs' ~0-250 ns; ten times the window leaves any real converter room
+TIME_LIMIT_NS = 1000.0
 
 _COLLECTIONS: dict[str, list[contract.JaggedBranch]] = {}
 for _b in contract.JAGGED_BRANCHES:
     _COLLECTIONS.setdefault(_b.collection, []).append(_b)
 _JAGGED = {b.name: b for b in contract.JAGGED_BRANCHES}
 _FIXED = {b.name: b for b in contract.ALL_FIXED_BRANCHES}
+#: the detector amplitude and time branches whose values are checked (``check_values``)
+_VALUE_BRANCHES = {
+    b.name for b in contract.FIXED_BRANCHES + contract.JAGGED_BRANCHES if b.dtype.kind == "f"
+}
+
+
+def _value_problem(name: str, values: np.ndarray, entries: np.ndarray) -> str | None:
+    """What is wrong with the values of one float branch (None if nothing).
+
+    ``entries``: the entry number of each row of ``values`` (of each hit for a hit field).
+    """
+    bad = ~np.isfinite(values)
+    what = "non-finite"
+    if not bad.any() and name.endswith("_t"):
+        bad = np.abs(values) > TIME_LIMIT_NS
+        what = f"outside +-{TIME_LIMIT_NS:g} ns of the trigger"
+    if not bad.any():
+        return None
+    rows = entries[bad.reshape(len(bad), -1).any(axis=1)]
+    return (
+        f"{int(bad.sum())} value(s) {what} in {len(np.unique(rows))} event(s) "
+        f"(first at entry {int(rows[0])}: {float(values[bad].flat[0]):g})"
+    )
+
+
+def _clean(name: str, values: np.ndarray) -> bool:
+    """Fast screen (two reductions, no per-value temporaries): True when ``_value_problem``
+    would find nothing (min/max propagate NaN; an infinity is the min or the max)."""
+    lo, hi = values.min(), values.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return False
+    return not (name.endswith("_t") and max(-float(lo), float(hi)) > TIME_LIMIT_NS)
+
+
+def check_values(path: str | Path, arrays: dict, entry_start: int = 0) -> None:
+    """Raise InputFileError naming the branch if an amplitude or time is non-finite or absurd.
+
+    ``arrays``: a writer-style dict (fixed branches as numpy arrays, ``"mm"``/``"st"`` as awkward
+    records) of the entries from ``entry_start`` on; other keys are ignored.
+    """
+    for spec in contract.FIXED_BRANCHES:
+        values = arrays.get(spec.name)
+        if values is None or spec.dtype.kind != "f":
+            continue
+        values = np.asarray(values)
+        if values.size == 0 or _clean(spec.name, values):
+            continue
+        entries = np.arange(entry_start, entry_start + len(values))
+        problem = _value_problem(spec.name, values, entries)
+        if problem:
+            raise InputFileError(path, f"branch {spec.name}", problem)
+    for coll, specs in _COLLECTIONS.items():
+        hits = arrays.get(coll)
+        if hits is None or len(hits) == 0:
+            continue
+        for spec in specs:
+            if spec.dtype.kind != "f" or spec.field not in ak.fields(hits):
+                continue
+            column = hits[spec.field]
+            values = ak.to_numpy(ak.flatten(column, axis=None))
+            if values.size == 0 or _clean(spec.name, values):
+                continue
+            counts = ak.to_numpy(ak.num(column, axis=1))
+            entries = np.repeat(np.arange(entry_start, entry_start + len(counts)), counts)
+            problem = _value_problem(spec.name, values, entries)
+            if problem:
+                raise InputFileError(path, f"branch {spec.name}", problem)
+
+
+def _check_hit_counts(path: Path, columns: list[tuple[str, Any]], start: int) -> None:
+    """The hit fields of one collection must hold the same number of hits in every entry."""
+    ref_name, ref = columns[0]
+    ref_counts = ak.to_numpy(ak.num(ref, axis=1))
+    for name, column in columns[1:]:
+        counts = ak.to_numpy(ak.num(column, axis=1))
+        if len(counts) != len(ref_counts):
+            problem = f"{len(counts)} entries, {ref_name} has {len(ref_counts)}"
+        elif not np.array_equal(counts, ref_counts):
+            bad = np.flatnonzero(counts != ref_counts)
+            problem = (
+                f"hit counts differ from {ref_name} in {bad.size} event(s) (first at entry "
+                f"{start + int(bad[0])}: {int(counts[bad[0]])} vs {int(ref_counts[bad[0]])})"
+            )
+        else:
+            continue
+        raise InputFileError(path, f"branch {name}", problem)
 
 
 def _describe(interp: Any) -> str:
@@ -108,13 +207,20 @@ def _check_complete(path: Path, tree: Any, check_data: bool) -> None:
             )
     n = tree.num_entries
     if check_data and n > 0:
-        for start in {0, n - 1}:
+        for start in sorted({0, n - 1}):
             try:
-                tree.arrays(library="np", entry_start=start, entry_stop=start + 1)
+                raw = tree.arrays(library="np", entry_start=start, entry_stop=start + 1)
             except Exception as exc:
                 raise InputFileError(
                     path, f"tree {contract.TREE_NAME}", f"entry {start} unreadable: {exc}"
                 ) from exc
+            for name in _VALUE_BRANCHES & set(raw):
+                values = raw[name]
+                if values.dtype == object:  # hit field: one array per entry
+                    values = np.concatenate([np.asarray(v) for v in values])
+                problem = _value_problem(name, values, np.full(len(values), start))
+                if problem:
+                    raise InputFileError(path, f"branch {name}", problem)
 
 
 def _header_end(path: Path) -> int | None:
@@ -241,6 +347,12 @@ class EventFile:
         """True if metadata says ``simulation: true`` or the file has MC-truth branches."""
         return bool(self.metadata.get("simulation", False)) or bool(self.mc_branches)
 
+    def scan_values(self, step: int = 200_000) -> None:
+        """Read every amplitude and time, ``step`` entries at a time (``check_values`` on each)."""
+        names = sorted(_VALUE_BRANCHES)
+        for start in range(0, self.num_entries, step):
+            self.arrays(names, entry_start=start, entry_stop=start + step)
+
     def _resolve(self, branches: Iterable[str] | None) -> tuple[list[str], dict[str, list]]:
         if branches is None:
             fixed = [b.name for b in contract.FIXED_BRANCHES] + self.mc_branches
@@ -294,13 +406,36 @@ class EventFile:
             raise InputFileError(
                 self.path, f"tree {contract.TREE_NAME}", f"read failed: {exc}"
             ) from exc
+        start = entry_start or 0
+        start = start + self.num_entries if start < 0 else start
+        try:
+            out = self._assemble(raw, fixed, colls, library, start)
+        except InputFileError:
+            raise
+        except Exception as exc:  # a damaged basket that decompressed into nonsense
+            raise InputFileError(
+                self.path, f"tree {contract.TREE_NAME}", f"inconsistent data: {exc}"
+            ) from exc
+        check_values(self.path, out, start)
+        if library == "ak":
+            return ak.zip(out, depth_limit=1)
+        return out
+
+    def _assemble(self, raw: dict, fixed: list[str], colls: dict, library: str, start: int):
+        """The output dict; InputFileError if branches disagree on entries or hit counts."""
         out: dict[str, Any] = {}
         for name in fixed:
             out[name] = ak.to_numpy(raw[name]) if library == "np" else raw[name]
         for coll, specs in colls.items():
+            _check_hit_counts(self.path, [(s.name, raw[s.name]) for s in specs], start)
             out[coll] = ak.zip({s.field: raw[s.name] for s in specs}, depth_limit=2)
-        if library == "ak":
-            return ak.zip(out, depth_limit=1)
+        lengths = {name: len(values) for name, values in out.items()}
+        if len(set(lengths.values())) > 1:
+            raise InputFileError(
+                self.path,
+                f"tree {contract.TREE_NAME}",
+                f"branches hold different numbers of entries: {lengths}",
+            )
         return out
 
 

@@ -57,7 +57,7 @@ class SignalModel:
         for m in np.atleast_1d(np.asarray(mass_gev, dtype=float)).flat:
             if not (np.isfinite(m) and lo <= m <= hi):
                 raise ValueError(
-                    f"model {self.name!r}: mass {m!r} GeV outside the valid range "
+                    f"model {self.name!r}: mass {float(m)!r} GeV outside the valid range "
                     f"[{lo:g}, {hi:g}] GeV"
                 )
 

@@ -139,11 +139,16 @@ def ecal_kernel(
             hx = -1
             hy = -1
         # pass 2: the pulse-less good channels near the hit cell join the in-time energy
-        for j in range(nch):
-            if quiet[j]:
-                c = j % nc
-                if abs(c // ny - hx) <= k and abs(c % ny - hy) <= k:
-                    e_it[j] = energy[j]
+        # (loops over section, x, y: no integer division per channel)
+        for x in range(nx):
+            if abs(x - hx) > k:
+                continue
+            for y in range(ny):
+                if abs(y - hy) > k:
+                    continue
+                for j in range(x * ny + y, nch, nc):
+                    if quiet[j]:
+                        e_it[j] = energy[j]
         for x in range(nx):
             for y in range(ny):
                 v = _F0

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from na64reco.calibration.constants import ShowerProfile
+from na64reco.reco.showershape_kernels import shower_chi2_kernel
 
 __all__ = [
     "CHI2_NO_SHOWER",
@@ -32,6 +33,7 @@ __all__ = [
     "SIGMA_FLOOR",
     "derive_shower_profile",
     "shower_chi2",
+    "shower_chi2_numpy",
     "shower_fractions",
 ]
 
@@ -160,7 +162,41 @@ def shower_chi2(
     usable_cells: np.ndarray | None = None,
     sigma_floor: float = SIGMA_FLOOR,
 ) -> np.ndarray:
-    """chi2 / ndf (float32, never NaN) of the 3x3 energy fractions against ``profile``."""
+    """chi2 / ndf (float32, never NaN) of the 3x3 energy fractions against ``profile``.
+
+    One numba pass per event (``showershape_kernels.shower_chi2_kernel``), bit-identical to
+    :func:`shower_chi2_numpy`.
+    """
+    cells = np.ascontiguousarray(_cells(ecal_energy), dtype=np.float32)
+    _, nx, ny = cells.shape
+    usable = np.ones((nx, ny), bool) if usable_cells is None else np.asarray(usable_cells, bool)
+    return shower_chi2_kernel(
+        cells,
+        np.ascontiguousarray(hit_ix),
+        np.ascontiguousarray(hit_iy),
+        np.ascontiguousarray(cog_x),
+        np.ascontiguousarray(cog_y),
+        np.ascontiguousarray(profile.offset_edges_cm, dtype=np.float64),
+        np.ascontiguousarray(profile.mean, dtype=np.float64),
+        np.ascontiguousarray(np.maximum(profile.sigma, sigma_floor), dtype=np.float64),
+        np.ascontiguousarray(usable),
+        float(pitch_cm),
+        np.float32(CHI2_NO_SHOWER),
+    )
+
+
+def shower_chi2_numpy(
+    ecal_energy: np.ndarray,
+    hit_ix: np.ndarray,
+    hit_iy: np.ndarray,
+    cog_x: np.ndarray,
+    cog_y: np.ndarray,
+    profile: ShowerProfile,
+    pitch_cm: float,
+    usable_cells: np.ndarray | None = None,
+    sigma_floor: float = SIGMA_FLOOR,
+) -> np.ndarray:
+    """The numpy formulation of :func:`shower_chi2` (the reference of its kernel)."""
     cells = _cells(ecal_energy)
     _, nx, ny = cells.shape
     frac, ox, oy, tot = shower_fractions(cells, hit_ix, hit_iy, cog_x, cog_y, pitch_cm)

@@ -99,6 +99,27 @@ def cluster_hits(offsets, station, plane, strip, amp, t, pitch_mm, n_channels, s
     return c_off, c_st[:nc], c_pl[:nc], c_u[:nc], c_q[:nc], c_n[:nc], c_t[:nc], c_first[:nc]
 
 
+@nb.njit(cache=True, nogil=True)
+def mm_in_time(station, t, charge, t0, window, min_charge):
+    """In-time clusters: ``|t - t0[station]| < window[station]`` and ``charge >= min_charge``."""
+    out = np.empty(len(station), np.bool_)
+    for i in range(len(station)):
+        s = station[i]
+        out[i] = abs(t[i] - t0[s]) < window[s] and charge[i] >= min_charge
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def straw_in_time(station, t, lo, hi):
+    """In-time straw hits: ``lo[station] <= t <= hi[station]`` (t compared as float64)."""
+    out = np.empty(len(station), np.bool_)
+    for i in range(len(station)):
+        s = station[i]
+        tt = np.float64(t[i])
+        out[i] = tt >= lo[s] and tt <= hi[s]
+    return out
+
+
 @nb.njit(cache=True, nogil=True, inline="always")
 def _line(u0, z0, u1, z1, z):
     slope = (u1 - u0) / (z1 - z0)
