@@ -742,6 +742,7 @@ def run_analysis(
     """
     from na64reco.calibration.io import load_calibration
     from na64reco.outputs import (
+        canonical_output,
         flat_histograms,
         report_cutflow,
         sideband_table,
@@ -837,6 +838,7 @@ def run_analysis(
         )
     wall = time.perf_counter() - t0
     _raise_if_corrupt(output.get("corrupt", {}))
+    output = canonical_output(output)  # category order independent of the merge order
     accounting = account(files, bad, planned, output["files"], maxchunks)
 
     histograms = flat_histograms(output)

@@ -82,6 +82,36 @@ def _slice_categories(h: hist.Hist, axes: list[str]) -> dict[tuple[str, ...], hi
     return out
 
 
+def sorted_categories(h: hist.Hist, name: str = "period") -> hist.Hist:
+    """A copy of ``h`` with the categories of its growing axis ``name`` in sorted order.
+
+    The order of a growing category axis is the order in which categories were first filled,
+    which depends on how chunks were merged (executor, workers, resumed chunks): sorting makes
+    the output identical whatever the execution. The copy also restores the variances: adding
+    histograms with a growing axis clears boost-histogram's "variance known" flag, although
+    every fill has unit weight, so that the variance of each Int64 count is the count.
+    """
+    axis = h.axes[name]
+    current = list(axis)
+    wanted = sorted(current)
+    i = h.axes.name.index(name)
+    axes = list(h.axes)
+    axes[i] = hist.axis.StrCategory(wanted, name=axis.name, growth=axis.traits.growth)
+    axes[i].__dict__.update(axis.__dict__)  # label and metadata as they were
+    extra = {k: h.__dict__[k] for k in ("metadata", "name", "label") if k in h.__dict__}
+    out = hist.Hist(*axes, storage=h.storage_type(), **extra)
+    order = [current.index(c) for c in wanted]
+    out.view(flow=True)[...] = np.take(h.view(flow=True), order, axis=i)  # no flow bins there
+    return out
+
+
+def canonical_output(output: dict) -> dict:
+    """The processor output with every growing period axis in sorted order (see above)."""
+    output["plane"] = sorted_categories(output["plane"])
+    output["nminus1"] = {k: sorted_categories(h) for k, h in output["nminus1"].items()}
+    return output
+
+
 def flat_histograms(output: dict) -> dict[str, hist.Hist]:
     """``{"plane/<period>/<stage>": TH2-like Hist, "nminus1/<cut>/<period>": TH1-like Hist}``.
 

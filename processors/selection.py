@@ -43,8 +43,9 @@ from na64reco.reco.event import reconstruct_event
 # columns) holding every column read, ~25 MB per 37k events. CPython's full collection runs
 # only once the objects pending exceed a quarter of the long-lived ones (~1e6 after importing
 # coffea, numba and dask), i.e. every ~80 chunks: an iterative run over 80 files peaked at
-# 2.1 GB. A full collection (~0.1-0.2 s) every GC_EVERY_EVENTS events bounds that garbage to
-# ~250 MB for ~0.3-0.5 us per event.
+# 2.1 GB. A full collection every GC_EVERY_EVENTS events bounds that garbage: on 3e6 events
+# the peak was 0.76 GB RSS at 4e5 (1.2 GB at 1e6) with no measurable cost (116.4k, 115.6k
+# events per CPU second; benchmarks/README.md).
 GC_EVERY_EVENTS = 400_000
 _events_since_gc = 0
 
@@ -58,7 +59,6 @@ def _collect_garbage(n_events: int) -> None:
         gc.collect()
 
 
-PERIOD_NAMES = ("2016", "2017", "2018", "2021", "2022")
 ECAL_AXIS = dict(bins=150, start=0.0, stop=150.0)  # 1 GeV: the box edges 47, 50 are bin edges
 HCAL_AXIS = dict(bins=120, start=0.0, stop=120.0)  # 1 GeV: the zero threshold is a bin edge
 # Binning of the N-1 distributions per variable: (bins, start, stop)
@@ -128,21 +128,23 @@ class SelectionProcessor(processor.ProcessorABC):
     def stages(self) -> list[str]:
         return ["all", *self.cutset.cut_names]
 
-    def _plane(self) -> hist.Hist:
+    def _plane(self, periods: list[str] = ()) -> hist.Hist:
         return hist.Hist(
-            hist.axis.StrCategory(list(PERIOD_NAMES), name="period"),
+            # growing: a chunk holds one or two periods, a fixed axis of all five made every
+            # chunk's output 7.9 MB (allocated, pickled, merged) instead of 1.6 MB
+            hist.axis.StrCategory(list(periods), name="period", growth=True),
             hist.axis.StrCategory(self.stages(), name="stage", label="after cut"),
             hist.axis.Regular(**ECAL_AXIS, name="ecal_e", label="E_ECAL [GeV]"),
             hist.axis.Regular(**HCAL_AXIS, name="hcal_e", label="E_HCAL [GeV]"),
             storage=hist.storage.Int64(),
         )
 
-    def _nminus1(self, variable: str) -> hist.Hist:
+    def _nminus1(self, variable: str, periods: list[str] = ()) -> hist.Hist:
         bins, start, stop = NMINUS1_BINNING[variable]
         unit, meaning = VARIABLES[variable]
         label = f"{variable} [{unit}]" if unit else variable
         return hist.Hist(
-            hist.axis.StrCategory(list(PERIOD_NAMES), name="period"),
+            hist.axis.StrCategory(list(periods), name="period", growth=True),
             hist.axis.Regular(bins, start, stop, name=variable, label=label),
             storage=hist.storage.Int64(),
             metadata=meaning,
@@ -173,6 +175,12 @@ class SelectionProcessor(processor.ProcessorABC):
             return output
         runs = arrays["run"]
         unique = np.unique(runs)
+        # every histogram gets a category for each period of the chunk, filled or not
+        periods = sorted({period_of_run(int(r)).name for r in unique})
+        output["plane"] = self._plane(periods)
+        output["nminus1"] = {
+            cut.name: self._nminus1(cut.conditions[0].variable, periods) for cut in self.cutset.cuts
+        }
         if len(unique) == 1:  # the usual case (one run per file): no copy
             self._fill(output, arrays, int(unique[0]))
             return output

@@ -164,6 +164,8 @@ def period_background(
     stage = _stage_before_box(cutset)
     counts = None
     for o in outputs:
+        if period not in o["plane"].axes["period"]:  # growing axis: no event of this period
+            continue
         h = o["plane"][{"period": period, "stage": stage}]
         v = h.values(flow=True)
         counts = v if counts is None else counts + v
