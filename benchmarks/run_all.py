@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py --fileset FILESET.json [--calibration CALIB.json]
         [--analysis invisible] [--chunksize 100000] [--root-python PATH] [--max-files N]
-        [--passes read,iterative,dask1,dask2,rdf1,rdfmt] [--out RESULT.json]
+        [--passes read,iterative,dask1,dask2,rdf1,rdfmt,warm1,warm2] [--out RESULT.json]
 
 On the same files (the ``physics`` files of the fileset), each pass in its own process, one
 after the other:
@@ -13,7 +13,9 @@ after the other:
   checksums, NanoEvents, reconstruction, cuts, histograms, outputs), pinned to one core, after
   a one-chunk warm-up (imports, numba caches);
 * ``dask1`` / ``dask2``: ``executor="dask"`` with the LocalCluster that ``run_analysis`` starts
-  (1 and 2 workers, one thread each), end to end;
+  (1 and 2 workers, one thread each), end to end (worker start-up and imports timed);
+* ``warm1`` / ``warm2``: the same on a LocalCluster started and warmed up (one chunk) before the
+  measurement, as with ``na64 run --scheduler``: the steady-state scaling;
 * ``rdf1`` / ``rdfmt``: ``benchmarks/bench_rdf.py`` (the same reconstruction and selection in
   C++, RDataFrame) single-threaded pinned to one core, and with ``EnableImplicitMT(2)``. It runs
   with ``--root-python`` (default: this interpreter if ``import ROOT`` works); without ROOT the
@@ -52,14 +54,17 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-PASSES = ("read", "iterative", "dask1", "dask2", "rdf1", "rdfmt", "rdfread")
-DEFAULT_PASSES = PASSES[:6]
+PASSES = ("read", "iterative", "dask1", "dask2", "rdf1", "rdfmt", "rdfread", "warm1", "warm2")
+DEFAULT_PASSES = (*PASSES[:6], "warm1", "warm2")
 CORES = {"read": 1, "iterative": 1, "dask1": 1, "dask2": 2, "rdf1": 1, "rdfmt": 2, "rdfread": 1}
+CORES.update(warm1=1, warm2=2)
 LABELS = {
     "read": "plain uproot read",
     "iterative": "na64 run iterative",
     "dask1": "na64 run dask 1 worker",
     "dask2": "na64 run dask 2 workers",
+    "warm1": "dask 1 worker, warm cluster",
+    "warm2": "dask 2 workers, warm cluster",
     "rdf1": "RDataFrame single-thread",
     "rdfmt": "RDataFrame ImplicitMT(2)",
     "rdfread": "RDataFrame read only",
@@ -313,6 +318,31 @@ def child_pass(args) -> dict:
         res["histograms"] = str(out / "histograms.root")
         cols = {c.rsplit("-", 1)[0] for c in summary["metrics"].get("columns", [])}
         res["columns_match_read"] = cols == set(FLAT) | set(JAGGED)
+    elif args.child.startswith("warm"):
+        # a cluster already running (as with `na64 run --scheduler`): started, and warmed up
+        # with one chunk, before the measurement, so that worker start-up is not timed
+        import logging
+
+        import dask
+        from distributed import LocalCluster
+
+        workers = int(args.child[-1])
+        with (
+            dask.config.set({"distributed.worker.profile.enabled": False}),
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            ) as cluster,
+        ):
+            dask_opts = dict(executor="dask", scheduler=cluster.scheduler_address)
+            run_analysis(manifest, args.analysis, work / "warm", maxchunks=1, **dask_opts, **common)
+            with Monitor() as m:
+                summary = run_analysis(manifest, args.analysis, out, **dask_opts, **common)
+        n = sum(r["processed"] for r in summary["accounting"])
+        res["cutflow"] = summary["cutflow"]
     else:
         workers = int(args.child[-1])
         with Monitor() as m:
@@ -468,7 +498,7 @@ def main() -> int:
         "--passes", default=",".join(DEFAULT_PASSES), help=f"subset of {','.join(PASSES)}"
     )
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    ap.add_argument("--child", choices=PASSES[:4], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=(*PASSES[:4], "warm1", "warm2"), help=argparse.SUPPRESS)
     ap.add_argument("--work", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -619,12 +649,19 @@ def report(results, passes, n_events, load_start, load_end, spec) -> None:
     )
     s = ratio(rate, "dask2", "dask1")
     verdict(
-        f"dask 2 workers >= {TARGET_SCALING}x 1 worker (ev/s)",
+        f"dask 2 workers >= {TARGET_SCALING}x 1 worker (ev/s, cluster started by the run)",
         s * 2 if s else None,
         TARGET_SCALING,
         ".2f",
     )
-    for p in ("iterative", "dask1", "dask2"):
+    s = ratio(rate, "warm2", "warm1")
+    verdict(
+        f"dask 2 workers >= {TARGET_SCALING}x 1 worker (ev/s, warm cluster)",
+        s * 2 if s else None,
+        TARGET_SCALING,
+        ".2f",
+    )
+    for p in ("iterative", "dask1", "dask2", "warm1", "warm2"):
         if p in rss:
             verdict(
                 f"peak memory per worker < {TARGET_RSS_MIB} MiB ({LABELS[p]}), RSS",

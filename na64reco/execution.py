@@ -322,6 +322,7 @@ def make_executor(
             {"name": name, "workers": workers},
         )
     elif name == "dask":
+        import dask
         from distributed import Client, LocalCluster
 
         if scheduler:
@@ -339,6 +340,9 @@ def make_executor(
         else:
             with (
                 _quiet_logger("distributed", logging.ERROR if quiet else logging.WARNING),
+                # the workers' statistical profiler samples the task thread's stack every 10 ms:
+                # ~7% of a chunk's processing time here, for a dashboard nobody looks at
+                dask.config.set({"distributed.worker.profile.enabled": False}),
                 LocalCluster(
                     n_workers=workers,
                     threads_per_worker=1,
