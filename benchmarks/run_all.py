@@ -326,9 +326,11 @@ def child_pass(args) -> dict:
         import dask
         from distributed import LocalCluster
 
+        from na64reco.execution import local_cluster_config
+
         workers = int(args.child[-1])
         with (
-            dask.config.set({"distributed.worker.profile.enabled": False}),
+            dask.config.set(local_cluster_config()),
             LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
