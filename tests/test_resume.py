@@ -43,13 +43,28 @@ def _chunk_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.pkl.lz4"))
 
 
+# `na64` with every chunk slowed by 0.1 s, so that the signal surely lands mid-run (a chunk of
+# 150 events takes ~10 ms: without the delay the run can end before the signal arrives)
+SLOW_MAIN = (
+    "import time\n"
+    "from na64reco.processors import selection\n"
+    "process = selection.SelectionProcessor.process\n"
+    "def slow(self, events):\n"
+    "    time.sleep(0.1)\n"
+    "    return process(self, events)\n"
+    "selection.SelectionProcessor.process = slow\n"
+    "from na64reco.cli import main\n"
+    "main()\n"
+)
+
+
 def _start_and_interrupt(d: dict, out: Path, sig: int) -> int:
     """``na64 run`` in a subprocess, stopped with ``sig`` once 3 chunks are checkpointed;
     returns the number of chunk checkpoints left behind."""
     out.mkdir()
     # a complete summary of an earlier run in the folder: must not survive the new run's start
     shutil.copy(d["reference"] / "summary.json", out / "summary.json")
-    cmd = [sys.executable, "-c", "from na64reco.cli import main; main()", "-q", "run",
+    cmd = [sys.executable, "-c", SLOW_MAIN, "-q", "run",
            str(d["manifest"]), "--analysis", "invisible", "--out", str(out),
            "--chunksize", str(CLUSTER), "--no-plots"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
