@@ -168,7 +168,7 @@ def test_run_analysis_on_existing_scheduler(cluster, iterative_run, tmp_path):
         out,
         executor="dask",
         scheduler=cluster["address"],
-        chunksize=500,  # several chunks per file, spread over both workers
+        chunksize=500,
         quiet=True,
         make_plots=False,
     )
@@ -179,7 +179,9 @@ def test_run_analysis_on_existing_scheduler(cluster, iterative_run, tmp_path):
     }
     after = _tasks_per_worker(cluster["address"])
     assert sorted(after) == ["w1", "w2"]
-    assert all(after[w] > before.get(w, 0) for w in after), (before, after)  # both did work
+    # the tasks ran on these workers (the shipped files are one ROOT cluster each: 2 chunks,
+    # which the scheduler may well give to the same worker)
+    assert sum(after.values()) - sum(before.values()) >= 2, (before, after)
     _assert_same_results(iterative_run, out)
 
 

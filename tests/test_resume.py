@@ -46,7 +46,10 @@ def _chunk_files(folder: Path) -> list[Path]:
 # `na64` with every chunk slowed by 0.1 s, so that the signal surely lands mid-run (a chunk of
 # 150 events takes ~10 ms: without the delay the run can end before the signal arrives)
 SLOW_MAIN = (
-    "import time\n"
+    "import signal, time\n"
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the tests run in the
+    # background (a background shell starts its children with SIGINT ignored)
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "from na64reco.processors import selection\n"
     "process = selection.SelectionProcessor.process\n"
     "def slow(self, events):\n"
