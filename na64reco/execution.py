@@ -788,9 +788,13 @@ def run_analysis(
         raise ValueError("maxchunks must be at least 1")
     kinds = tuple(kinds)
     cutset = resolve_analysis(analysis)
-    if hide is None:
-        hide = [a for a in ANALYSES if load_cutset(ANALYSES[a]).name != cutset.name]
-    hidden = tuple(c for c in map(resolve_analysis, hide) if c.signal_box) if not unblind else ()
+    if unblind:
+        hidden: tuple[CutSet, ...] = ()
+    elif hide is None:  # the other shipped analyses
+        shipped = (load_cutset(ANALYSES[a]) for a in ANALYSES)
+        hidden = tuple(c for c in shipped if c.name != cutset.name and c.signal_box)
+    else:
+        hidden = tuple(c for c in map(resolve_analysis, hide) if c.signal_box)
     calib_path = Path(calibration) if calibration is not None else default_calibration_path()
     calib_db = load_calibration(calib_path)
     files, bad = validate_inputs(

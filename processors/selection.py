@@ -197,7 +197,8 @@ class SelectionProcessor(processor.ProcessorABC):
         blinded = blind_mask(self.cutset, masks) if not self.unblind else None
         if blinded is not None:
             for other in self.hidden:
-                blinded |= blind_mask(other, cut_masks(other, variables, period))
+                region = cut_masks(other, variables, period, names=other.signal_box)
+                blinded |= blind_mask(other, region)
         visible = ~blinded if blinded is not None else np.ones(len(variables["ecal_e"]), bool)
         ecal, hcal = variables["ecal_e"], variables["hcal_e"]
 

@@ -8,6 +8,8 @@ explicit unblind (recorded in the output) keeps them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from coffea.analysis_tools import PackedSelection
 
@@ -29,11 +31,17 @@ def condition_mask(cond: Condition, variables: dict[str, np.ndarray], period: st
 
 
 def cut_masks(
-    cutset: CutSet, variables: dict[str, np.ndarray], period: str
+    cutset: CutSet,
+    variables: dict[str, np.ndarray],
+    period: str,
+    names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """One boolean mask per cut (conjunction of its conditions), in the cut-set order."""
+    """One boolean mask per cut (conjunction of its conditions), in the cut-set order; only the
+    cuts in ``names`` if given."""
     out = {}
     for cut in cutset.cuts:
+        if names is not None and cut.name not in names:
+            continue
         mask = condition_mask(cut.conditions[0], variables, period)
         for cond in cut.conditions[1:]:
             mask &= condition_mask(cond, variables, period)
