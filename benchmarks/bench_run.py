@@ -265,10 +265,14 @@ def _pin(cpus: set[int] | None) -> str:
         return "not pinned"
 
 
-def plain_read(paths: list[str]) -> int:
+def plain_read(paths: list[str], handler=None) -> int:
+    """Read the selection's columns of every file with plain uproot; the number of events.
+
+    ``handler``: uproot's source class (default: uproot's own choice, fsspec)."""
     n = 0
+    options = {} if handler is None else {"handler": handler}
     for path in paths:
-        with uproot.open(path) as f:
+        with uproot.open(path, **options) as f:
             tree = f["events"]
             flat = tree.arrays(list(FLAT), library="np")
             tree.arrays(list(JAGGED), library="ak", how=dict)

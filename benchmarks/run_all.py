@@ -54,13 +54,28 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-PASSES = ("read", "iterative", "dask1", "dask2", "rdf1", "rdfmt", "rdfread", "warm1", "warm2")
-DEFAULT_PASSES = (*PASSES[:6], "warm1", "warm2")
+PASSES = (
+    "read",
+    "iterative",
+    "dask1",
+    "dask2",
+    "rdf1",
+    "rdfmt",
+    "rdfread",
+    "warm1",
+    "warm2",
+    "readmm",
+    "rehash",
+)
+DEFAULT_PASSES = (*PASSES[:6], "warm1", "warm2", "readmm", "rehash")
+TOOLKIT_PASSES = ("read", "iterative", "dask1", "dask2", "warm1", "warm2", "readmm", "rehash")
 CORES = {"read": 1, "iterative": 1, "dask1": 1, "dask2": 2, "rdf1": 1, "rdfmt": 2, "rdfread": 1}
-CORES.update(warm1=1, warm2=2)
+CORES.update(warm1=1, warm2=2, readmm=1, rehash=1)
 LABELS = {
     "read": "plain uproot read",
+    "readmm": "plain uproot read, mmap",
     "iterative": "na64 run iterative",
+    "rehash": "na64 run iterative, rehash",
     "dask1": "na64 run dask 1 worker",
     "dask2": "na64 run dask 2 workers",
     "warm1": "dask 1 worker, warm cluster",
@@ -301,19 +316,31 @@ def child_pass(args) -> dict:
         chunksize=args.chunksize, calibration=args.calibration, quiet=True, make_plots=False
     )
     res: dict = {}
-    if args.child in ("read", "iterative"):
+    if args.child in ("read", "readmm", "iterative", "rehash"):
         res["pinned"] = _pin(None)
-    if args.child == "read":
+    if args.child in ("read", "readmm"):
+        import uproot
+
+        handler = uproot.MemmapSource if args.child == "readmm" else None
         with Monitor() as m:
-            n = plain_read(paths)
+            n = plain_read(paths, handler=handler)
         res["columns"] = len(FLAT) + len(JAGGED)
-    elif args.child == "iterative":
+    elif args.child in ("iterative", "rehash"):
         run_analysis(
             manifest, args.analysis, work / "warm", executor="iterative", maxchunks=1, **common
         )
         with Monitor() as m:
-            summary = run_analysis(manifest, args.analysis, out, executor="iterative", **common)
+            summary = run_analysis(
+                manifest,
+                args.analysis,
+                out,
+                executor="iterative",
+                checksum_cache=args.child == "iterative",
+                **common,
+            )
         n = sum(r["processed"] for r in summary["accounting"])
+        how = [i["checksum"] for i in summary["provenance"]["inputs"]]
+        res["checksums"] = {k: how.count(k) for k in sorted(set(how))}
         res["cutflow"] = summary["cutflow"]
         res["histograms"] = str(out / "histograms.root")
         cols = {c.rsplit("-", 1)[0] for c in summary["metrics"].get("columns", [])}
@@ -500,7 +527,7 @@ def main() -> int:
         "--passes", default=",".join(DEFAULT_PASSES), help=f"subset of {','.join(PASSES)}"
     )
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    ap.add_argument("--child", choices=(*PASSES[:4], "warm1", "warm2"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=TOOLKIT_PASSES, help=argparse.SUPPRESS)
     ap.add_argument("--work", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -649,6 +676,16 @@ def report(results, passes, n_events, load_start, load_end, spec) -> None:
     verdict(
         "  the same per CPU second", ratio(cpu_rate, "iterative", "read"), TARGET_VS_READ, ".1%"
     )
+    for p, q, text in (
+        ("rehash", "rdf1", "iterative hashing every input again / RDataFrame single-thread"),
+        ("iterative", "readmm", "iterative / plain read with uproot.MemmapSource"),
+    ):
+        value = ratio(rate, p, q)
+        if value is not None:
+            print(f"also: {text}: {value:.2f} ({ratio(cpu_rate, p, q):.2f} per CPU second)")
+    for p in ("iterative", "rehash"):
+        if p in ok and "checksums" in ok[p]:
+            print(f"{LABELS[p]}: input checksums {ok[p]['checksums']}")
     s = ratio(rate, "dask2", "dask1")
     verdict(
         f"dask 2 workers >= {TARGET_SCALING}x 1 worker (ev/s, cluster started by the run)",

@@ -311,6 +311,11 @@ def calibrate(fileset: Path, out: Path, name: str | None, version: int) -> None:
     is_flag=True,
     help="Reuse the chunks an interrupted run of the same configuration saved; process the rest.",
 )
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Hash every input file, even those whose checksum is cached and unchanged on disk.",
+)
 @click.pass_context
 def run(
     ctx,
@@ -329,6 +334,7 @@ def run(
     checkpoint,
     checkpoint_dir,
     resume,
+    rehash,
 ) -> None:
     """Run an analysis on the physics files of FILESET and write its outputs to --out.
 
@@ -370,6 +376,7 @@ def run(
             checkpoint=checkpoint,
             resume=resume,
             checkpoint_dir=checkpoint_dir,
+            checksum_cache=not rehash,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

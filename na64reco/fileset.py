@@ -18,7 +18,6 @@ share run numbers).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from na64reco.checksums import sha256_file
 from na64reco.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -43,15 +43,6 @@ __all__ = [
 FILESET_FORMAT = "na64-fileset"
 FILESET_VERSION = 1
 _RUN_KINDS = ("physics", "calibration", "random")
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class FilesetEntry(BaseModel):

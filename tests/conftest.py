@@ -11,6 +11,20 @@ import pytest
 from na64reco.eventtree import contract
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_checksum_cache(tmp_path_factory):
+    """Tests (and the processes they start) keep the checksum cache out of the user's home."""
+    import os
+
+    previous = os.environ.get("NA64_CACHE_DIR")
+    os.environ["NA64_CACHE_DIR"] = str(tmp_path_factory.mktemp("na64-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("NA64_CACHE_DIR", None)
+    else:
+        os.environ["NA64_CACHE_DIR"] = previous
+
+
 def _hits(rng: np.random.Generator, n: int, fields: dict[str, tuple], mean: float) -> ak.Array:
     counts = rng.poisson(mean, size=n)
     total = int(counts.sum())

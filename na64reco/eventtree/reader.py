@@ -262,8 +262,22 @@ def _check_tree(path: Path, tree: Any, check_data: bool) -> tuple[int, list[str]
     return int(tree.num_entries), names
 
 
-def _open_checked(path: Path, check_data: bool) -> tuple[dict, int, list[str]]:
-    """Run every check; return (metadata, num_entries, branch names)."""
+def _tree_layout(path: Path, file: Any, tree: Any) -> dict[str, Any]:
+    """What a run plans with, read while the file is open: the file UUID, the cluster
+    boundaries (coffea's chunk planning) and the distinct run numbers."""
+    try:
+        runs = np.unique(tree["run"].array(library="np"))
+    except Exception as exc:
+        raise InputFileError(path, "branch run", f"unreadable: {exc}") from exc
+    return {
+        "uuid": bytes(file.file.fUUID),
+        "clusters": [int(c) for c in tree.common_entry_offsets()],
+        "runs": tuple(int(r) for r in runs),
+    }
+
+
+def _open_checked(path: Path, check_data: bool) -> tuple[dict, int, list[str], dict]:
+    """Run every check; return (metadata, num_entries, branch names, layout)."""
     if not path.is_file():
         raise InputFileError(path, "file", "does not exist or is not a regular file")
     try:
@@ -295,14 +309,16 @@ def _open_checked(path: Path, check_data: bool) -> tuple[dict, int, list[str]]:
             )
         metadata = _read_metadata_from(path, file, classes)
         try:
-            n, branch_names = _check_tree(path, file[contract.TREE_NAME], check_data)
+            tree = file[contract.TREE_NAME]
+            n, branch_names = _check_tree(path, tree, check_data)
+            layout = _tree_layout(path, file, tree)
         except InputFileError:
             raise
         except Exception as exc:  # uproot/OS errors on a damaged tree
             raise InputFileError(path, f"tree {contract.TREE_NAME}", f"unreadable: {exc}") from exc
     if n == 0:
         logger.warning("%s: tree %s has no entries", path, contract.TREE_NAME)
-    return metadata, n, branch_names
+    return metadata, n, branch_names, layout
 
 
 def _read_metadata_from(path: Path, file: Any, classes: dict[str, str]) -> dict[str, Any]:
@@ -324,15 +340,28 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 class EventFile:
-    """A validated event file. Cheap to keep around: uproot opens the file per ``arrays`` call."""
+    """A validated event file. Cheap to keep around: uproot opens the file per ``arrays`` call.
+
+    Besides metadata, entries and branch names it keeps what was read at validation:
+    ``runs`` (the distinct run numbers), ``uuid`` (the ROOT file UUID) and ``clusters`` (the
+    entry boundaries shared by all branches, for chunk planning)."""
 
     def __init__(
-        self, path: Path, metadata: dict[str, Any], num_entries: int, branches: list[str]
+        self,
+        path: Path,
+        metadata: dict[str, Any],
+        num_entries: int,
+        branches: list[str],
+        layout: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.metadata = metadata
         self.num_entries = num_entries
         self.branch_names = branches
+        layout = layout or {}
+        self.runs: tuple[int, ...] = tuple(layout.get("runs", ()))
+        self.uuid: bytes = layout.get("uuid", b"")
+        self.clusters: list[int] = list(layout.get("clusters", ()))
 
     def __repr__(self) -> str:
         return f"EventFile({str(self.path)!r}, num_entries={self.num_entries})"
@@ -442,6 +471,6 @@ class EventFile:
 def open_event_file(path: str | Path, *, check_data: bool = True) -> EventFile:
     """Validate ``path`` against the schema-v1 contract and return an ``EventFile``."""
     path = Path(path)
-    metadata, n, names = _open_checked(path, check_data)
+    metadata, n, names, layout = _open_checked(path, check_data)
     logger.debug("opened %s: %d entries", path, n)
-    return EventFile(path, metadata, n, names)
+    return EventFile(path, metadata, n, names, layout)
