@@ -355,6 +355,7 @@ def breakdown(paths: list[str], chunksize: int, analysis: str, calib: Path) -> d
                     entry_start=start,
                     entry_stop=stop,
                     metadata={"filename": path},
+                    uproot_options={"array_cache": None, "handler": uproot.MemmapSource},
                 ).events()
                 t2 = time.perf_counter()
                 before = t["read columns (lazy)"] + t["reconstruct_event"]

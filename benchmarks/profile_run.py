@@ -49,6 +49,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 T: dict[str, float] = defaultdict(float)
+# as run_analysis opens the files of its chunks (execution._uproot_options)
+UPROOT_OPTIONS = {"array_cache": None, "handler": uproot.MemmapSource}
 
 
 def _wrap(owner, name: str, label: str) -> None:
@@ -115,6 +117,7 @@ def run(paths, chunksize, proc, timing: bool) -> tuple[int, list]:
             entry_start=start,
             entry_stop=stop,
             metadata={"filename": path},
+            uproot_options=UPROOT_OPTIONS,
         ).events()
         t1 = time.perf_counter()
         outputs.append(proc.process(events))

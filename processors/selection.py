@@ -19,11 +19,15 @@ period, drops the events of the blinded signal region unless unblinded (its own 
 * ``corrupt``: per file, the problems of chunks with non-finite or absurd amplitudes or times
   (``na64reco.eventtree.reader.check_values``): such a chunk fills nothing and ``run_analysis``
   raises ``InputFileError`` for it after the run.
+
+Memory: run with ``uproot_options={"array_cache": None}`` (``run_analysis`` does). With uproot's
+default per-file array cache every column a chunk reads stays referenced from its file object,
+which sits in a reference cycle with uproot's TTree models: the columns are freed only by
+CPython's full collections, every ~80 chunks here, and an iterative run over 80 files peaked at
+2.1 GB instead of 0.46 GB.
 """
 
 from __future__ import annotations
-
-import gc
 
 import awkward as ak
 import hist
@@ -38,26 +42,6 @@ from na64reco.cutsets.variables import VARIABLES
 from na64reco.errors import InputFileError
 from na64reco.eventtree.reader import check_values
 from na64reco.reco.event import reconstruct_event
-
-# Each chunk's NanoEvents leave a reference cycle (uproot's TTree/TBranch models <-> the lazy
-# columns) holding every column read, ~25 MB per 37k events. CPython's full collection runs
-# only once the objects pending exceed a quarter of the long-lived ones (~1e6 after importing
-# coffea, numba and dask), i.e. every ~80 chunks: an iterative run over 80 files peaked at
-# 2.1 GB. A full collection every GC_EVERY_EVENTS events bounds that garbage: on 3e6 events
-# the peak was 0.76 GB RSS at 4e5 (1.2 GB at 1e6) with no measurable cost (116.4k, 115.6k
-# events per CPU second; benchmarks/README.md).
-GC_EVERY_EVENTS = 400_000
-_events_since_gc = 0
-
-
-def _collect_garbage(n_events: int) -> None:
-    """Count the chunk's events; run a full garbage collection every GC_EVERY_EVENTS."""
-    global _events_since_gc
-    _events_since_gc += n_events
-    if _events_since_gc >= GC_EVERY_EVENTS:
-        _events_since_gc = 0
-        gc.collect()
-
 
 ECAL_AXIS = dict(bins=150, start=0.0, stop=150.0)  # 1 GeV: the box edges 47, 50 are bin edges
 HCAL_AXIS = dict(bins=120, start=0.0, stop=120.0)  # 1 GeV: the zero threshold is a bin edge
@@ -151,36 +135,35 @@ class SelectionProcessor(processor.ProcessorABC):
         )
 
     # --- processing ------------------------------------------------------------------------
-    def process(self, events):
-        filename = events.metadata["filename"]
-        _collect_garbage(len(events))  # the previous chunks' columns, before reading these
-        arrays = raw_arrays(events)
-        n = len(arrays["run"])
-        output = {
+    def _output(self, filename: str, n: int, periods: list[str]) -> dict:
+        """A chunk's empty output; every histogram gets a category for each of ``periods``."""
+        return {
             "cutflow": {},
-            "plane": self._plane(),
+            "plane": self._plane(periods),
             "nminus1": {
-                cut.name: self._nminus1(cut.conditions[0].variable) for cut in self.cutset.cuts
+                cut.name: self._nminus1(cut.conditions[0].variable, periods)
+                for cut in self.cutset.cuts
             },
             "sideband_events": {},
             "files": {filename: n},
             "corrupt": {},
         }
+
+    def process(self, events):
+        filename = events.metadata["filename"]
+        arrays = raw_arrays(events)
+        n = len(arrays["run"])
         if n == 0:
-            return output
+            return self._output(filename, n, [])
         try:  # non-finite or absurd values: the chunk is not used, run_analysis raises
             check_values(filename, arrays, int(events.metadata.get("entrystart", 0)))
         except InputFileError as exc:
+            output = self._output(filename, n, [])
             output["corrupt"][filename] = [f"{exc.item}: {exc.problem}"]
             return output
         runs = arrays["run"]
         unique = np.unique(runs)
-        # every histogram gets a category for each period of the chunk, filled or not
-        periods = sorted({period_of_run(int(r)).name for r in unique})
-        output["plane"] = self._plane(periods)
-        output["nminus1"] = {
-            cut.name: self._nminus1(cut.conditions[0].variable, periods) for cut in self.cutset.cuts
-        }
+        output = self._output(filename, n, sorted({period_of_run(int(r)).name for r in unique}))
         if len(unique) == 1:  # the usual case (one run per file): no copy
             self._fill(output, arrays, int(unique[0]))
             return output

@@ -4,7 +4,9 @@
 (``summary.json``, ``histograms.pkl``, ``sideband_events.csv``), checks they can be combined (the
 same cut set; no input file or run in two outputs; blinded), and per run period computes:
 
-* the sideband extrapolation (``sideband.sideband_estimate``; primary method) with its plot;
+* the sideband extrapolation (``sideband.sideband_estimate``; primary method) with its plot,
+  fitted on ``sideband.default_fit_range``: from the box edge to min(trigger threshold, 80 GeV)
+  (recorded as ``fit_range_gev`` with the rule and the trigger threshold);
 * the ABCD estimate with the closure factor from a truth-level simulated plane (``abcd``);
 * the MC-based components from ``na64reco.sim.validation.expected_box_background`` at the
   period's delivered EOT, *without* the upstream interactions (that is what the sideband
@@ -30,6 +32,7 @@ import numpy as np
 from na64reco.background.abcd import abcd_prediction, closure_factor, region_counts
 from na64reco.background.exposure import dimuon_ratio, run_output_eot
 from na64reco.background.sideband import (
+    FIT_MAX_GEV,
     HCAL_ZERO_GEV,
     default_fit_range,
     plot_sideband,
@@ -154,6 +157,12 @@ def period_background(
     fit_range = default_fit_range(box_hi, p.trigger.ecal_max_gev)
     source = ", ".join(str(Path(o["dir"]) / "sideband_events.csv") for o in outputs)
     sb = sideband_estimate(ecal, box, fit_range, source=f"{source} (period {period})")
+    sb["trigger_max_gev"] = float(p.trigger.ecal_max_gev)
+    sb["fit_range_rule"] = (
+        f"box edge to min(trigger threshold, {FIT_MAX_GEV:g} GeV): above the 2016-2018 "
+        "threshold the sideband is the full-energy electron tail (default_fit_range)"
+    )
+    sb["n_above_fit_range"] = int(np.count_nonzero(ecal >= fit_range[1]))
     if plots_dir is not None:
         plots_dir.mkdir(parents=True, exist_ok=True)
         png = plots_dir / f"sideband_{period}.png"
@@ -217,9 +226,9 @@ def period_background(
 
 def markdown_table(periods: list[dict]) -> str:
     lines = [
-        "| period | EOT live | sideband events | sideband fit (box) | stat | syst (spread) "
-        "| ABCD | MC (other) | total |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| period | EOT live | fit range [GeV] | sideband events | sideband fit (box) | stat "
+        "| syst (spread) | ABCD | MC (other) | total |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in periods:
         sb, ab, t = r["sideband"], r["abcd"], r["total"]
@@ -234,7 +243,9 @@ def markdown_table(periods: list[dict]) -> str:
             else "undefined"
         )
         lines.append(
-            f"| {r['period']} | {r['eot']['eot_live']:.3g} | {sb['n_sideband']} | {sbtxt} | "
+            f"| {r['period']} | {r['eot']['eot_live']:.3g} | "
+            f"{sb['fit_range_gev'][0]:g}-{sb['fit_range_gev'][1]:g} | "
+            f"{sb['n_sideband']} | {sbtxt} | "
             f"{sb['stat']:.2g} | {spread} | {abtxt} | {mc:.2g} | "
             f"{t['expected']:.3g} +- {t['stat']:.2g} (stat) +- {t['syst']:.2g} (syst) |"
         )

@@ -45,6 +45,7 @@ from uproot.interpretation.numerical import AsDtype
 from na64reco.errors import InputFileError
 from na64reco.eventtree import contract
 from na64reco.eventtree.metadata import decode_metadata
+from na64reco.eventtree.value_screen import all_within
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +86,10 @@ def _value_problem(name: str, values: np.ndarray, entries: np.ndarray) -> str | 
 
 
 def _clean(name: str, values: np.ndarray) -> bool:
-    """Fast screen (two reductions, no per-value temporaries): True when ``_value_problem``
-    would find nothing (min/max propagate NaN; an infinity is the min or the max)."""
-    lo, hi = values.min(), values.max()
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return False
-    return not (name.endswith("_t") and max(-float(lo), float(hi)) > TIME_LIMIT_NS)
+    """Fast screen (one compiled pass, no temporaries): True when ``_value_problem`` would find
+    nothing; False sends the values to ``_value_problem`` for the message."""
+    limit = TIME_LIMIT_NS if name.endswith("_t") else float(np.finfo(values.dtype).max)
+    return all_within(values, limit)
 
 
 def check_values(path: str | Path, arrays: dict, entry_start: int = 0) -> None:
