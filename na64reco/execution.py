@@ -19,7 +19,9 @@ thin wrapper). In order:
 2. **Plan the chunks** with ``Runner.preprocess`` (``maxchunks`` applied there; its metadata
    cache is filled from the validation, so no file is opened again) and run the
    ``SelectionProcessor`` with ``processor.Runner(schema=NA64Schema, align_clusters=True,
-   savemetrics=True)`` on the Iterative, Futures or Dask executor. For Dask: connect to
+   savemetrics=True)`` on the Iterative, Futures or Dask executor. The executor is started
+   before the validation (step 1), and each Dask worker processes the first ``WARM_UP_EVENTS``
+   events of the first input meanwhile (imports, numba kernels). For Dask: connect to
    ``scheduler`` if given (the workers must have na64reco installed), else start a
    ``LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)`` and close it after.
    coffea's own ``skipbadfiles`` stays off: a file that fails mid-run is an error, never a
@@ -744,6 +746,61 @@ def _run_processor(
     return out, metrics, planned, {"chunks_reused": len(reused), "chunks_processed": len(todo)}
 
 
+WARM_UP_EVENTS = 10  # events a Dask worker processes to load the toolkit before its chunks
+
+
+def _first_input(fileset_path: str | Path, kinds: Sequence[str]) -> str | None:
+    """Path of the manifest's first file of ``kinds`` (None if none; ConfigError if malformed)."""
+    fileset = load_fileset(fileset_path, verify_checksums=False)
+    return next((e.path for e in fileset.files if e.kind in kinds), None)
+
+
+def _warm_up(proc: Any, path: str) -> str:
+    """Process the first ``WARM_UP_EVENTS`` events of ``path`` and drop the output: imports the
+    toolkit and loads the numba kernels from their cache (~2 s) in a fresh worker. Never
+    raises: the file is not validated yet, and the run itself reports any problem with it."""
+    try:
+        from coffea.nanoevents import NanoEventsFactory
+
+        from na64reco.eventtree import NA64Schema
+        from na64reco.eventtree.contract import TREE_NAME
+
+        events = NanoEventsFactory.from_root(
+            {path: TREE_NAME},
+            schemaclass=NA64Schema,
+            mode="virtual",
+            entry_stop=WARM_UP_EVENTS,
+            uproot_options={"array_cache": None},
+            metadata={"filename": path, "entrystart": 0},
+        ).events()
+        proc.process(events)
+    except Exception as exc:  # a bad first file: the validation names it
+        return f"warm-up skipped: {type(exc).__name__}: {exc}"
+    return "warm"
+
+
+def _start_warm_up(exe: Any, proc: Any, path: str | None) -> list:
+    """Start ``_warm_up`` once on every worker of a Dask executor (futures; [] otherwise)."""
+    client = getattr(exe, "client", None)
+    if client is None or path is None:
+        return []
+    workers = list(client.scheduler_info().get("workers", {}))
+    return [
+        client.submit(_warm_up, proc, path, workers=[w], allow_other_workers=False, pure=False)
+        for w in workers
+    ]
+
+
+def _finish_warm_up(futures: list) -> None:
+    """Wait for the warm-up tasks (they ran during the validation); their result is only logged."""
+    for future in futures:
+        try:
+            logger.debug("worker warm-up: %s", future.result())
+        except Exception as exc:  # a worker lost meanwhile: the run's own retries handle it
+            logger.debug("worker warm-up failed: %s", exc)
+        future.release()
+
+
 def _user_name() -> str:
     try:
         return getpass.getuser()
@@ -852,75 +909,82 @@ def run_analysis(
         hidden = tuple(c for c in map(resolve_analysis, hide) if c.signal_box)
     calib_path = Path(calibration) if calibration is not None else default_calibration_path()
     calib_db = load_calibration(calib_path)
-    files, bad = validate_inputs(
-        fileset_path,
-        kinds,
-        calib_db,
-        skip_bad_files=skip_bad_files,
-        verify_checksums=verify_checksums,
-        checksum_cache=checksum_cache,
-    )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    previous = out / "summary.json"
-    if previous.exists():  # summary.json marks complete outputs: not while this run is going
-        logger.info("removing the summary of a previous run in %s", out)
-        previous.unlink()
-    checkpointer = None
-    if checkpoint or resume:
-        checkpointer = ChunkCheckpointer(
-            Path(checkpoint_dir) if checkpoint_dir is not None else out / CHECKPOINT_DIR,
-            key={
-                "processor": "SelectionProcessor",
-                "cutset": cutset.as_dict(),
-                "calibration_sha256": sha256_file(calib_path),
-                "unblind": bool(unblind),
-                "hidden": [c.as_dict() for c in hidden],
-                "na64reco": __version__,
-                "code_sha256": _code_digest(),
-            },
-            file_sha256={f.path: f.sha256 for f in files},
-        )
-        checkpointer.prepare(resume)
-
-    blinding = {"blinded": not unblind, "unblinded_at": None, "unblinded_by": None}
-    if hidden:
-        blinding["also_hidden"] = {c.name: c.signal_box for c in hidden}
-    if unblind:
-        blinding["unblinded_at"] = utc_now()
-        blinding["unblinded_by"] = _user_name()
-        logger.warning(
-            "UNBLINDING: analysis %s (cut set %s v%d) run with the signal region %s visible, "
-            "by %s at %s",
-            analysis,
-            cutset.name,
-            cutset.version,
-            " & ".join(cutset.signal_box) or "(none)",
-            blinding["unblinded_by"],
-            blinding["unblinded_at"],
-        )
-
     proc = SelectionProcessor(cutset, calib_db, unblind=unblind, hidden=hidden)
-    logger.info(
-        "running %s on %d file(s) (%d events) with the %s executor",
-        cutset.name,
-        len(files),
-        sum(f.entries for f in files),
-        executor,
-    )
-    t0 = time.perf_counter()
-    with progress_output(quiet), make_executor(executor, workers, scheduler, quiet) as (exe, desc):
-        output, metrics, planned, chunk_counts = _run_processor(
-            files,
-            proc,
-            exe,
-            dataset=Path(fileset_path).stem,
-            chunksize=chunksize,
-            maxchunks=maxchunks,
-            checkpointer=checkpointer,
-            resume=resume,
+    first_input = _first_input(fileset_path, kinds)
+    with contextlib.ExitStack() as stack:
+        exe, desc = stack.enter_context(make_executor(executor, workers, scheduler, quiet))
+        # Dask workers import the toolkit and load the compiled kernels while the inputs are
+        # validated here, instead of on their first chunk
+        warm_up = _start_warm_up(exe, proc, first_input)
+        files, bad = validate_inputs(
+            fileset_path,
+            kinds,
+            calib_db,
+            skip_bad_files=skip_bad_files,
+            verify_checksums=verify_checksums,
+            checksum_cache=checksum_cache,
         )
-    wall = time.perf_counter() - t0
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        previous = out / "summary.json"
+        if previous.exists():  # summary.json marks complete outputs: not while this run is going
+            logger.info("removing the summary of a previous run in %s", out)
+            previous.unlink()
+        checkpointer = None
+        if checkpoint or resume:
+            checkpointer = ChunkCheckpointer(
+                Path(checkpoint_dir) if checkpoint_dir is not None else out / CHECKPOINT_DIR,
+                key={
+                    "processor": "SelectionProcessor",
+                    "cutset": cutset.as_dict(),
+                    "calibration_sha256": sha256_file(calib_path),
+                    "unblind": bool(unblind),
+                    "hidden": [c.as_dict() for c in hidden],
+                    "na64reco": __version__,
+                    "code_sha256": _code_digest(),
+                },
+                file_sha256={f.path: f.sha256 for f in files},
+            )
+            checkpointer.prepare(resume)
+
+        blinding = {"blinded": not unblind, "unblinded_at": None, "unblinded_by": None}
+        if hidden:
+            blinding["also_hidden"] = {c.name: c.signal_box for c in hidden}
+        if unblind:
+            blinding["unblinded_at"] = utc_now()
+            blinding["unblinded_by"] = _user_name()
+            logger.warning(
+                "UNBLINDING: analysis %s (cut set %s v%d) run with the signal region %s visible, "
+                "by %s at %s",
+                analysis,
+                cutset.name,
+                cutset.version,
+                " & ".join(cutset.signal_box) or "(none)",
+                blinding["unblinded_by"],
+                blinding["unblinded_at"],
+            )
+
+        logger.info(
+            "running %s on %d file(s) (%d events) with the %s executor",
+            cutset.name,
+            len(files),
+            sum(f.entries for f in files),
+            executor,
+        )
+        _finish_warm_up(warm_up)
+        t0 = time.perf_counter()
+        with progress_output(quiet):
+            output, metrics, planned, chunk_counts = _run_processor(
+                files,
+                proc,
+                exe,
+                dataset=Path(fileset_path).stem,
+                chunksize=chunksize,
+                maxchunks=maxchunks,
+                checkpointer=checkpointer,
+                resume=resume,
+            )
+        wall = time.perf_counter() - t0
     _raise_if_corrupt(output.get("corrupt", {}))
     output = canonical_output(output)  # category order independent of the merge order
     accounting = account(files, bad, planned, output["files"], maxchunks)
