@@ -18,6 +18,9 @@ class InputFileError(NA64Error):
         self.problem = problem
         super().__init__(f"{self.path}: {item}: {problem}")
 
+    def __reduce__(self):  # pickled intact (e.g. back from a Dask worker that validated a file)
+        return (type(self), (self.path, self.item, self.problem))
+
 
 class SchemaVersionError(InputFileError):
     """The file declares an event-tree schema version this toolkit does not know."""
@@ -31,6 +34,9 @@ class ConfigError(NA64Error):
         self.key = key
         self.problem = problem
         super().__init__(f"{self.path}: {key}: {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.key, self.problem))
 
 
 class ConditionsError(NA64Error):

@@ -61,7 +61,7 @@ import pickle
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -197,6 +197,25 @@ def _check_file(
 VALIDATION_THREADS = 2  # files hashed and opened at once before a run
 
 
+def dask_mapper(client: Any) -> Callable[[Callable, list], list]:
+    """``map_files`` for ``validate_inputs`` that checks one file per task on the workers of a
+    Dask ``client`` (results in input order). On a cluster the first run's hashing of every
+    byte is then spread over the workers instead of the client's two threads."""
+
+    def map_files(check: Callable, entries: list) -> list:
+        if not entries:
+            return []
+        futures = client.map(check, entries, pure=False, key=[
+            f"na64-validate-{uuid.uuid4().hex}" for _ in entries
+        ])  # fmt: skip
+        try:
+            return client.gather(futures)
+        finally:
+            client.cancel(futures)
+
+    return map_files
+
+
 def validate_inputs(
     fileset_path: str | Path,
     kinds: Sequence[str],
@@ -205,12 +224,14 @@ def validate_inputs(
     skip_bad_files: bool = False,
     verify_checksums: bool = True,
     checksum_cache: bool = True,
+    map_files: Callable[[Callable, list], list] | None = None,
 ) -> tuple[list[InputFile], list[dict]]:
     """Validate the files of ``kinds`` in a manifest: (good files, bad files with reasons).
 
     Raises ConfigError (manifest), InputFileError (a bad file, unless ``skip_bad_files``),
     CalibrationError (a run without constants, naming run and file) or NA64Error (no file of
-    the requested kinds).
+    the requested kinds). ``map_files(check, entries)``: where the files are checked, e.g. on
+    Dask workers (``dask_mapper``); default: ``VALIDATION_THREADS`` threads here.
     """
     fileset = load_fileset(fileset_path, verify_checksums=False)
     selected = [e for e in fileset.files if e.kind in kinds]
@@ -231,9 +252,12 @@ def validate_inputs(
         except InputFileError as exc:
             return exc
 
-    # the checks hash and open files: I/O and hashlib release the GIL, so two threads overlap
-    with ThreadPoolExecutor(max_workers=VALIDATION_THREADS) as pool:
-        checked = list(pool.map(check, selected))  # in manifest order
+    if map_files is not None:
+        checked = list(map_files(check, selected))  # in manifest order
+    else:
+        # the checks hash and open files: I/O and hashlib release the GIL, so threads overlap
+        with ThreadPoolExecutor(max_workers=VALIDATION_THREADS) as pool:
+            checked = list(pool.map(check, selected))
     for entry, result in zip(selected, checked, strict=True):
         if isinstance(result, InputFile):
             good.append(result)
@@ -916,6 +940,10 @@ def run_analysis(
         # Dask workers import the toolkit and load the compiled kernels while the inputs are
         # validated here, instead of on their first chunk
         warm_up = _start_warm_up(exe, proc, first_input)
+        # on an existing cluster the files are checked where the workers are (and in parallel);
+        # a LocalCluster's workers share this machine's cores: the client checks them while the
+        # workers warm up
+        on_workers = executor == "dask" and scheduler is not None
         files, bad = validate_inputs(
             fileset_path,
             kinds,
@@ -923,6 +951,7 @@ def run_analysis(
             skip_bad_files=skip_bad_files,
             verify_checksums=verify_checksums,
             checksum_cache=checksum_cache,
+            map_files=dask_mapper(exe.client) if on_workers else None,
         )
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -1038,6 +1067,13 @@ def run_analysis(
             calibration=calib_info,
             cutset={"name": cutset.name, "version": cutset.version, "source": cutset.source},
             executor=desc,
+            validation={
+                "where": "dask workers" if on_workers else "client",
+                "checksums": {
+                    how: sum(f.checksum == how for f in files)
+                    for how in sorted({f.checksum for f in files})
+                },
+            },
             chunksize=chunksize,
             maxchunks=maxchunks,
             unblind=unblind,

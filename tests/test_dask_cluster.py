@@ -27,8 +27,9 @@ from click.testing import CliRunner
 
 from na64reco import execution
 from na64reco.cli import main
-from na64reco.errors import NA64Error
+from na64reco.errors import InputFileError, NA64Error
 from na64reco.execution import run_analysis
+from na64reco.fileset import Fileset, load_fileset, write_fileset
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 MANIFEST = SAMPLE / "fileset.json"
@@ -183,6 +184,36 @@ def test_run_analysis_on_existing_scheduler(cluster, iterative_run, tmp_path):
     # which the scheduler may well give to the same worker)
     assert sum(after.values()) - sum(before.values()) >= 2, (before, after)
     _assert_same_results(iterative_run, out)
+
+
+def test_existing_cluster_validates_on_its_workers(cluster, tmp_path):
+    """With --scheduler the files are checked by tasks on the workers (one per file), and a bad
+    file is the same InputFileError, naming it, as when the client checks it."""
+    summary = run_analysis(
+        MANIFEST, "invisible", tmp_path / "ok", executor="dask", scheduler=cluster["address"],
+        maxchunks=1, quiet=True, make_plots=False,
+    )  # fmt: skip
+    assert summary["provenance"]["validation"]["where"] == "dask workers"
+    assert sum(summary["provenance"]["validation"]["checksums"].values()) == 2
+    local = run_analysis(
+        MANIFEST, "invisible", tmp_path / "local", maxchunks=1, quiet=True, make_plots=False
+    )
+    assert local["provenance"]["validation"]["where"] == "client"
+    assert [i["sha256"] for i in summary["provenance"]["inputs"]] == [
+        i["sha256"] for i in local["provenance"]["inputs"]
+    ]
+
+    entries = [e for e in load_fileset(MANIFEST).files if e.kind == "physics"]
+    bad = entries[1].model_copy(update={"sha256": "0" * 64})
+    manifest = tmp_path / "bad.json"
+    write_fileset(manifest, Fileset(name="bad", files=[entries[0], bad]))
+    with pytest.raises(InputFileError, match="checksum mismatch") as err:
+        run_analysis(
+            manifest, "invisible", tmp_path / "bad", executor="dask",
+            scheduler=cluster["address"], quiet=True, make_plots=False,
+        )  # fmt: skip
+    assert err.value.path == bad.path
+    assert err.value.item == "sha256"
 
 
 def test_cli_run_on_existing_scheduler(cluster, iterative_run, tmp_path):
