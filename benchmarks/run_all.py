@@ -2,7 +2,8 @@
 
     python benchmarks/run_all.py --fileset FILESET.json [--calibration CALIB.json]
         [--analysis invisible] [--chunksize 100000] [--root-python PATH] [--max-files N]
-        [--passes read,iterative,dask1,dask2,rdf1,rdfmt,warm1,warm2] [--out RESULT.json]
+        [--passes read,iterative,dask1,dask2,rdf1,rdfmt,warm1,warm2,readmm,rehash]
+        [--out RESULT.json]
 
 On the same files (the ``physics`` files of the fileset), each pass in its own process, one
 after the other:
@@ -10,8 +11,14 @@ after the other:
 * ``read``: plain uproot, ``tree.arrays`` of the 23 branches the selection reads (flat ones as
   numpy, hit ones as awkward), pinned to one core (``bench_run.plain_read``);
 * ``iterative``: ``run_analysis(..., executor="iterative")`` end to end (validation with
-  checksums, NanoEvents, reconstruction, cuts, histograms, outputs), pinned to one core, after
-  a one-chunk warm-up (imports, numba caches);
+  checksums, NanoEvents, reconstruction, cuts, histograms, outputs; no plots), pinned to one
+  core, after a one-chunk warm-up (imports, numba caches). The warm-up validates every file,
+  so the measured run takes the checksums from the cache (``na64reco.checksums``), as every
+  run after the first on the same files does;
+* ``rehash``: the same, hashing every input again (``checksum_cache=False``, ``na64 run
+  --rehash``): what the first run on new files costs;
+* ``readmm``: ``read`` with ``uproot.MemmapSource``, the source ``na64 run`` uses for local
+  files (``read`` keeps uproot's default, fsspec, and is the reference of the 50% target);
 * ``dask1`` / ``dask2``: ``executor="dask"`` with the LocalCluster that ``run_analysis`` starts
   (1 and 2 workers, one thread each), end to end (worker start-up and imports timed);
 * ``warm1`` / ``warm2``: the same on a LocalCluster started and warmed up (one chunk) before the
