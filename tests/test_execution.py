@@ -281,3 +281,19 @@ def test_cli_unblind_warns_and_errors_are_one_line(tmp_path, manifest_with_bad_f
     assert "WARNING: --unblind" in result.output
     assert f"Error: {bad}: file: not a ROOT file" in result.output
     assert "Traceback" not in result.output
+
+
+def test_worker_warm_up_processes_a_few_events_and_never_raises(tmp_path):
+    """The Dask warm-up runs the processor on the first events of the first input; a file it
+    cannot read is reported back, not raised (the validation names the file)."""
+    from na64reco.execution import _warm_up, default_calibration_path, resolve_analysis
+    from na64reco.processors.selection import SelectionProcessor
+
+    physics = next(e for e in load_fileset(MANIFEST).files if e.kind == "physics")
+    proc = SelectionProcessor(
+        resolve_analysis("invisible"), load_calibration(default_calibration_path())
+    )
+    assert _warm_up(proc, physics.path) == "warm"
+    junk = tmp_path / "junk.root"
+    junk.write_bytes(b"not a root file")
+    assert _warm_up(proc, str(junk)).startswith("warm-up skipped: ")
