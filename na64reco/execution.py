@@ -51,6 +51,7 @@ Blinding is done by the processor at the source (``na64reco.cutsets.evaluate``);
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import hashlib
 import importlib
@@ -75,7 +76,13 @@ from coffea.processor import CheckpointerABC
 
 from na64reco import __version__
 from na64reco.calibration.constants import CalibrationDB, CalibrationError
-from na64reco.checksums import file_sha256, sha256_file
+from na64reco.checksums import (
+    cached_record,
+    file_sha256,
+    file_status,
+    remember_record,
+    sha256_file,
+)
 from na64reco.cutsets.config import CutSet, load_cutset
 from na64reco.errors import InputFileError, NA64Error
 from na64reco.fileset import load_fileset
@@ -118,6 +125,7 @@ class InputFile:
     sha256: str
     runs: tuple[int, ...]
     checksum: str = "manifest"  # how sha256 was verified: computed, cache, or manifest (not)
+    contract: str = "checked"  # the contract checks: checked now, or cache (unchanged file)
     uuid: bytes = b""
     clusters: tuple[int, ...] = ()
 
@@ -148,7 +156,8 @@ def _check_file(
     ``scan_values``: also read every amplitude and time (``EventFile.scan_values``), so that a
     file with corrupt values is found here (and can be skipped) rather than during the run.
     ``checksum_cache``: take the sha256 from ``na64reco.checksums``'s cache when the file's
-    status is unchanged since it was last hashed."""
+    status is unchanged since it was last hashed, and then also the outcome of its contract
+    checks (entries, runs, UUID, clusters) if the same code validated it before."""
     from na64reco.eventtree import open_event_file
     from na64reco.eventtree.contract import TREE_NAME
 
@@ -163,18 +172,35 @@ def _check_file(
             raise InputFileError(
                 path, "sha256", f"checksum mismatch: manifest {entry.sha256}, file {sha}"
             )
-    # a verified checksum proves the bytes are those written: the header and structure checks
-    # still run, the full read of every branch (a second decompression of the file) is spared
-    efile = open_event_file(path, check_data=not verify_checksums)
-    if scan_values:
-        efile.scan_values()
-    if efile.num_entries != entry.events:
+    # a file unchanged since an earlier run validated it, with the same code: the same outcome
+    key = f"validation {_code_digest()} uproot {uproot.__version__} scan_values={scan_values}"
+    record = cached_record(path, key) if how == "cache" else None
+    contract_check = "cache" if record is not None else "checked"
+    if record is None:
+        try:
+            status = file_status(path)
+        except OSError as exc:
+            raise InputFileError(path, "file", f"cannot be read: {exc}") from exc
+        # a verified checksum proves the bytes are those written: the header and structure
+        # checks still run, the full read of every branch (a second decompression) is spared
+        efile = open_event_file(path, check_data=not verify_checksums)
+        if scan_values:
+            efile.scan_values()
+        record = {
+            "entries": int(efile.num_entries),
+            "runs": list(efile.runs),
+            "uuid": efile.uuid.hex(),
+            "clusters": list(efile.clusters),
+        }
+        if verify_checksums and checksum_cache:
+            remember_record(path, key, status, record)
+    if record["entries"] != entry.events:
         raise InputFileError(
             path,
             f"tree {TREE_NAME}",
-            f"{efile.num_entries} entries, the manifest says {entry.events}",
+            f"{record['entries']} entries, the manifest says {entry.events}",
         )
-    outside = [r for r in efile.runs if not entry.run_min <= r <= entry.run_max]
+    outside = [r for r in record["runs"] if not entry.run_min <= r <= entry.run_max]
     if outside:
         raise InputFileError(
             path,
@@ -185,31 +211,45 @@ def _check_file(
         path=path,
         kind=entry.kind,
         period=entry.period,
-        entries=int(efile.num_entries),
+        entries=record["entries"],
         sha256=sha,
-        runs=efile.runs,
+        runs=tuple(record["runs"]),
         checksum=how,
-        uuid=efile.uuid,
-        clusters=tuple(efile.clusters),
+        uuid=bytes.fromhex(record["uuid"]),
+        clusters=tuple(record["clusters"]),
+        contract=contract_check,
     )
 
 
 VALIDATION_THREADS = 2  # files hashed and opened at once before a run
 
 
+TASKS_PER_WORKER = 4  # validation tasks per Dask worker (each checks a batch of files)
+
+
+def _check_batch(check: Callable, entries: list) -> list:
+    return [check(e) for e in entries]
+
+
 def dask_mapper(client: Any) -> Callable[[Callable, list], list]:
-    """``map_files`` for ``validate_inputs`` that checks one file per task on the workers of a
-    Dask ``client`` (results in input order). On a cluster the first run's hashing of every
-    byte is then spread over the workers instead of the client's two threads."""
+    """``map_files`` for ``validate_inputs`` that checks the files on the workers of a Dask
+    ``client`` (results in input order), in ``TASKS_PER_WORKER`` batches per worker: on a
+    cluster the first run's hashing of every byte is spread over the workers instead of the
+    client's two threads, without one scheduler task per file (370k run files at ~1 ms per
+    task would make the scheduler the limit)."""
 
     def map_files(check: Callable, entries: list) -> list:
         if not entries:
             return []
-        futures = client.map(check, entries, pure=False, key=[
-            f"na64-validate-{uuid.uuid4().hex}" for _ in entries
-        ])  # fmt: skip
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        size = -(-len(entries) // (TASKS_PER_WORKER * n_workers))
+        batches = [entries[i : i + size] for i in range(0, len(entries), size)]
+        futures = [
+            client.submit(_check_batch, check, b, pure=False, key=f"na64-validate-{uuid.uuid4()}")
+            for b in batches
+        ]
         try:
-            return client.gather(futures)
+            return [r for batch in client.gather(futures) for r in batch]
         finally:
             client.cancel(futures)
 
@@ -496,6 +536,7 @@ CHECKPOINT_DIR = ".checkpoint"  # default: inside the output folder
 _KEY_FILE = "key.json"
 
 
+@functools.cache
 def _code_digest() -> str:
     """sha256 over the source of na64reco and its processors: any code change is a new key."""
     import na64reco
@@ -1072,6 +1113,10 @@ def run_analysis(
                 "checksums": {
                     how: sum(f.checksum == how for f in files)
                     for how in sorted({f.checksum for f in files})
+                },
+                "contract": {
+                    how: sum(f.contract == how for f in files)
+                    for how in sorted({f.contract for f in files})
                 },
             },
             chunksize=chunksize,

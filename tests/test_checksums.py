@@ -98,6 +98,16 @@ def test_run_records_how_checksums_were_verified(tmp_path, cache_dir):
     how = [i["checksum"] for i in first["provenance"]["inputs"]]
     assert set(how) == {"computed"}
     assert {i["checksum"] for i in second["provenance"]["inputs"]} == {"cache"}
+    n = len(entries)
+    assert first["provenance"]["validation"]["contract"] == {"checked": n}
+    assert second["provenance"]["validation"]["contract"] == {"cache": n}  # not opened again
+    assert second["cutflow"] == first["cutflow"]
+    # the manifest is still compared with the remembered outcome on every run
+    wrong = write_manifest(
+        tmp_path, [entries[0].model_copy(update={"events": entries[0].events + 1})], "wrong"
+    )
+    with pytest.raises(InputFileError, match="entries, the manifest says"):
+        run_analysis(wrong, "invisible", tmp_path / "o5", **opts)
     assert [i["sha256"] for i in first["provenance"]["inputs"]] == [
         i["sha256"] for i in second["provenance"]["inputs"]
     ]
