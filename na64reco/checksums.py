@@ -160,11 +160,14 @@ def remember_record(path: str | Path, key: str, status: tuple, value: dict) -> N
     """Remember ``value`` (JSON-able) for ``path`` under ``key``, valid while the file keeps
     ``status`` (``file_status`` taken before the file was read)."""
     path = Path(path)
+    resolved = str(path.resolve())
     try:
         with _connect() as con:
+            # one record per file: those of other keys (older code) would only accumulate
+            con.execute("DELETE FROM record WHERE path = ? AND key != ?", (resolved, key))
             con.execute(
                 "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(path.resolve()), key, *status, json.dumps(value)),
+                (resolved, key, *status, json.dumps(value)),
             )
     except (OSError, sqlite3.Error) as exc:
         logger.debug("cache %s not writable: %s", cache_path(), exc)

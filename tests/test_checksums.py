@@ -140,3 +140,20 @@ def test_run_records_how_checksums_were_verified(tmp_path, cache_dir):
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     with pytest.raises(InputFileError, match="checksum mismatch"):
         run_analysis(fileset, "invisible", tmp_path / "o4", **opts)
+
+
+def test_records_follow_the_file_and_the_key(tmp_path, cache_dir):
+    """A validation record is returned only for the same file status and key; a newer key
+    replaces the older one (no accumulation across code versions)."""
+    from na64reco.checksums import cached_record, file_status, remember_record
+
+    f = tmp_path / "a.root"
+    _write(f, b"x" * 100)
+    remember_record(f, "v1", file_status(f), {"entries": 3})
+    assert cached_record(f, "v1") == {"entries": 3}
+    assert cached_record(f, "v2") is None
+    remember_record(f, "v2", file_status(f), {"entries": 4})
+    assert cached_record(f, "v2") == {"entries": 4}
+    assert cached_record(f, "v1") is None  # replaced
+    _write(f, b"y" * 100)
+    assert cached_record(f, "v2") is None  # the file changed
