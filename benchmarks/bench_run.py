@@ -67,7 +67,7 @@ import psutil  # noqa: E402
 import uproot  # noqa: E402
 
 from na64reco.eventtree.contract import JAGGED_BRANCHES  # noqa: E402
-from na64reco.execution import run_analysis  # noqa: E402
+from na64reco.execution import chunk_uproot_options, run_analysis  # noqa: E402
 from na64reco.reco.calorimeters import RAW_BRANCHES  # noqa: E402
 
 PERIOD = "2018"
@@ -297,6 +297,23 @@ def _warm_worker(path: str, calib: str) -> str:
     return "ok"
 
 
+def chunk_events(path: str, start: int, stop: int):
+    """The NanoEvents of one chunk, opened as the executors of ``run_analysis`` open it."""
+    from coffea.nanoevents import NanoEventsFactory
+
+    from na64reco.eventtree import NA64Schema
+
+    return NanoEventsFactory.from_root(
+        {path: "events"},
+        schemaclass=NA64Schema,
+        mode="virtual",
+        entry_start=start,
+        entry_stop=stop,
+        metadata={"filename": path},
+        uproot_options=chunk_uproot_options([path]),
+    ).events()
+
+
 def breakdown(paths: list[str], chunksize: int, analysis: str, calib: Path) -> dict[str, float]:
     """Seconds per stage over the chunks of ``paths``, in this process.
 
@@ -304,10 +321,8 @@ def breakdown(paths: list[str], chunksize: int, analysis: str, calib: Path) -> d
     ``raw_arrays`` (made to materialise the lazy MM/straw columns too, so that it holds every
     read) and ``reconstruct_event``; the remainder of ``process`` is the cuts and histograms.
     """
-    from coffea.nanoevents import NanoEventsFactory
 
     from na64reco.calibration.io import load_calibration
-    from na64reco.eventtree import NA64Schema
     from na64reco.execution import resolve_analysis
     from na64reco.processors import selection
 
@@ -348,15 +363,7 @@ def breakdown(paths: list[str], chunksize: int, analysis: str, calib: Path) -> d
                         list(JAGGED), library="ak", how=dict, entry_start=start, entry_stop=stop
                     )
                 t1 = time.perf_counter()
-                events = NanoEventsFactory.from_root(
-                    {path: "events"},
-                    schemaclass=NA64Schema,
-                    mode="virtual",
-                    entry_start=start,
-                    entry_stop=stop,
-                    metadata={"filename": path},
-                    uproot_options={"array_cache": None, "handler": uproot.MemmapSource},
-                ).events()
+                events = chunk_events(path, start, stop)
                 t2 = time.perf_counter()
                 before = t["read columns (lazy)"] + t["reconstruct_event"]
                 proc.process(events)

@@ -43,14 +43,11 @@ import awkward as ak  # noqa: E402
 import hist  # noqa: E402
 import uproot  # noqa: E402
 from coffea import processor  # noqa: E402
-from coffea.nanoevents import NanoEventsFactory  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 T: dict[str, float] = defaultdict(float)
-# as run_analysis opens the files of its chunks (execution._uproot_options)
-UPROOT_OPTIONS = {"array_cache": None, "handler": uproot.MemmapSource}
 
 
 def _wrap(owner, name: str, label: str) -> None:
@@ -105,20 +102,12 @@ def chunks(paths: list[str], chunksize: int):
 
 def run(paths, chunksize, proc, timing: bool) -> tuple[int, list]:
     """The iterative executor's loop: factory, process, accumulate."""
-    from na64reco.eventtree import NA64Schema
+    from bench_run import chunk_events
 
     outputs, n = [], 0
     for path, start, stop in chunks(paths, chunksize):
         t0 = time.perf_counter()
-        events = NanoEventsFactory.from_root(
-            {path: "events"},
-            schemaclass=NA64Schema,
-            mode="virtual",
-            entry_start=start,
-            entry_stop=stop,
-            metadata={"filename": path},
-            uproot_options=UPROOT_OPTIONS,
-        ).events()
+        events = chunk_events(path, start, stop)
         t1 = time.perf_counter()
         outputs.append(proc.process(events))
         t2 = time.perf_counter()

@@ -392,7 +392,7 @@ def local_cluster_config() -> dict:
     * ``MALLOC_TRIM_THRESHOLD_`` is not set in the workers: distributed's nannies set it to 64 kB
       so that freed memory goes back to the system at once, which makes glibc unmap and fault in
       again every large numpy buffer of a chunk: the processing took 40 % longer (30-32 s against
-      21-22 s of CPU for 3.0e6 events); without uproot's array cache (``_uproot_options``)
+      21-22 s of CPU for 3.0e6 events); without uproot's array cache (``chunk_uproot_options``)
       a chunk's columns are freed when the chunk is done, which keeps the memory bounded;
     * the workers' statistical profiler is off: it samples the task thread's stack every 10 ms,
       ~7 % of a chunk's processing time, for a dashboard that a batch run does not look at.
@@ -719,8 +719,8 @@ def _coffea_metadata(files: list[InputFile], dataset: str) -> dict:
     }
 
 
-def _uproot_options(files: list[InputFile]) -> dict:
-    """``uproot.open`` options of the chunks.
+def chunk_uproot_options(paths: Sequence[str]) -> dict:
+    """``uproot.open`` options of the chunks of ``paths`` (also for benchmarks and warm-ups).
 
     * No array cache: NanoEvents reads each column once, and uproot's per-file cache keeps
       every column of a chunk alive until CPython's next full collection (the file object is in
@@ -731,7 +731,7 @@ def _uproot_options(files: list[InputFile]) -> dict:
       3-17% faster (benchmarks/README.md). URLs keep uproot's default source.
     """
     options: dict = {"array_cache": None}
-    if all("://" not in f.path for f in files):
+    if all("://" not in str(p) for p in paths):
         options["handler"] = uproot.MemmapSource
     return options
 
@@ -771,7 +771,7 @@ def _run_processor(
     coffea_fileset = {dataset: {"files": {f.path: TREE_NAME for f in files if f.entries > 0}}}
     if not coffea_fileset[dataset]["files"]:
         raise NA64Error("every input file is empty, nothing to run on")
-    options = _uproot_options(files)
+    options = chunk_uproot_options([f.path for f in files])
     chunks = list(runner.preprocess(coffea_fileset, uproot_options=options))
     planned: dict[str, int] = {}
     for chunk in chunks:
@@ -835,7 +835,7 @@ def _warm_up(proc: Any, path: str) -> str:
             schemaclass=NA64Schema,
             mode="virtual",
             entry_stop=WARM_UP_EVENTS,
-            uproot_options={"array_cache": None},
+            uproot_options=chunk_uproot_options([path]),
             metadata={"filename": path, "entrystart": 0},
         ).events()
         proc.process(events)
