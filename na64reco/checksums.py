@@ -12,10 +12,10 @@ it back, so an in-place edit that restores size and modification time is still c
 cache does not catch is a change below the file system (a disk flipping bits); ``na64 run
 --rehash`` and ``na64 inspect --verify-checksums`` always hash.
 
-The same status key guards a second table: the outcome of a file's full validation
-(``cached_record`` / ``remember_record``; ``na64reco.execution`` stores the entries, run
+The same status key guards any other result about a file (``cached_record`` /
+``remember_record``, one per file and ``kind``): ``na64reco.execution`` stores the entries, run
 numbers, UUID and cluster boundaries of a file that passed every contract check, keyed by the
-toolkit's source digest), so that a run on unchanged files and unchanged code does not open
+toolkit's source digest, so that a run on unchanged files and unchanged code does not open
 every file again before the first chunk (~18 ms per file).
 
 The cache is one SQLite file, ``$NA64_CACHE_DIR/checksums.sqlite`` (default
@@ -45,11 +45,11 @@ __all__ = [
 
 COMPUTED = "computed"
 CACHED = "cache"
+# one row per file and kind of result; ``key`` says what produced it (e.g. the code version)
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS sha256 (path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, "
-    "size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, sha256 TEXT)",
-    "CREATE TABLE IF NOT EXISTS record (path TEXT, key TEXT, dev INTEGER, ino INTEGER, "
-    "size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, value TEXT, PRIMARY KEY (path, key))",
+    "CREATE TABLE IF NOT EXISTS file_cache (path TEXT, kind TEXT, key TEXT, dev INTEGER, "
+    "ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, value TEXT, "
+    "PRIMARY KEY (path, kind))"
 )
 
 
@@ -71,43 +71,61 @@ def cache_path() -> Path:
     return Path(folder) / "checksums.sqlite"
 
 
-def _status(path: Path) -> tuple[int, int, int, int, int]:
-    st = path.stat()
+def file_status(path: str | Path) -> tuple[int, int, int, int, int]:
+    """(device, inode, size, mtime_ns, ctime_ns): what a result is remembered with (take it
+    before reading the file)."""
+    st = Path(path).stat()
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _connect() -> sqlite3.Connection:
+def _execute(sql: str, args: tuple) -> list:
+    """Run one statement on the cache (created if needed) and close the connection."""
     target = cache_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(target, timeout=10)
-    for statement in _SCHEMA:
-        con.execute(statement)
-    return con
-
-
-def _lookup(key: str, status: tuple) -> str | None:
     try:
-        with _connect() as con:
-            row = con.execute(
-                "SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM sha256 WHERE path = ?",
-                (key,),
-            ).fetchone()
-    except (OSError, sqlite3.Error) as exc:
-        logger.debug("checksum cache %s not readable: %s", cache_path(), exc)
-        return None
-    if row is None or tuple(row[:5]) != status:
-        return None
-    return row[5]
+        with con:  # a transaction: committed, or rolled back on error
+            con.execute(_SCHEMA)
+            return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
 
 
-def _remember(key: str, status: tuple, sha: str) -> None:
+def cached_record(path: str | Path, key: str, kind: str = "validation") -> dict | None:
+    """The ``kind`` result remembered for ``path`` under ``key`` if the file is unchanged since
+    (else None)."""
+    path = Path(path)
     try:
-        with _connect() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO sha256 VALUES (?, ?, ?, ?, ?, ?, ?)", (key, *status, sha)
-            )
+        status = file_status(path)
+        rows = _execute(
+            "SELECT key, dev, ino, size, mtime_ns, ctime_ns, value FROM file_cache "
+            "WHERE path = ? AND kind = ?",
+            (str(path.resolve()), kind),
+        )
     except (OSError, sqlite3.Error) as exc:
-        logger.debug("checksum cache %s not writable: %s", cache_path(), exc)
+        logger.debug("cache %s not readable: %s", cache_path(), exc)
+        return None
+    if not rows or rows[0][0] != key or tuple(rows[0][1:6]) != status:
+        return None
+    try:
+        return json.loads(rows[0][6])
+    except ValueError:
+        return None
+
+
+def remember_record(
+    path: str | Path, key: str, status: tuple, value: dict, kind: str = "validation"
+) -> None:
+    """Remember ``value`` (JSON-able) as the ``kind`` result of ``path`` under ``key`` (replacing
+    the previous one), valid while the file keeps ``status`` (``file_status`` taken before the
+    file was read)."""
+    try:
+        _execute(
+            "INSERT OR REPLACE INTO file_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(Path(path).resolve()), kind, key, *status, json.dumps(value)),
+        )
+    except (OSError, sqlite3.Error) as exc:
+        logger.debug("cache %s not writable: %s", cache_path(), exc)
 
 
 def file_sha256(path: str | Path, *, use_cache: bool = True) -> tuple[str, str]:
@@ -116,58 +134,12 @@ def file_sha256(path: str | Path, *, use_cache: bool = True) -> tuple[str, str]:
     Raises OSError if the file cannot be read. With ``use_cache=False`` the file is always
     hashed (and the cache refreshed).
     """
-    path = Path(path)
-    key = str(path.resolve())
-    before = _status(path)
+    before = file_status(path)
     if use_cache:
-        sha = _lookup(key, before)
-        if sha is not None:
-            return sha, CACHED
+        cached = cached_record(path, "sha256", kind="sha256")
+        if cached is not None:
+            return cached["sha256"], CACHED
     sha = sha256_file(path)
-    if _status(path) == before:  # not changed while it was being read
-        _remember(key, before, sha)
+    if file_status(path) == before:  # not changed while it was being read
+        remember_record(path, "sha256", before, {"sha256": sha}, kind="sha256")
     return sha, COMPUTED
-
-
-def cached_record(path: str | Path, key: str) -> dict | None:
-    """The record remembered for ``path`` under ``key`` if the file is unchanged (else None)."""
-    path = Path(path)
-    try:
-        status = _status(path)
-        with _connect() as con:
-            row = con.execute(
-                "SELECT dev, ino, size, mtime_ns, ctime_ns, value FROM record "
-                "WHERE path = ? AND key = ?",
-                (str(path.resolve()), key),
-            ).fetchone()
-    except (OSError, sqlite3.Error) as exc:
-        logger.debug("cache %s not readable: %s", cache_path(), exc)
-        return None
-    if row is None or tuple(row[:5]) != status:
-        return None
-    try:
-        return json.loads(row[5])
-    except ValueError:
-        return None
-
-
-def file_status(path: str | Path) -> tuple:
-    """The status a record is remembered with (take it before reading the file)."""
-    return _status(Path(path))
-
-
-def remember_record(path: str | Path, key: str, status: tuple, value: dict) -> None:
-    """Remember ``value`` (JSON-able) for ``path`` under ``key``, valid while the file keeps
-    ``status`` (``file_status`` taken before the file was read)."""
-    path = Path(path)
-    resolved = str(path.resolve())
-    try:
-        with _connect() as con:
-            # one record per file: those of other keys (older code) would only accumulate
-            con.execute("DELETE FROM record WHERE path = ? AND key != ?", (resolved, key))
-            con.execute(
-                "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (resolved, key, *status, json.dumps(value)),
-            )
-    except (OSError, sqlite3.Error) as exc:
-        logger.debug("cache %s not writable: %s", cache_path(), exc)
