@@ -40,6 +40,7 @@ import numpy as np
 from iminuit import Minuit
 from scipy import integrate, stats
 
+from na64reco.conditions.periods import PERIODS
 from na64reco.errors import NA64Error
 
 HCAL_ZERO_GEV = 1.0
@@ -50,9 +51,10 @@ MIN_EVENTS_ALTERNATIVES = 30
 RANGE_SHIFT_GEV = 5.0
 DISFAVOURED = 4.0  # 2 delta NLL: a variation worse than the exponential by > 2 sigma is left out
 BEAM_ENERGY_GEV = 100.0
-# Upper edge of the sideband fit: the 2016-2018 trigger threshold (papers 000, 002; detector.md),
-# kept for 2021-2022 when the trigger moved to 90 GeV (paper 001): see ``default_fit_range``.
-FIT_MAX_GEV = 80.0
+# Upper edge of the sideband fit: the lowest physics-trigger threshold of any period, i.e. the
+# 2016-2018 one (80 GeV, papers 000, 002), kept for 2021-2022 when the trigger moved to 90 GeV
+# (paper 001): see ``default_fit_range``. From the run-period conditions, not repeated here.
+FIT_MAX_GEV = min(p.trigger.ecal_max_gev for p in PERIODS.values())
 
 
 class SidebandFitError(NA64Error):
