@@ -148,6 +148,7 @@ def make_rdf_spec(fileset: Path, analysis: str, calibration: Path, entries: list
     from na64reco.calibration.constants import STATUS_GOOD
     from na64reco.calibration.io import load_calibration
     from na64reco.conditions import RESPONSE, get_period
+    from na64reco.conditions.beamline import nominal_x_cm
     from na64reco.constants import MAGNETIC_RIGIDITY_GEV_PER_TESLA_M
     from na64reco.eventtree.contract import TRIGGER_PHYSICS
     from na64reco.execution import ANALYSES, resolve_analysis
@@ -155,7 +156,6 @@ def make_rdf_spec(fileset: Path, analysis: str, calibration: Path, entries: list
     from na64reco.reco import showershape
     from na64reco.reco import tracking as trk
     from na64reco.reco.event import reconstruct_event
-    from na64reco.sim.beamline import nominal_x_cm
 
     db = load_calibration(calibration)
     sets = {id(s): s for e in entries for s in [db.for_run(e.run_min), db.for_run(e.run_max)]}

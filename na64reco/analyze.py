@@ -4,7 +4,7 @@ Stages (each under ``OUT/stages/<name>``, re-run only when its inputs change, se
 ``na64reco.stages``):
 
 1. ``calibration``: the given constants file, or constants derived from the fileset's
-   calibration and random-trigger runs (``na64reco.calibration.derive``);
+   calibration and random-trigger runs (``na64reco.calib.derive``);
 2. ``run-invisible``, ``run-dimuon``, ``run-phi``: the blinded selections
    (``na64reco.execution.run_analysis``) over the physics runs, always blinded (so the
    background is estimated, and frozen, before any unblinding; an ``--unblind`` run after a
@@ -122,7 +122,7 @@ def analyze(
             shutil.copy(calibration, target)
             source = str(calibration)
         else:
-            from na64reco.calibration.derive import calibrate_fileset
+            from na64reco.calib.derive import calibrate_fileset
             from na64reco.calibration.io import write_calibration
 
             sets = calibrate_fileset(fileset_path, name=f"{fileset.name}-derived", version=1)

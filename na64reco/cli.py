@@ -241,7 +241,7 @@ def calibrate(fileset: Path, out: Path, name: str | None, version: int) -> None:
     Example:
       na64 calibrate data_samples/fileset.json --out calib/na64sim-2016-2022.json
     """
-    from na64reco.calibration.derive import calibrate_fileset
+    from na64reco.calib.derive import calibrate_fileset
     from na64reco.calibration.io import write_calibration
 
     sets = calibrate_fileset(fileset, name=name or out.stem, version=version)

@@ -55,13 +55,6 @@ QUANTITIES = {
     "t0": "raw time of an in-time pulse [ns]",
     "status": "channel status: 0 good, 1 dead, 2 noisy, 3 absent",
 }
-SHAPES = {
-    "ecal": contract.ECAL_SHAPE,
-    "hcal": contract.HCAL_SHAPE,
-    "srd": contract.SRD_SHAPE,
-    "veto": contract.VETO_SHAPE,
-    "counter": contract.COUNTER_SHAPE,
-}
 _SET_KEYS = ("name", "version", "description", "period", "run_min", "run_max", "provenance")
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_calibration", "to_correctionset", "write_calibration"]
@@ -122,7 +115,7 @@ def to_correctionset(sets: list[CalibrationSet], version: int | None = None) -> 
     version = int(version if version is not None else max(c.version for c in sets))
     corrections = []
     for det in CALORIMETER_DETECTORS:
-        shape = SHAPES[det]
+        shape = contract.DETECTOR_SHAPES[det]
         for q, qdesc in QUANTITIES.items():
             corrections.append(
                 _correction(
@@ -363,9 +356,9 @@ def load_calibration(path: str | Path) -> CalibrationDB:
                     f"bin of set {i} ({s['name']}) is not {s['run_min']}-{s['run_max']}",
                 )
             det, _, q = name.partition("_")
-            if det in SHAPES and q in QUANTITIES:
+            if det in contract.DETECTOR_SHAPES and q in QUANTITIES:
                 n = _channel_count(data, b)
-                expected = int(np.prod(SHAPES[det]))
+                expected = int(np.prod(contract.DETECTOR_SHAPES[det]))
                 if n != expected:
                     raise ConfigError(
                         path,
@@ -436,7 +429,7 @@ def _read_set(path: Path, ev, s: dict, i: int) -> CalibrationSet:
     item = f"set {s['name']}"
     dets = {}
     for det in CALORIMETER_DETECTORS:
-        shape = SHAPES[det]
+        shape = contract.DETECTOR_SHAPES[det]
         ch = np.arange(int(np.prod(shape)))
         runs = np.full(len(ch), run)
         vals = {
