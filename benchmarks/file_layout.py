@@ -134,9 +134,10 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
+    from na64reco.checksums import sha256_file
     from na64reco.eventtree.writer import EventTreeWriter
     from na64reco.execution import run_analysis
-    from na64reco.fileset import Fileset, FilesetEntry, sha256_file, write_fileset
+    from na64reco.fileset import Fileset, FilesetEntry, write_fileset
 
     batch, metadata, entries = load_batch(args.data / "fileset.json", args.period, args.files)
     n = len(batch["run"])

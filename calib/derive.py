@@ -79,6 +79,7 @@ from na64reco.calibration.constants import (
     DetectorConstants,
 )
 from na64reco.conditions import RESPONSE, get_period
+from na64reco.fileset import Fileset, as_fileset
 from na64reco.reco.calorimeters import reconstruct_calorimeters
 from na64reco.reco.showershape import derive_shower_profile
 
@@ -247,12 +248,16 @@ def derive_profile(scan: dict, cset: CalibrationSet, report: Report):
 
 
 def calibrate_fileset(
-    fileset_path: str | Path, name: str | None = None, version: int = 1
+    fileset: Fileset | str | Path, name: str | None = None, version: int = 1
 ) -> list[CalibrationSet]:
-    """One CalibrationSet per period of the fileset (periods in run order)."""
-    inputs = load_calibration_inputs(fileset_path)
+    """One CalibrationSet per period of the fileset (a Fileset or a manifest path; periods in
+    run order)."""
+    fileset = as_fileset(fileset)
+    inputs = load_calibration_inputs(fileset)
     if not inputs:
-        raise CalibrationError(f"fileset {fileset_path}: no calibration or random-trigger files")
+        raise CalibrationError(
+            f"fileset {fileset.source or fileset.name}: no calibration or random-trigger files"
+        )
     sets = []
     for period in sorted(inputs, key=lambda p: get_period(p).first_run):
         set_name = f"{name}-{period}" if name else None

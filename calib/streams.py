@@ -19,7 +19,8 @@ from na64reco.calibration.constants import (
     CALORIMETER_DETECTORS,
     CalibrationError,
 )
-from na64reco.eventtree import contract
+from na64reco.eventtree import contract, open_event_file
+from na64reco.fileset import Fileset, as_fileset
 
 logger = logging.getLogger(__name__)
 
@@ -121,17 +122,15 @@ def _file_kind(entry, metadata: dict) -> str | None:
     return None
 
 
-def load_calibration_inputs(fileset_path: str | Path) -> dict[str, CalibrationInputs]:
+def load_calibration_inputs(fileset: Fileset | str | Path) -> dict[str, CalibrationInputs]:
     """Read the calibration streams of a fileset, per period.
 
     Random triggers: trigger bit 4 events of random and physics files; ecal-scan and muon
     events: trigger bit 8 of calibration files whose metadata (or generator record) says
     ``kind`` ``ecal-scan`` or ``muon``. Signal files are ignored.
     """
-    from na64reco.eventtree import open_event_file
-    from na64reco.fileset import load_fileset
-
-    fs = load_fileset(fileset_path)
+    fs = as_fileset(fileset)
+    fileset_path = fs.source or fs.name
     streams: dict[str, dict[str, list]] = {}
     sources: dict[str, list] = {}
     beam: dict[str, set] = {}

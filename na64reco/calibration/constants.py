@@ -22,12 +22,8 @@ from na64reco.conditions.truth_calibration import (
     STATUS_GOOD,
     STATUS_NOISY,
 )
-from na64reco.errors import NA64Error
+from na64reco.errors import CalibrationError
 from na64reco.eventtree.contract import CALORIMETER_DETECTORS
-
-
-class CalibrationError(NA64Error):
-    """No constants for a run, or a calibration that cannot be derived."""
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,30 @@ class CutSet(BaseModel):
     def cut_names(self) -> list[str]:
         return [c.name for c in self.cuts]
 
+    def box_edges(self, period: str) -> dict[str, tuple[float | None, float | None]]:
+        """The signal box of ``period``: ``{variable: (min, max)}`` of the numeric conditions of
+        the ``signal_box`` cuts (e.g. ``{"hcal_e": (None, 1.0), "ecal_e": (None, 50.0)}``)."""
+        edges: dict[str, tuple[float | None, float | None]] = {}
+        for cut in self.cuts:
+            if cut.name not in self.signal_box:
+                continue
+            for cond in cut.conditions:
+                lo, hi, _ = cond.bounds(period)
+                numeric = [None if v is None or isinstance(v, bool) else float(v) for v in (lo, hi)]
+                if numeric != [None, None]:
+                    edges[cond.variable] = (numeric[0], numeric[1])
+        return edges
+
+    def box_upper_edge(self, variable: str, period: str) -> float:
+        """The upper edge of the signal box in ``variable`` for ``period`` (e.g. E_ECAL < 50);
+        ValueError naming the cut set if its box has none."""
+        lo_hi = self.box_edges(period).get(variable)
+        if lo_hi is None or lo_hi[1] is None:
+            raise ValueError(
+                f"cut set {self.name!r} has no upper bound on {variable} in its signal box"
+            )
+        return lo_hi[1]
+
     def as_dict(self) -> dict:
         """The cut set as plain data, serialised into every output."""
         return self.model_dump(mode="json", exclude={"source"})
