@@ -17,10 +17,10 @@ cache does not catch is a change below the file system (a disk flipping bits); `
 --rehash`` and ``na64 inspect --verify-checksums`` always hash.
 
 The same status key guards any other result about a file (``cached_record`` /
-``remember_record``, one per file and ``kind``): ``na64reco.execution`` stores the entries, run
-numbers, UUID and cluster boundaries of a file that passed every contract check, keyed by the
-toolkit's source digest, so that a run on unchanged files and unchanged code does not open
-every file again before the first chunk (~18 ms per file).
+``remember_record``, one per file and ``kind``): ``na64reco.run.validation`` stores the
+entries, run numbers, UUID and cluster boundaries of a file that passed every contract check,
+keyed by the toolkit's source digest, so that a run on unchanged files and unchanged code does
+not open every file again before the first chunk (~18 ms per file).
 
 The cache is one SQLite file, ``$NA64_CACHE_DIR/checksums.sqlite`` (default
 ``$XDG_CACHE_HOME/na64reco`` or ``~/.cache/na64reco``), safe for concurrent processes. A cache

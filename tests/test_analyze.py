@@ -160,3 +160,18 @@ def test_efficiency_stage_runs_on_dask_workers(first_run, tmp_path):
     assert json.loads((out / "stages" / "efficiency" / "efficiencies.json").read_text()) == (
         json.loads((first_run / "stages" / "efficiency" / "efficiencies.json").read_text())
     )
+
+
+def test_every_written_document_validates_against_its_schema(first_run):
+    """Each summary.json, background.json, limit_<model>.json and results.json of a chain
+    validates against its model (the published JSON Schemas are generated from them)."""
+    from na64reco.schemas import OUTPUT_DOCUMENTS
+
+    patterns = {"limit_<model>.json": "limit_*.json"}
+    for document, model in OUTPUT_DOCUMENTS.items():
+        paths = list(first_run.rglob(patterns.get(document, document)))
+        assert paths, document
+        for path in paths:
+            doc = json.loads(path.read_text())
+            assert doc["format"] == model.model_fields["format"].default, path
+            model.model_validate(doc)

@@ -104,7 +104,7 @@ def test_shipped_sample_writes_all_outputs(shipped_run):
         assert plane.shape == (150, 120)
         assert plane.sum() == loaded["cutflow"]["2016"]["momentum"]
     assert set(summary["outputs"]["histograms"]) <= set(classes)
-    # the plots are made when na64reco.plotting is there, and never fail the run
+    # the plots are made when na64reco.plots is there, and never fail the run
     assert summary["plots"].startswith(("made", "skipped"))
 
 

@@ -43,6 +43,7 @@ from na64reco.calibration.constants import (
     DetectorConstants,
     ShowerProfile,
 )
+from na64reco.documents import read_raw, to_jsonable
 from na64reco.errors import ConfigError
 from na64reco.eventtree import contract
 
@@ -226,17 +227,9 @@ def to_correctionset(sets: list[CalibrationSet], version: int | None = None) -> 
     }
     return cs.CorrectionSet(
         schema_version=2,
-        description=json.dumps(meta, sort_keys=True, default=_json_default),
+        description=json.dumps(meta, sort_keys=True, default=to_jsonable),
         corrections=corrections,
     )
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def write_calibration(
@@ -283,15 +276,7 @@ def _channel_count(node, run_bin: int) -> int | None:
 def load_calibration(path: str | Path) -> CalibrationDB:
     """Read and validate a calibration file; ``.for_run(run)`` then picks the constants."""
     path = Path(path)
-    try:
-        text = path.read_text()
-        raw = json.loads(text)
-    except OSError as exc:
-        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(path, "(file)", f"malformed JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "(top level)", "must be a JSON object")
+    raw = read_raw(path)
     if raw.get("schema_version") != 2:
         raise ConfigError(
             path,
@@ -366,7 +351,7 @@ def load_calibration(path: str | Path) -> CalibrationDB:
                         f"set {s['name']}: {n} channels, expected {expected}",
                     )
     try:
-        evaluator = correctionlib.CorrectionSet.from_string(text)
+        evaluator = correctionlib.CorrectionSet.from_string(path.read_text())
     except Exception as exc:  # correctionlib's C++ parser: RuntimeError or ValueError
         raise ConfigError(path, "(correctionlib)", f"not loadable: {exc}") from exc
     sets = []

@@ -8,11 +8,13 @@ import click
 
 from na64reco.cli.group import (
     build_options,
+    calibration_option,
     command_line,
     execution_options,
     executor_options,
     logger,
     main,
+    out_folder_option,
 )
 
 
@@ -37,20 +39,9 @@ def _cutset_overrides(items: tuple[str, ...]) -> dict:
 @click.argument(
     "fileset", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the stages, report.html and results.json.",
-)
+@out_folder_option("Folder for the stages, report.html and results.json.")
 @executor_options
-@click.option(
-    "--calib",
-    "calibration",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Use these constants instead of deriving them from the calibration runs.",
-)
+@calibration_option("Use these constants instead of deriving them from the calibration runs.")
 @click.option(
     "--cutset",
     "cutsets",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from na64reco.cli.group import main
+from na64reco.cli.group import calibration_option, main
 
 
 def _signal_fileset(path: Path) -> Path:
@@ -44,12 +44,7 @@ def _signal_fileset(path: Path) -> Path:
     help="Fileset manifest (or a folder with fileset.json) of simulated signal samples: "
     "their factorised efficiencies.",
 )
-@click.option(
-    "--calib",
-    "calibration",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Constants for the signal samples [default: the shipped ones].",
-)
+@calibration_option("Constants for the signal samples [default: the shipped ones].")
 @click.option(
     "--limit-inputs",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -6,6 +6,7 @@ import logging
 import shlex
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import click
 
@@ -85,6 +86,27 @@ def build_options(factory: Callable, **values):
         raise click.UsageError(f"{where}: {err['msg']}") from None
 
 
+def out_folder_option(help_text: str):
+    """``--out DIR`` (the output folder, passed as ``out_dir``)."""
+    return click.option(
+        "--out",
+        "out_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+def calibration_option(help_text: str):
+    """``--calib FILE`` (a calibration constants file, passed as ``calibration``)."""
+    return click.option(
+        "--calib",
+        "calibration",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
 def executor_options(func):
     """The executor options shared by ``run`` and ``analyze``."""
     from na64reco.run.options import EXECUTORS
@@ -136,9 +158,11 @@ def execution_options(ctx: click.Context, executor, workers, scheduler, chunksiz
 __all__ = [
     "LazyChoice",
     "build_options",
+    "calibration_option",
     "command_line",
     "execution_options",
     "executor_options",
     "logger",
     "main",
+    "out_folder_option",
 ]

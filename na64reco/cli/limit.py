@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from na64reco.cli.group import LazyChoice, command_line, logger, main
+from na64reco.cli.group import LazyChoice, command_line, logger, main, out_folder_option
 
 
 def _limit_models() -> tuple[str, ...]:
@@ -23,13 +23,7 @@ def _limit_models() -> tuple[str, ...]:
     type=LazyChoice(_limit_models),
     help="Model whose coupling is limited.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder: limit_<model>.json and PNG plots.",
-)
+@out_folder_option("Output folder: limit_<model>.json and PNG plots.")
 @click.option("--masses", help="Comma-separated masses in GeV, e.g. 0.001,0.01,0.1.")
 @click.option("--mass-grid", metavar="LO:HI:N", help="N log-spaced masses in GeV from LO to HI.")
 @click.option(

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from na64reco.cli.group import build_options, execution_options, executor_options, logger, main
+from na64reco.cli.group import (
+    build_options,
+    calibration_option,
+    execution_options,
+    executor_options,
+    logger,
+    main,
+    out_folder_option,
+)
 
 
 @main.command()
@@ -16,20 +24,9 @@ from na64reco.cli.group import build_options, execution_options, executor_option
     required=True,
     help="Analysis: invisible, dimuon, phi (shipped cut sets) or a cut-set .toml file.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder: histograms.root/.pkl, summary.json, sideband_events.csv, plots.",
-)
+@out_folder_option("Output folder: histograms.root/.pkl, summary.json, sideband_events.csv, plots.")
 @executor_options
-@click.option(
-    "--calib",
-    "calibration",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Calibration constants [default: the shipped calib/na64sim-2016-2022.json].",
-)
+@calibration_option("Calibration constants [default: the shipped calib/na64sim-2016-2022.json].")
 @click.option(
     "--unblind",
     is_flag=True,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from na64reco.cli.group import LazyChoice, command_line, logger, main
+from na64reco.cli.group import LazyChoice, command_line, logger, main, out_folder_option
 from na64reco.conditions.periods import PERIODS
 
 
@@ -48,13 +48,7 @@ def _parse_rate_scale(values: tuple[str, ...]) -> dict[str, float]:
 @click.option(
     "--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same content."
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder for the ROOT files and the fileset manifest.",
-)
+@out_folder_option("Output folder for the ROOT files and the fileset manifest.")
 @click.option(
     "--signal",
     "signal_model",

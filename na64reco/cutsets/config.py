@@ -13,16 +13,16 @@ a period) raises ConfigError naming the file and the key, e.g. ``cuts.3.conditio
 
 from __future__ import annotations
 
-import tomllib
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from na64reco.conditions import PERIODS
+from na64reco.documents import read_document
 from na64reco.errors import ConfigError
+from na64reco.shipped import cutset_path
 
 Bound = float | bool | dict[str, float | bool]
 
@@ -164,10 +164,6 @@ class CutSet(BaseModel):
         return self.model_dump(mode="json", exclude={"source"})
 
 
-def _locate(error: dict) -> str:
-    return ".".join(str(p) for p in error["loc"]) or "(top level)"
-
-
 def _check_variables_and_periods(path: str, cutset: CutSet, variables: set[str]) -> None:
     for i, cut in enumerate(cutset.cuts):
         for j, cond in enumerate(cut.conditions):
@@ -192,17 +188,9 @@ def load_cutset(name_or_path: str | Path) -> CutSet:
 
     path = Path(name_or_path)
     if not path.suffix:
-        path = Path(str(resources.files("na64reco.selections") / f"{name_or_path}.toml"))
-    try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, "(file)", f"malformed TOML: {exc}") from exc
-    try:
-        cutset = CutSet.model_validate({**raw, "source": str(path)})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(path, _locate(err), err["msg"]) from exc
+        path = cutset_path(str(name_or_path))
+    cutset = read_document(
+        path, CutSet, kind="toml", prepare=lambda raw: {**raw, "source": str(path)}
+    )
     _check_variables_and_periods(str(path), cutset, set(VARIABLES))
     return cutset

@@ -165,7 +165,7 @@ def _validation_record(files: list[InputFile], on_workers: bool) -> dict:
 
 def _make_plots(histograms: dict, summary: dict, out_dir: Path) -> str:
     """The PNG plots (secondary: a failure is logged and recorded, the outputs stand)."""
-    plotting = importlib.import_module("na64reco.plotting")
+    plotting = importlib.import_module("na64reco.plots")
     try:
         written = plotting.make_plots(histograms, summary, out_dir)
     except Exception as exc:  # plots are secondary: the analysis outputs are already written
