@@ -12,8 +12,7 @@ The public API (``__all__``) is loaded on first use, so ``import na64reco`` stay
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from na64reco.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -39,16 +38,4 @@ _API = {
 }
 
 __all__ = ["__version__", *sorted(_API)]
-
-
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'na64reco' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -88,8 +88,11 @@ def no_network(monkeypatch):
 def test_make_plots_writes_every_png(tmp_path, cutset, blinded, no_network):
     output = _output(cutset, blinded=blinded, periods=("2022",))
     summary = {"analysis": "invisible", "blinding": {"blinded": blinded}}
-    paths = make_plots(output, summary, tmp_path, cutset)
+    first_look = {p.name for p in make_plots(output, summary, tmp_path / "default", cutset)}
+    assert not any(n.startswith("nminus1_") for n in first_look)  # the default set: no N-1
+    paths = make_plots(output, summary, tmp_path, cutset, which="all")
     names = {p.name for p in paths}
+    assert first_look < names
     for period in ("2022",):
         assert f"cutflow_{period}.png" in names
         assert f"plane_{period}_all.png" in names

@@ -72,8 +72,7 @@ def analyze(
     Stages whose inputs (files, constants, cut sets) have not changed are reused: a second run
     takes seconds, and changing one cut re-runs only what depends on it.
     """
-    from tqdm import tqdm
-
+    from na64reco.cli.progress import console, stage_line
     from na64reco.pipeline import AnalyzeOptions
     from na64reco.pipeline import analyze as run_chain
     from na64reco.run import RunOptions
@@ -81,7 +80,10 @@ def analyze(
     quiet = ctx.obj["quiet"]
     options = build_options(
         AnalyzeOptions,
-        run=RunOptions(execution=execution_options(ctx, executor, workers, scheduler, chunksize)),
+        # the stages' own progress bars stay quiet: the chain prints one line per stage
+        run=RunOptions(
+            execution=execution_options(ctx, executor, workers, scheduler, chunksize, quiet=True)
+        ),
         calibration=calibration,
         cutsets=_cutset_overrides(cutsets),
         unblind=unblind,
@@ -93,19 +95,8 @@ def analyze(
             "WARNING: --unblind reveals the signal box; the act is recorded.", fg="red", err=True
         )
 
-    def progress(stage: str, info: dict) -> None:
-        if quiet:
-            return
-        events = info.get("events", 0)
-        rate = events / info["seconds"] if info.get("seconds") else 0.0
-        bar = tqdm(total=1, desc=f"{stage:<14}", leave=True, bar_format="{desc} {bar:20} {postfix}")
-        bar.update(1)
-        bar.set_postfix_str(
-            "reused"
-            if info.get("reused")
-            else f"{info.get('seconds', 0):.1f} s" + (f", {rate:,.0f} events/s" if events else "")
-        )
-        bar.close()
-
-    results = run_chain(fileset, out_dir, options, progress=progress)
+    out = console(quiet)
+    results = run_chain(
+        fileset, out_dir, options, progress=lambda stage, info: stage_line(out, stage, info)
+    )
     logger.info("report: %s (%.1f s)", out_dir / "report.html", results["wall_seconds"])

@@ -86,6 +86,29 @@ def build_options(factory: Callable, **values):
         raise click.UsageError(f"{where}: {err['msg']}") from None
 
 
+def cutflow_table(cutflow: dict[str, dict[str, int | None]]) -> str:
+    """The cutflow as a text table: one row per cut, one column per period; blinded (null)
+    entries read "blinded"."""
+    periods = sorted(cutflow)
+    cuts = list(dict.fromkeys(c for p in periods for c in cutflow[p]))
+    cells = [["cut", *periods]]
+    for cut in cuts:
+        values = [cutflow[p].get(cut) for p in periods]
+        cells.append([cut, *("blinded" if v is None else f"{v:,}" for v in values)])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+
+    def line(row: list[str]) -> str:
+        padded = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(padded)
+
+    lines = [line(row) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def out_folder_option(help_text: str):
     """``--out DIR`` (the output folder, passed as ``out_dir``)."""
     return click.option(
@@ -141,16 +164,16 @@ def executor_options(func):
 
 
 def execution_options(ctx: click.Context, executor, workers, scheduler, chunksize, **more):
-    """The ExecutorOptions of the executor flags (``quiet`` from the group)."""
+    """The ExecutorOptions of the executor flags (``quiet`` from the group unless given)."""
     from na64reco.run.options import ExecutorOptions
 
+    more.setdefault("quiet", ctx.obj["quiet"])
     return build_options(
         ExecutorOptions,
         executor=executor,
         workers=workers,
         scheduler=scheduler,
         chunksize=chunksize,
-        quiet=ctx.obj["quiet"],
         **more,
     )
 
@@ -160,6 +183,7 @@ __all__ = [
     "build_options",
     "calibration_option",
     "command_line",
+    "cutflow_table",
     "execution_options",
     "executor_options",
     "logger",

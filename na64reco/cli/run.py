@@ -9,6 +9,7 @@ import click
 from na64reco.cli.group import (
     build_options,
     calibration_option,
+    cutflow_table,
     execution_options,
     executor_options,
     logger,
@@ -36,7 +37,14 @@ from na64reco.cli.group import (
     "--skip-bad-files", is_flag=True, help="Leave out invalid files (listed in the summary)."
 )
 @click.option("--maxchunks", type=int, help="Process at most N chunks (a quick look).")
-@click.option("--plots/--no-plots", default=True, show_default=True, help="Make the PNG plots.")
+@click.option(
+    "--plots",
+    type=click.Choice(["default", "all", "none"]),
+    default="default",
+    show_default=True,
+    help="PNG plots: the planes and cut flows of every period, every N-1 too, or none.",
+)
+@click.option("--no-plots", is_flag=True, help="Make no plot (the same as --plots none).")
 @click.option(
     "--checkpoint/--no-checkpoint",
     default=True,
@@ -73,6 +81,7 @@ def run(
     skip_bad_files,
     maxchunks,
     plots,
+    no_plots,
     checkpoint,
     checkpoint_dir,
     resume,
@@ -102,7 +111,8 @@ def run(
         calibration=calibration,
         unblind=unblind,
         skip_bad_files=skip_bad_files,
-        make_plots=plots,
+        make_plots=not no_plots and plots != "none",
+        plots="all" if plots == "all" else "default",
         checkpoint=checkpoint,
         resume=resume,
         checkpoint_dir=checkpoint_dir,
@@ -119,6 +129,9 @@ def run(
             err=True,
         )
     summary = run_analysis(fs, cutset, out_dir, options)
+    if not ctx.obj["quiet"]:
+        click.echo(f"\ncutflow of {summary.analysis} (events after each cut):")
+        click.echo(cutflow_table(summary.cutflow))
     skipped = sum(r.skipped for r in summary.accounting)
     logger.info(
         "%s: %d events processed, %d skipped, %d bad file(s); outputs in %s",

@@ -102,8 +102,7 @@ def simulate(
     Writes one ROOT file per run and adds them to a fileset manifest (files, run range, events,
     EOT, sha256) whose 'command' field records how to regenerate them.
     """
-    from tqdm import tqdm
-
+    from na64reco.cli.progress import console, steps
     from na64reco.errors import NA64Error
     from na64reco.sim.run import SimRequest, plan_runs, update_fileset
     from na64reco.sim.run import simulate as run_simulation
@@ -126,21 +125,11 @@ def simulate(
         plans = plan_runs(request)
     except (ValueError, NA64Error) as exc:  # the request's own checks (options only)
         raise click.UsageError(str(exc)) from None
-    bar = tqdm(
-        total=len(plans), unit="run", disable=ctx.obj["quiet"], desc=f"simulate {kind} {period}"
-    )
-    n_events = 0
-
-    def progress(summary: dict) -> None:
-        nonlocal n_events
-        n_events += summary["events"]
-        bar.update(1)
-        bar.set_postfix(
-            events=n_events, rate=f"{n_events / max(bar.format_dict['elapsed'], 1e-9):.0f}/s"
+    with steps(console(ctx.obj["quiet"]), len(plans), f"simulate {kind} {period}") as advance:
+        summaries = run_simulation(
+            request, out_dir, jobs=jobs, progress=lambda s: advance(s["events"])
         )
-
-    summaries = run_simulation(request, out_dir, jobs=jobs, progress=progress)
-    bar.close()
+    n_events = sum(s["events"] for s in summaries)
     path = update_fileset(
         manifest or out_dir / "fileset.json", request, summaries, command=command_line()
     )

@@ -7,7 +7,14 @@ limit stage's one entry point is ``limits.limit_document``; ``results`` and ``re
 ``results.json`` and ``report.html``.
 """
 
-from na64reco.pipeline.chain import LIMIT_MODELS, AnalyzeOptions, analyze
-from na64reco.pipeline.limits import limit_document, write_limit
+from na64reco.lazy import lazy_exports
 
-__all__ = ["LIMIT_MODELS", "AnalyzeOptions", "analyze", "limit_document", "write_limit"]
+_API = {
+    "LIMIT_MODELS": "na64reco.pipeline.chain",
+    "AnalyzeOptions": "na64reco.pipeline.chain",
+    "analyze": "na64reco.pipeline.chain",
+    "limit_document": "na64reco.pipeline.limits",
+    "write_limit": "na64reco.pipeline.limits",
+}
+__all__ = sorted(_API)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -108,11 +108,13 @@ class _Chain:
         for digests in self.files_of.values():
             digests.sort()
 
-    def report(self, result: StageResult, events: int = 0) -> None:
+    def report(self, result: StageResult) -> None:
         if self.progress:
-            self.progress(
-                result.name, {"reused": result.reused, "seconds": result.seconds, "events": events}
-            )
+            info = {"reused": result.reused, "seconds": result.seconds}
+            for key in ("events", "loop_seconds"):
+                if key in result.outputs:
+                    info[key] = result.outputs[key]
+            self.progress(result.name, info)
 
     def calibration(self) -> StageResult:
         given = self.options.calibration
@@ -156,6 +158,7 @@ class _Chain:
             summary = run_analysis(self.fileset, cutset, folder, options)
             out = {"summary_sha256": sha256_file(folder / "summary.json")}
             out["events"] = summary.events_processed
+            out["loop_seconds"] = summary.metrics.wall_s
             if opened:  # events passing every cut, the box included, per period
                 last = cutset.cut_names[-1]
                 out["observed"] = {p: f[last] for p, f in summary.cutflow.items()}
@@ -170,7 +173,7 @@ class _Chain:
         }
         name = f"run-{analysis}" + ("-unblinded" if opened else "")
         result = self.stages.run(name, inputs, run)
-        self.report(result, result.outputs.get("events", 0))
+        self.report(result)
         return result
 
     def efficiency(self, calib: StageResult) -> StageResult:

@@ -29,9 +29,11 @@ from na64reco.plots.nminus1 import plot_nminus1
 from na64reco.plots.plane import plot_plane
 
 PLOT_PATTERNS = ("plane_*.png", "cutflow_*.png", "nminus1_*.png")
+PLOT_SETS = ("default", "all")
 
 __all__ = [
     "PLOT_PATTERNS",
+    "PLOT_SETS",
     "make_plots",
     "plot_cutflow",
     "plot_nminus1",
@@ -71,13 +73,18 @@ def make_plots(
     summary: Mapping[str, Any],
     out_dir: Path,
     cutset: CutSet | None = None,
+    which: str = "default",
 ) -> list[Path]:
-    """Write the standard PNGs of one selection output into ``out_dir``; returns their paths.
+    """Write the PNGs of one selection output into ``out_dir``; returns their paths.
 
     ``output`` is the selection processor's accumulator (``plane``, ``nminus1``, ``cutflow``;
     any may be missing); ``summary`` needs ``analysis`` and ``blinding.blinded`` (blinded
     assumed when missing) and, unless ``cutset`` is given, the cut set as run (``cutset``).
+    ``which``: ``"default"``, what a physicist looks at first (the planes and the cut flow of
+    every period), or ``"all"`` (the N-1 distribution of every cut too).
     """
+    if which not in PLOT_SETS:
+        raise ValueError(f"unknown plot set {which!r}: use one of {', '.join(PLOT_SETS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if cutset is None:
@@ -108,7 +115,7 @@ def make_plots(
             path = out_dir / f"cutflow_{safe_name(period)}.png"
             written.append(plot_cutflow(flow, period, path, **common))
 
-    for cut_name, h in (output.get("nminus1") or {}).items():
+    for cut_name, h in (output.get("nminus1") or {}).items() if which == "all" else ():
         for period in periods:
             if "period" in h.axes.name and period not in h.axes["period"]:
                 continue

@@ -77,7 +77,7 @@ def plot_cutflow(
                 handles=[Patch(fill=False, hatch="//", edgecolor="grey", label="blinded")],
                 loc="upper right", fontsize=13,
             )  # fmt: skip
-        label(ax, summary, period)  # last: it draws the figure to place its texts
-        fig.tight_layout()
+        label(ax, summary, period, "cut flow")
+        fig.subplots_adjust(left=0.1, right=0.97, top=0.93, bottom=0.25)  # room for the names
         save(fig, path)
     return path

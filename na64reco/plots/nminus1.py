@@ -163,7 +163,6 @@ def plot_nminus1(
         if others:
             handles.append(Patch(fill=False, edgecolor="none", label="also: " + ", ".join(others)))
         ax.legend(handles=handles, loc="upper right", fontsize=12)
-        ax.set_title(f"N-1: {cut_name}", loc="right", fontsize=13, pad=28)
-        label(ax, summary, period)  # last: it draws the figure to place its texts
+        label(ax, summary, period, f"N-1: {cut_name}")
         save(fig, path)
     return path

@@ -116,7 +116,6 @@ def plot_plane(
         ]  # fmt: skip
         ax.legend(handles=handles, loc="upper right", fontsize=11, frameon=True, framealpha=0.9)
         title = "all events" if stage == "all" else f"after the cuts up to {stage}"
-        ax.set_title(title, loc="right", fontsize=13, pad=28)
-        label(ax, summary, period)  # last: it draws the figure to place its texts
+        label(ax, summary, period, title)
         save(fig, path)
     return path

@@ -7,17 +7,16 @@ go through the same steps: options (``options.RunOptions``), input validation
 (``engine``, ``checkpoint``). coffea internals are used only in ``coffea_adapter``.
 """
 
-from na64reco.run.efficiency import run_signal_efficiency
-from na64reco.run.options import EXECUTORS, ExecutorOptions, RunOptions
-from na64reco.run.selection import run_analysis
-from na64reco.run.validation import InputFile, validate_inputs
+from na64reco.lazy import lazy_exports
 
-__all__ = [
-    "EXECUTORS",
-    "ExecutorOptions",
-    "InputFile",
-    "RunOptions",
-    "run_analysis",
-    "run_signal_efficiency",
-    "validate_inputs",
-]
+_API = {
+    "EXECUTORS": "na64reco.run.options",
+    "ExecutorOptions": "na64reco.run.options",
+    "RunOptions": "na64reco.run.options",
+    "InputFile": "na64reco.run.validation",
+    "validate_inputs": "na64reco.run.validation",
+    "run_analysis": "na64reco.run.selection",
+    "run_signal_efficiency": "na64reco.run.efficiency",
+}
+__all__ = sorted(_API)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

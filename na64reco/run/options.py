@@ -65,6 +65,9 @@ class RunOptions(BaseModel):
     verify_checksums: bool = True
     checksum_cache: bool = True
     make_plots: bool = True
+    plots: Literal["default", "all"] = Field(
+        "default", description="which plots: the first-look set, or every N-1 distribution too"
+    )
     checkpoint: bool = False
     resume: bool = False
     checkpoint_dir: Path | None = None

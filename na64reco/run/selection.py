@@ -163,11 +163,11 @@ def _validation_record(files: list[InputFile], on_workers: bool) -> dict:
     }
 
 
-def _make_plots(histograms: dict, summary: dict, out_dir: Path) -> str:
+def _make_plots(histograms: dict, summary: dict, out_dir: Path, which: str) -> str:
     """The PNG plots (secondary: a failure is logged and recorded, the outputs stand)."""
     plotting = importlib.import_module("na64reco.plots")
     try:
-        written = plotting.make_plots(histograms, summary, out_dir)
+        written = plotting.make_plots(histograms, summary, out_dir, which=which)
     except Exception as exc:  # plots are secondary: the analysis outputs are already written
         logger.error("plotting failed (outputs are complete): %s: %s", type(exc).__name__, exc)
         return f"failed: {type(exc).__name__}: {exc}"
@@ -289,7 +289,7 @@ def run_analysis(
     }
     if options.make_plots:
         plot_input = {"plane": output["plane"], "nminus1": output["nminus1"], "cutflow": cutflow}
-        summary["plots"] = _make_plots(plot_input, summary, out)
+        summary["plots"] = _make_plots(plot_input, summary, out, options.plots)
     run_summary = RunSummary.model_validate(_plain(summary))
     write_summary(out / "summary.json", run_summary)  # last: its presence marks complete outputs
     if checkpointer is not None:
