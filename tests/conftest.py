@@ -25,6 +25,21 @@ def _private_checksum_cache(tmp_path_factory):
         os.environ["NA64_CACHE_DIR"] = previous
 
 
+@pytest.fixture(scope="session")
+def analyzed_sample(tmp_path_factory):
+    """``na64 -q analyze`` on the shipped sample, once per session (tests must not change it:
+    copy the folder to rerun stages)."""
+    from click.testing import CliRunner
+
+    from na64reco.cli import main
+
+    out = tmp_path_factory.mktemp("analyze")
+    result = CliRunner().invoke(main, ["-q", "analyze", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""  # quiet really is quiet
+    return out
+
+
 def _hits(rng: np.random.Generator, n: int, fields: dict[str, tuple], mean: float) -> ak.Array:
     counts = rng.poisson(mean, size=n)
     total = int(counts.sum())

@@ -131,7 +131,7 @@ def _normal_html(run: dict) -> str:
     text = run["html"].replace(str(run["root"]), "<RUN>").replace(run["sha256"], "<SHA256>")
     subs = (
         (ISO_TIME, "<TIME>"),  # provenance.created
-        (re.compile(r"analysis wall time [0-9.]+ s"), "analysis wall time <S> s"),
+        (re.compile(r"this analysis took [0-9.]+ s"), "this analysis took <S> s"),
         (re.compile(r"(<td>(?:yes|no)</td><td>)[0-9.e+-]+(</td>)"), r"\1<S>\2"),  # stage times
     )
     for pattern, repl in subs:

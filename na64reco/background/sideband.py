@@ -35,6 +35,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from iminuit import Minuit
@@ -352,11 +353,9 @@ def sideband_estimate(
 
 def plot_sideband(result: dict, ecal: np.ndarray, path, title: str = "") -> None:
     """The sideband E_ECAL histogram, every converged fit extrapolated, the box shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import mplhep
+
+    from na64reco.plots.common import figure, save
 
     _, hi = result["fit_range_gev"]
     box = result["box_gev"]
@@ -364,14 +363,15 @@ def plot_sideband(result: dict, ecal: np.ndarray, path, title: str = "") -> None
     top = max(hi, float(result.get("trigger_max_gev") or hi))
     edges = np.arange(0.0, top + 2.0, 2.0)
     counts, _ = np.histogram(ecal, bins=edges)
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = figure((7, 5))
+    ax = fig.add_subplot()
     mplhep.histplot(
         counts,
         edges,
         ax=ax,
         histtype="errorbar",
         yerr=np.sqrt(counts),
-        label="sideband, E_HCAL < 1 GeV",
+        label="sideband (E_HCAL below the box edge)",
         color="k",
     )
     x = np.linspace(0.5, hi, 400)
@@ -408,8 +408,7 @@ def plot_sideband(result: dict, ecal: np.ndarray, path, title: str = "") -> None
     ax.set_title(f"{title} {txt}".strip(), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, Path(path))
 
 
 __all__ = [
