@@ -5,7 +5,7 @@ variables (``na64reco.cutsets.variables.VARIABLES``). A condition's bounds may d
 period: a bound is a number, a boolean, or a table keyed by period names or period groups
 ("2016-2018", "2021-2022", "2016", ...), the most specific key winning. One cut may be marked as
 the signal box: ``signal_box = ["hcal_zero", "box"]`` lists the cuts whose conjunction defines the
-blinded region (``na64reco.cutsets.blinding``).
+blinded region (``na64reco.cutsets.evaluate.blind_mask``); ``CutSet.box_edges`` reads its edges.
 
 Every problem (unknown key, misspelt cut field, unknown variable or period, a bound missing for
 a period) raises ConfigError naming the file and the key, e.g. ``cuts.3.conditions.0.min``.
