@@ -17,6 +17,9 @@ Method per constant (the numbers in the module constants below):
   in-time peak by an iterated median within +- 3 widths of the histogram mode.
 * **Pile-up tag** (per calibration event): any ECAL/HCAL/S-counter pulse > 20 sigma that is out
   of time (|t - t0| > max(4 widths, 6 ns)). Tagged events are not used for gains.
+* **Saturation** (scan events): an event with any ECAL channel at its ADC's full scale
+  (``conditions.response.saturation_adc``) measured only a lower bound of that channel's
+  energy and is not used for the gains or the shower profile.
 * **ECAL gains** (ecal-scan runs, trigger bit 8): linear least squares
   ``sum_c k_c (a_ic - ped_c) = E_beam * C(cell_i)`` over both sections and all scan events, with
   the beam energy of the file metadata and C the expected fraction of the shower energy in the
@@ -109,7 +112,8 @@ def derive_calibration(
     n_quiet = peds.pop("_quiet_events")
     calib_events = concatenate_arrays([inputs.scan, inputs.muon])
     t0s, widths, _ = derive_t0(calib_events, peds, report)
-    keep_scan = ~pileup_tag(inputs.scan, peds, t0s, widths)
+    saturated_scan = _saturated(inputs.scan)
+    keep_scan = ~pileup_tag(inputs.scan, peds, t0s, widths) & ~saturated_scan
     keep_muon = ~pileup_tag(inputs.muon, peds, t0s, widths)
     status = {det: peds[det]["status"].copy() for det in CALORIMETER_DETECTORS}
     gains: dict[str, np.ndarray] = {}
@@ -190,7 +194,8 @@ def derive_calibration(
             "random_quiet": n_quiet,
             "ecal_scan": len(inputs.scan["trigger"]),
             "muon": len(inputs.muon["trigger"]),
-            "scan_pileup_tagged": int((~keep_scan).sum()),
+            "scan_saturated": int(saturated_scan.sum()),
+            "scan_pileup_tagged": int((~keep_scan & ~saturated_scan).sum()),
             "muon_pileup_tagged": int((~keep_muon).sum()),
         },
         "ecal_fit": ecal_info,
@@ -221,6 +226,16 @@ def derive_calibration(
     )
     scan_clean = select_events(inputs.scan, inliers & keep_scan)
     return replace(cset, shower_profile=derive_profile(scan_clean, cset, report))
+
+
+def _saturated(events: dict) -> np.ndarray:
+    """Events with an ECAL channel at its ADC's full scale."""
+    from na64reco.conditions.response import saturation_adc
+    from na64reco.reco.calorimeters import SATURATION_TOLERANCE_ADC
+
+    amp = np.asarray(events["ecal_amp"])
+    level = saturation_adc("ecal") - SATURATION_TOLERANCE_ADC
+    return (amp >= level).reshape(len(amp), -1).any(axis=1)
 
 
 def derive_profile(scan: dict, cset: CalibrationSet, report: Report):

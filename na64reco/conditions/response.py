@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from na64reco.eventtree.contract import DETECTOR_SHAPES
+
 
 @dataclass(frozen=True)
 class ChannelElectronics:
@@ -87,6 +91,12 @@ RESPONSE = Response()
 # Read-out electronics per detector type [choose], tuned so that 100 GeV in one ECAL cell and the
 # largest HCAL deposits stay below the 12-bit ADC range, and the HCAL noise summed over 36 channels
 # (~0.3 GeV) sits well below the 1 GeV zero-energy threshold set by the noise [paper 002].
+# Saturation: the 12-bit ADC clips the raw amplitude (pedestal included) at 4095 [choose: a 12-bit
+# MSADC]. With 150 ADC/GeV and a 15% spread the PS channel of a beam cell can saturate at ~20 GeV
+# (2022: 184 ADC/GeV, 21.1 GeV), which a full-energy shower with a large PS fraction reaches
+# (~5e-4 of beam electrons in 2022): the reconstruction flags such channels
+# (``na64reco.reco.calorimeters``) and the trigger, which sums the analogue signal, never sees
+# the clipping (``na64reco.sim.hardware``).
 ELECTRONICS: dict[str, ChannelElectronics] = {
     "ecal_ps": ChannelElectronics(150.0, 0.15, 200.0, 30.0, 1.5, 1.5, 8.0, 4095.0),
     "ecal_main": ChannelElectronics(30.0, 0.12, 200.0, 30.0, 2.0, 1.5, 8.0, 4095.0),
@@ -95,3 +105,21 @@ ELECTRONICS: dict[str, ChannelElectronics] = {
     "veto": ChannelElectronics(25000.0, 0.15, 100.0, 15.0, 3.0, 1.0, 5.0, 4095.0),
     "counter": ChannelElectronics(100000.0, 0.15, 100.0, 15.0, 3.0, 0.5, 5.0, 4095.0),
 }
+
+
+def electronics_key(detector: str, section: int | None = None) -> str:
+    """The ``ELECTRONICS`` key of a detector (ECAL: section 0 is the PS, 1 the main section)."""
+    if detector == "ecal":
+        return "ecal_ps" if section == 0 else "ecal_main"
+    return detector
+
+
+def saturation_adc(detector: str) -> np.ndarray:
+    """Raw amplitude [ADC] at which each channel of ``detector`` clips (its channel shape)."""
+    shape = DETECTOR_SHAPES[detector]
+    if detector == "ecal":
+        out = np.empty(shape)
+        out[0] = ELECTRONICS["ecal_ps"].saturation_adc
+        out[1] = ELECTRONICS["ecal_main"].saturation_adc
+        return out
+    return np.full(shape, ELECTRONICS[electronics_key(detector)].saturation_adc)

@@ -7,16 +7,13 @@ vectorised: numpy over events, no Python loop per event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy import special, stats
 
 from na64reco.conditions import beamline
 from na64reco.conditions import processes as proc
-from na64reco.conditions.periods import Geometry, RunPeriod
-from na64reco.conditions.response import RESPONSE, Response
+from na64reco.conditions.periods import RunPeriod
 from na64reco.constants import (
     ELECTRON_MASS_GEV,
     MUON_MASS_GEV,
@@ -27,89 +24,22 @@ from na64reco.constants import (
 )
 from na64reco.sim import showers
 from na64reco.sim.batch import EventBatch
+from na64reco.sim.beam import (
+    TRACK_START_Z_M,
+    SimContext,
+    add_beam_track,
+    beam_kinematics,
+    electron_event_common,
+    impact_point,
+)
 from na64reco.sim.deposits import Deposits
+from na64reco.sim.em_tail import em_tail_rate, generate_em_shower
 from na64reco.sim.srd import add_srd_fakes, add_synchrotron_radiation
 
-BEAM_DIVERGENCE_RAD = 5e-5  # [choose] angular spread of the beam
-TRACK_START_Z_M = -10.0  # the beam enters the spectrometer here [choose]
-# Generation region of the em_shower tail: E_vis < threshold + margin. The margin covers what the
-# trigger sum adds after the smearing (cell fluctuations 5% sqrt(E_cell), ~0.5 GeV at 90 GeV, and
-# leakage): 1.5 GeV is 3 sigma of that.
-EM_TAIL_MARGIN_GEV = 1.5
 PHOTON_CONVERSION_DEPTH_X0 = 9.0 / 7.0  # mean conversion depth of a photon [PDG]
 HADRON_SECONDARY_MOMENTUM_GEV = (0.5, 8.0)  # large-angle secondaries, log-uniform [choose]
 SECONDARY_CONE_RAD = (0.02, 0.1)  # their polar angles [choose]
 UPSTREAM_HCAL_FRACTION_MIN = 0.3  # see generate_upstream_interaction
-
-
-@dataclass(frozen=True)
-class SimContext:
-    """What a generator needs: the period, the detector response, rate scale factors."""
-
-    period: RunPeriod
-    response: Response = RESPONSE
-    rate_scale: dict[str, float] = field(default_factory=dict)
-    # Importance factors for rare outcomes (validation only): the probability of "escape"
-    # (upstream secondaries all undetected) and "punch_through" is multiplied by the factor, and
-    # an estimate weights each such event by 1/factor. Data files never use them.
-    importance: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def geometry(self) -> Geometry:
-        return self.period.geometry
-
-    def rate(self, name: str, nominal: float) -> float:
-        return nominal * self.rate_scale.get(name, 1.0)
-
-    def boost(self, outcome: str) -> float:
-        return self.importance.get(outcome, 1.0)
-
-    @property
-    def srd_fake_probability(self) -> float:
-        return min(self.period.srd_hadron_fake_probability * self.boost("srd_fake"), 1.0)
-
-
-# --- beam particles ---------------------------------------------------------------------------
-
-
-def beam_kinematics(rng: np.random.Generator, n: int, ctx: SimContext, energy=None) -> dict:
-    """Energy, position at the kick plane and slopes of n beam particles."""
-    p = ctx.period
-    x0, y0, s0 = beamline.nominal_kick_point(ctx.geometry)
-    if energy is None:
-        energy = p.beam_energy_gev * (1 + p.beam_momentum_spread * rng.standard_normal(n))
-    return {
-        "energy": np.asarray(energy, dtype=float) * np.ones(n),
-        "x_kick": x0 + p.beam_spot_sigma_cm * rng.standard_normal(n),
-        "y_kick": y0 + p.beam_spot_sigma_cm * rng.standard_normal(n),
-        "sx": s0 + BEAM_DIVERGENCE_RAD * rng.standard_normal(n),
-        "sy": BEAM_DIVERGENCE_RAD * rng.standard_normal(n),
-    }
-
-
-def impact_point(ctx: SimContext, kin: dict, p_at_magnet: np.ndarray, z_m=None):
-    """(x, y) in cm of the beam track at the ECAL face (or at z)."""
-    z = ctx.geometry.ecal_z_m if z_m is None else z_m
-    return beamline.position_at(
-        ctx.geometry, z, kin["x_kick"], kin["y_kick"], kin["sx"], kin["sy"], p_at_magnet
-    )
-
-
-def add_beam_track(
-    batch: EventBatch, idx, ctx: SimContext, kin: dict, p_at_magnet, t_ns=0.0, z_end=None
-) -> None:
-    z_end = ctx.geometry.ecal_z_m if z_end is None else z_end
-    batch.add_segments(
-        event=idx,
-        x_kick_cm=kin["x_kick"],
-        y_kick_cm=kin["y_kick"],
-        slope_x_up=kin["sx"],
-        slope_y=kin["sy"],
-        p_at_magnet_gev=p_at_magnet,
-        z_start_m=TRACK_START_Z_M,
-        z_end_m=z_end,
-        t_ns=t_ns,
-    )
 
 
 def add_secondaries(
@@ -277,73 +207,11 @@ def sample_pair_sharing(rng: np.random.Generator, energy: np.ndarray, mass: floa
 # --- background processes -----------------------------------------------------------------------
 
 
-def _electron_event_common(rng, batch: EventBatch, ctx: SimContext, energy=None):
-    """Beam e- of an e- initiated process: track, SR, counters; returns (kinematics, impact)."""
-    n = len(batch)
-    idx = np.arange(n)
-    kin = beam_kinematics(rng, n, ctx, energy)
-    x, y = impact_point(ctx, kin, kin["energy"])
-    add_beam_track(batch, idx, ctx, kin, kin["energy"])
-    halo = rng.random(n) < ctx.response.v1_halo_probability
-    showers.add_counters(rng, batch.intime, idx, ctx.response, halo.astype(float))
-    batch.truth["mc_beam_pdg"][:] = PDG_ELECTRON
-    batch.truth["mc_beam_energy"][:] = kin["energy"]
-    return kin, x, y
-
-
-@lru_cache(maxsize=16)
-def _em_tail_table(e0: float, spread: float, threshold: float, stochastic: float, constant: float):
-    """Beam-energy grid, conditional CDF and total probability of E_vis < threshold."""
-    from na64reco.sim.showers import CELL_FLUCTUATION
-
-    a = np.sqrt(stochastic**2 - CELL_FLUCTUATION**2)
-    eb = np.linspace(e0 * (1 - 8 * spread), e0 * (1 + 8 * spread), 1601)
-    sigma = np.sqrt(a**2 / eb + constant**2)
-    z_max = (threshold / eb - 1) / sigma
-    weight = stats.norm.pdf(eb, e0, e0 * spread) * special.ndtr(z_max)
-    cdf = np.concatenate([[0], np.cumsum(0.5 * (weight[1:] + weight[:-1]) * np.diff(eb))])
-    return eb, cdf / cdf[-1], cdf[-1]
-
-
-def em_tail_rate(ctx: SimContext) -> float:
-    """Probability per EOT that a full-energy shower is measured below the trigger threshold."""
-    p, r = ctx.period, ctx.response
-    *_, prob = _em_tail_table(
-        p.beam_energy_gev,
-        p.beam_momentum_spread,
-        p.trigger.ecal_max_gev + EM_TAIL_MARGIN_GEV,
-        r.ecal_stochastic,
-        r.ecal_constant,
-    )
-    return ctx.rate("em_shower", prob)
-
-
-def generate_em_shower(rng: np.random.Generator, n: int, ctx: SimContext) -> EventBatch:
-    """Full-energy EM showers from the resolution tail below the trigger threshold."""
-    p, r = ctx.period, ctx.response
-    thr = p.trigger.ecal_max_gev + EM_TAIL_MARGIN_GEV
-    eb_grid, cdf, _ = _em_tail_table(
-        p.beam_energy_gev, p.beam_momentum_spread, thr, r.ecal_stochastic, r.ecal_constant
-    )
-    energy = np.interp(rng.random(n), cdf, eb_grid)
-    from na64reco.sim.showers import CELL_FLUCTUATION
-
-    a = np.sqrt(r.ecal_stochastic**2 - CELL_FLUCTUATION**2)
-    z_max = (thr / energy - 1) / np.sqrt(a**2 / energy + r.ecal_constant**2)
-    z = special.ndtri(rng.random(n) * special.ndtr(z_max))  # truncated normal below z_max
-    batch = EventBatch.empty(n, proc.PROCESS_IDS["em_shower"])
-    _, x, y = _electron_event_common(rng, batch, ctx, energy)
-    idx = np.arange(n)
-    showers.add_em_shower(rng, batch.intime, idx, energy, x, y, ctx.geometry, r, resolution_z=z)
-    add_synchrotron_radiation(rng, batch.intime, idx, energy, r)
-    return batch
-
-
 def generate_hadron_electroproduction(rng, n: int, ctx: SimContext) -> EventBatch:
     """eA -> e + hadrons in the ECAL (region II)."""
     r, g = ctx.response, ctx.geometry
     batch = EventBatch.empty(n, proc.PROCESS_IDS["hadron_electroproduction"])
-    kin, x, y = _electron_event_common(rng, batch, ctx)
+    kin, x, y = electron_event_common(rng, batch, ctx)
     idx = np.arange(n)
     e = kin["energy"]
     add_synchrotron_radiation(rng, batch.intime, idx, e, r)
@@ -367,7 +235,7 @@ def generate_dimuon(rng, n: int, ctx: SimContext) -> EventBatch:
     """e Z -> e Z gamma; gamma -> mu+ mu- (region I)."""
     r, g = ctx.response, ctx.geometry
     batch = EventBatch.empty(n, proc.PROCESS_IDS["dimuon"])
-    kin, x, y = _electron_event_common(rng, batch, ctx)
+    kin, x, y = electron_event_common(rng, batch, ctx)
     idx = np.arange(n)
     e = kin["energy"]
     add_synchrotron_radiation(rng, batch.intime, idx, e, r)
@@ -568,7 +436,7 @@ def generate_low_energy_electron(rng, n: int, ctx: SimContext) -> EventBatch:
     """Electrons of the low-energy beam tail: deflected more, they land off the beam cell."""
     energy = rng.uniform(*proc.LOW_ENERGY_TAIL_RANGE_GEV, n)
     batch = EventBatch.empty(n, proc.PROCESS_IDS["low_energy_electron"])
-    _, x, y = _electron_event_common(rng, batch, ctx, energy)
+    _, x, y = electron_event_common(rng, batch, ctx, energy)
     idx = np.arange(n)
     showers.add_em_shower(rng, batch.intime, idx, energy, x, y, ctx.geometry, ctx.response)
     add_synchrotron_radiation(rng, batch.intime, idx, energy, ctx.response)

@@ -144,7 +144,9 @@ def _rng(request: SimRequest, run: int) -> np.random.Generator:
 def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
     """Recorded events of one run as writer-ready arrays (with MC truth) and a run summary."""
     period = get_period(request.period)
-    ctx = gen.SimContext(period, rate_scale=dict(request.rate_scale))
+    ctx = gen.SimContext(
+        period, rate_scale=dict(request.rate_scale), calibration_epoch=request.calibration_epoch
+    )
     rng = _rng(request, plan.run)
     parts: list[EventBatch] = []
     generated: dict[str, int] = {}
@@ -178,22 +180,31 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
         counts, _ = np.histogram(batch.truth["mc_e_miss"], bins=E_MISS_EDGES_GEV)
         e_miss_generated = counts.tolist()
 
-    # Hardware trigger: a loose pre-selection on the true deposits (events that cannot fire the
-    # trigger are not digitised), then the exact decision on the digitised channels; then the
-    # trigger efficiency, and the dead time for data runs (not for signal MC, whose efficiency
-    # is quoted per live EOT).
+    # Hardware trigger on the analogue sums of every event (thinned em_shower candidates kept
+    # with their acceptance), then the trigger efficiency, and the dead time for data runs (not
+    # for signal MC, whose efficiency is quoted per live EOT); only recorded events are digitised.
     constants = true_calibration(request.period, request.calibration_epoch)
     calibration_run = request.kind in ("ecal-scan", "muon", "random")
-    candidate = (batch.trigger_bits != 0) | (
-        hardware.pretrigger(batch, period, ctx.response) & (not calibration_run)
-    )
-    batch = batch.take(np.flatnonzero(candidate))
-    raw = hardware.digitize(rng, batch, constants, ctx.response)
-    fired = hardware.digital_trigger(raw, request.period, request.calibration_epoch)
-    fired &= rng.random(len(batch)) < period.trigger.efficiency
-    bits = batch.trigger_bits | np.where(fired, contract.TRIGGER_PHYSICS, 0).astype(np.uint16)
-    if calibration_run:
-        bits = batch.trigger_bits  # calibration and pedestal runs use their own trigger only
+    if calibration_run:  # calibration and pedestal runs use their own trigger only
+        noise = hardware.unconditioned_noise(rng, len(batch), constants)
+        bits = batch.trigger_bits
+        bookkeeping = {}
+    else:
+        decision = hardware.analogue_trigger(rng, batch, period, constants, ctx.response)
+        noise = decision.noise
+        fired = decision.fired & (rng.random(len(batch)) < period.trigger.efficiency)
+        bits = batch.trigger_bits | np.where(fired, contract.TRIGGER_PHYSICS, 0).astype(np.uint16)
+        bookkeeping = {
+            "thinned": decision.thinned,
+            "thinned_kept": decision.thinned_kept,
+            "bound_violations": decision.bound_violations,
+        }
+        if decision.bound_violations:
+            logger.warning(
+                "run %d: %d thinned event(s) above their trigger bound (see sim.em_tail)",
+                plan.run,
+                decision.bound_violations,
+            )
     keep = bits != 0
     if request.kind != "signal":
         keep &= rng.random(len(batch)) < period.daq_live_fraction
@@ -203,6 +214,7 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
     order = order[np.argsort(position[order], kind="stable")]
     batch = batch.take(order)
     bits = bits[order]
+    raw = hardware.digitize(rng, batch, constants, noise.take(order), ctx.response)
     n = len(batch)
     n_spills = max(plan.spills, 1)
     spill = np.floor(position[order] * n_spills).astype(np.int32) + 1
@@ -214,7 +226,7 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
         "event": event,
         "trigger": bits.astype(np.uint16),
     }
-    arrays.update({k: v[order] for k, v in raw.items()})
+    arrays.update(raw)
     segs = batch.segment_arrays()
     segs["event"] = segs["event"].astype(np.int64)
     mm, st = simulate_tracker_hits(
@@ -247,6 +259,7 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
             name: int(np.count_nonzero(bits & bit))
             for name, bit in (("physics", 1), ("beam", 2), ("random", 4), ("calibration", 8))
         },
+        "trigger_thinning": bookkeeping,
     }
     return arrays, summary
 
@@ -281,6 +294,7 @@ def run_metadata(request: SimRequest, plan: RunPlan, summary: dict) -> dict:
             "request": asdict(request),
             "generated": summary["generated"],
             "recorded_by_process": summary["recorded_by_process"],
+            "trigger_thinning": summary["trigger_thinning"],
         },
         "signal": (
             {
