@@ -30,9 +30,10 @@ Method per constant (the numbers in the module constants below):
   more than 4 robust sigmas off (pile-up, showers aimed at a dead cell). A channel with no
   signal above 20 noise sigma in any scan event is dead.
 * **HCAL gains** (muon runs): per cell an unbinned Moyal fit (iminuit) of the MIP peak;
-  gain = ``RESPONSE.hcal_mip_per_module_gev`` / MPV (the simulated muon loss is a Moyal with that
-  MPV). Cells without MIP entries are flagged (dead, or not crossed by muons: HCAL3 at zero
-  degrees from 2021).
+  gain = reference / MPV, the reference being the MPV the same fit finds on the model spectrum
+  of the simulation's response (``calib.gains.hcal_reference_mpv_gev``: the scintillator
+  Landau of ``conditions.hcal_sampling`` with photo-statistics). Cells without MIP entries
+  are flagged (dead, or not crossed by muons: HCAL3 at zero degrees from 2021).
 * **VETO, counters** (muon runs; V1 from halo hits of the scan electrons): Moyal MPV per PMT /
   counter. The reference is the MPV the same fit finds on the model spectrum of the simulation's
   response (``RESPONSE.veto_mip_gev`` x Moyal x light-sharing for the VETO, exactly
@@ -58,6 +59,7 @@ from na64reco.calib.gains import (
     derive_ecal_gains,
     derive_mip_gains,
     derive_srd_gains,
+    hcal_reference_mpv_gev,
     srd_reference_quantiles,
     veto_reference_mpv_gev,
 )
@@ -135,7 +137,7 @@ def derive_calibration(
         "hcal",
         peds,
         status["hcal"],
-        RESPONSE.hcal_mip_per_module_gev,
+        hcal_reference_mpv_gev(),
         report,
         why_empty=hcal_why,
     )
@@ -200,7 +202,7 @@ def derive_calibration(
         },
         "ecal_fit": ecal_info,
         "reference": {
-            "hcal_mip_gev": RESPONSE.hcal_mip_per_module_gev,
+            "hcal_mip_gev": hcal_reference_mpv_gev(),
             "veto_mpv_gev": veto_reference_mpv_gev(),
             "counter_mip_gev": RESPONSE.counter_mip_gev,
             "srd_trim_quantiles": list(SRD_TRIM),

@@ -155,6 +155,18 @@ def veto_reference_mpv_gev(n: int = 200_000) -> float:
     return res["mpv"]
 
 
+@lru_cache(maxsize=4)
+def hcal_reference_mpv_gev(n: int = 200_000) -> float:
+    """MPV of one HCAL module's MIP spectrum in the simulation's response model (fitted the
+    same way as the data): the scintillator Landau x photo-statistics of ``showers.mip_signal``
+    (a little above its Landau MPV, the photo-statistics smear a skewed peak)."""
+
+    rng = np.random.default_rng(MODEL_SEED)
+    res = est.fit_moyal_mpv(showers.mip_signal(rng, n, RESPONSE))
+    assert res is not None
+    return res["mpv"]
+
+
 def _mip_fit_channel(
     det: str, idx: tuple, values: np.ndarray, reference_gev: float, report: Report, why_empty: str
 ) -> float | None:

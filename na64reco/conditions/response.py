@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from na64reco.conditions import hcal_sampling
 from na64reco.eventtree.contract import DETECTOR_SHAPES
 
 
@@ -55,9 +56,15 @@ class Response:
     # HCAL: Fe/Sc, sigma/E ~ 60%/sqrt(E) [paper 002]; ~7.5 lambda_I per module [paper 002]
     hcal_stochastic: float = 0.60
     hcal_module_interaction_lengths: float = 7.5
-    hcal_mip_per_module_gev: float = 2.0  # a muon leaves ~2 GeV per module [paper 004, code]
-    hcal_mip_landau_width_gev: float = 0.25  # [choose]
-    hcal_muon_loss_per_module_gev: float = 1.4  # dE/dx of a muon in ~1.2 m Fe [choose]
+    # a muon's most probable signal per module, from the sampling structure: 1.93 GeV
+    # (conditions/hcal_sampling.py; paper 004: ~2 GeV, paper 002: ~2.5 GeV)
+    hcal_mip_per_module_gev: float = hcal_sampling.mip_signal_per_module_gev()
+    hcal_mip_landau_width_gev: float = hcal_sampling.mip_landau_width_gev()  # 0.087 GeV
+    # photo-statistics of the MIP signal: 50 photoelectrons per MIP and module [choose], a
+    # Gaussian 14% on top of the Landau (widths seen on the MIP peaks of the muon runs)
+    hcal_mip_photoelectrons: float = 50.0
+    # mean energy a ~10 GeV muon loses in a module (48 x 25.45 mm Fe): 1.93 GeV [derived, PDG]
+    hcal_muon_loss_per_module_gev: float = hcal_sampling.muon_loss_per_module_gev()
     hcal_lateral_core_fraction: float = 0.7  # hadron shower in the hit cell [choose]
     # VETO: 3 modules x 2 PMTs; a MIP deposits 4 MeV in ~2 cm of plastic [choose]
     veto_mip_gev: float = 0.004

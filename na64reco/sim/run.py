@@ -31,15 +31,14 @@ from na64reco.conditions.truth_calibration import to_json, true_calibration
 from na64reco.errors import ConditionsError
 from na64reco.eventtree import contract
 from na64reco.sim import generators as gen
-from na64reco.sim import hardware
 from na64reco.sim.batch import EventBatch
+from na64reco.sim.record import record_events
 from na64reco.sim.special_runs import (
     SIGNAL_MODELS,
     generate_ecal_scan,
     generate_muon_run,
     generate_signal,
 )
-from na64reco.sim.tracker import TrackSegments, simulate_tracker_hits
 
 logger = logging.getLogger(__name__)
 
@@ -180,68 +179,12 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
         counts, _ = np.histogram(batch.truth["mc_e_miss"], bins=E_MISS_EDGES_GEV)
         e_miss_generated = counts.tolist()
 
-    # Hardware trigger on the analogue sums of every event (thinned em_shower candidates kept
-    # with their acceptance), then the trigger efficiency, and the dead time for data runs (not
-    # for signal MC, whose efficiency is quoted per live EOT); only recorded events are digitised.
-    constants = true_calibration(request.period, request.calibration_epoch)
-    calibration_run = request.kind in ("ecal-scan", "muon", "random")
-    if calibration_run:  # calibration and pedestal runs use their own trigger only
-        noise = hardware.unconditioned_noise(rng, len(batch), constants)
-        bits = batch.trigger_bits
-        bookkeeping = {}
-    else:
-        decision = hardware.analogue_trigger(rng, batch, period, constants, ctx.response)
-        noise = decision.noise
-        fired = decision.fired & (rng.random(len(batch)) < period.trigger.efficiency)
-        bits = batch.trigger_bits | np.where(fired, contract.TRIGGER_PHYSICS, 0).astype(np.uint16)
-        bookkeeping = {
-            "thinned": decision.thinned,
-            "thinned_kept": decision.thinned_kept,
-            "bound_violations": decision.bound_violations,
-        }
-        if decision.bound_violations:
-            logger.warning(
-                "run %d: %d thinned event(s) above their trigger bound (see sim.em_tail)",
-                plan.run,
-                decision.bound_violations,
-            )
-    keep = bits != 0
-    if request.kind != "signal":
-        keep &= rng.random(len(batch)) < period.daq_live_fraction
-    # place recorded events in beam order: uniform positions within the run's exposure
-    position = rng.random(len(batch))
-    order = np.flatnonzero(keep)
-    order = order[np.argsort(position[order], kind="stable")]
-    batch = batch.take(order)
-    bits = bits[order]
-    raw = hardware.digitize(rng, batch, constants, noise.take(order), ctx.response)
-    n = len(batch)
-    n_spills = max(plan.spills, 1)
-    spill = np.floor(position[order] * n_spills).astype(np.int32) + 1
-    event = _event_in_spill(spill)
-
-    arrays: dict[str, object] = {
-        "run": np.full(n, plan.run, dtype=np.int32),
-        "spill": spill,
-        "event": event,
-        "trigger": bits.astype(np.uint16),
-    }
-    arrays.update(raw)
-    segs = batch.segment_arrays()
-    segs["event"] = segs["event"].astype(np.int64)
-    mm, st = simulate_tracker_hits(
-        rng,
-        period.geometry,
-        n,
-        TrackSegments(**segs),
-        constants["mm"]["t0"],
-        constants["straw"]["t0"],
-        constants["straw"]["drift_max_ns"],
+    kind = "calibration" if request.kind in ("ecal-scan", "muon", "random") else request.kind
+    arrays, batch, bookkeeping = record_events(
+        rng, batch, ctx, kind, plan.run, plan.spills, dead_time=request.kind != "signal"
     )
-    arrays["mm"], arrays["st"] = mm, st
-    arrays.update({k: v for k, v in batch.truth.items()})
-    arrays.update(hardware.truth_deposits(batch, period.trigger.gate_ns))
-
+    bits = arrays["trigger"]
+    n = len(batch)
     recorded = np.bincount(batch.truth["mc_process"], minlength=max(proc.PROCESS_IDS.values()) + 1)
     summary = {
         "run": plan.run,
@@ -262,16 +205,6 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
         "trigger_thinning": bookkeeping,
     }
     return arrays, summary
-
-
-def _event_in_spill(spill: np.ndarray) -> np.ndarray:
-    """Running event number within each spill (spill is sorted)."""
-    n = len(spill)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, spill[1:] != spill[:-1]])
-    first_of = np.repeat(starts, np.diff(np.r_[starts, n]))
-    return (np.arange(n) - first_of + 1).astype(np.int64)
 
 
 def run_metadata(request: SimRequest, plan: RunPlan, summary: dict) -> dict:

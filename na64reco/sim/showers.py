@@ -19,8 +19,9 @@ Approximations (stated here once):
 * Hadron showers: EM fraction ~ Beta around ``ecal_hadron_em_fraction_mean``, a broad lateral
   profile, the hadronic remainder shared between ECAL and HCAL modules by an exponential
   containment law in interaction lengths; HCAL resolution 60%/sqrt(E).
-* Muons: Moyal (Landau-like) energy loss in the ECAL sections and ~2 GeV per HCAL module, ranging
-  out when the muon energy is spent.
+* Muons: Moyal (Landau-like) energy loss in the ECAL sections; in each HCAL module the signal of
+  the sampling structure (``conditions.hcal_sampling``: most probable 1.93 GeV, Landau width,
+  photo-statistics), ranging out when the muon energy (1.93 GeV lost per module) is spent.
 """
 
 from __future__ import annotations
@@ -352,14 +353,15 @@ def add_hcal_shower(
     resp: Response,
     start_module: np.ndarray | int = 0,
 ) -> None:
-    """Hadronic energy entering the HCAL: shared among modules and cells, 60%/sqrt(E) smeared."""
+    """Hadronic energy entering the HCAL: shared among the modules in line with the beam (not a
+    zero-degree HCAL3, 2021-2022) and their cells, 60%/sqrt(E) smeared."""
     n = len(idx)
     if n == 0:
         return
     e = np.asarray(energy, dtype=float)
     sigma = resp.hcal_stochastic / np.sqrt(np.maximum(e, 0.1))
     visible = np.clip(e * (1 + sigma * rng.standard_normal(n)), 0.0, None)
-    n_mod = HCAL_SHAPE[0]
+    n_mod = geometry.hcal_modules_in_line
     lam = resp.hcal_module_interaction_lengths
     start = np.broadcast_to(np.asarray(start_module), (n,))
     # exponential longitudinal containment with a shower length fluctuating shower to shower
@@ -380,7 +382,9 @@ def add_hcal_shower(
         3 * HCAL_LATERAL_WIDTH_CM,
     )
     lat /= np.maximum(lat.sum(axis=(1, 2), keepdims=True), 1e-12)
-    np.add.at(layer.hcal, idx, visible[:, None, None, None] * frac[:, :, None, None] * lat[:, None])
+    dep = np.zeros((n, *HCAL_SHAPE))
+    dep[:, :n_mod] = visible[:, None, None, None] * frac[:, :, None, None] * lat[:, None]
+    np.add.at(layer.hcal, idx, dep)
 
 
 def add_hadron_shower_in_ecal(
@@ -502,9 +506,17 @@ def add_muon(
     loss = resp.hcal_muon_loss_per_module_gev
     for module in range(geometry.hcal_modules_in_line if n_modules is None else n_modules):
         crossed = np.clip(remaining / loss, 0.0, 1.0)
-        dep = crossed * moyal(rng, n, resp.hcal_mip_per_module_gev, resp.hcal_mip_landau_width_gev)
+        dep = crossed * mip_signal(rng, n, resp)
         np.add.at(layer.hcal, (idx, module, cx, cy), dep)
         remaining = remaining - loss
+
+
+def mip_signal(rng: np.random.Generator, n: int, resp: Response) -> np.ndarray:
+    """HCAL signal [GeV] of n muons crossing one module: the Landau (Moyal) energy loss of the
+    scintillator layers with its photo-statistics (``conditions.hcal_sampling``)."""
+    landau = moyal(rng, n, resp.hcal_mip_per_module_gev, resp.hcal_mip_landau_width_gev)
+    stat = 1.0 + rng.standard_normal(n) / np.sqrt(resp.hcal_mip_photoelectrons)
+    return landau * np.clip(stat, 0.0, None)
 
 
 def add_counters(
