@@ -23,6 +23,8 @@ from na64reco.sim.batch import EventBatch
 
 BEAM_DIVERGENCE_RAD = 5e-5  # [choose] angular spread of the beam
 TRACK_START_Z_M = -10.0  # the beam enters the spectrometer here [choose]
+HADRON_SECONDARY_MOMENTUM_GEV = (0.5, 8.0)  # large-angle secondaries, log-uniform [choose]
+SECONDARY_CONE_RAD = (0.02, 0.1)  # their polar angles [choose]
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,58 @@ def electron_event_common(rng, batch: EventBatch, ctx: SimContext, energy=None, 
     return kin, x, y
 
 
+def add_secondaries(
+    rng: np.random.Generator,
+    batch: EventBatch,
+    ctx: SimContext,
+    event: np.ndarray,
+    x_cm: np.ndarray,
+    y_cm: np.ndarray,
+    z_m: np.ndarray,
+    t_ns=0.0,
+) -> None:
+    """Charged secondaries at large angle from (x, y, z) towards the ECAL (one row per particle)."""
+    n = len(event)
+    if n == 0:
+        return
+    lo, hi = HADRON_SECONDARY_MOMENTUM_GEV
+    p = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+    theta = rng.uniform(*SECONDARY_CONE_RAD, n)
+    phi = rng.uniform(0, 2 * np.pi, n)
+    sx, sy = theta * np.cos(phi), theta * np.sin(phi)
+    add_straight_segments(batch, ctx, event, x_cm, y_cm, z_m, sx, sy, p, t_ns)
+
+
+def add_straight_segments(
+    batch: EventBatch, ctx: SimContext, event, x_cm, y_cm, z_m, sx, sy, p, t_ns=0.0
+) -> None:
+    """Tracks starting at (x, y, z) with slopes (sx, sy) there, expressed in the track model."""
+    g = ctx.geometry
+    kick = g.magnet_kick_z_m
+    before = z_m < kick
+    bend = beamline.deflection_rad(g, p)
+    # the beamline model wants the position at the kick plane and the upstream x slope
+    slope_x_up = np.where(before, sx, sx + bend)
+    x_kick = x_cm + sx * (kick - z_m) * 100.0
+    y_kick = y_cm + sy * (kick - z_m) * 100.0
+    batch.add_segments(
+        event=event,
+        x_kick_cm=x_kick,
+        y_kick_cm=y_kick,
+        slope_x_up=slope_x_up,
+        slope_y=sy,
+        p_at_magnet_gev=p,
+        z_start_m=z_m,
+        z_end_m=g.ecal_z_m,
+        t_ns=t_ns,
+    )
+
+
+def sample_inverse_y(rng: np.random.Generator, n: int, y_min: float, y_max: float = 1.0):
+    """dN/dy ~ 1/y on [y_min, y_max]."""
+    return y_min * (y_max / y_min) ** rng.random(n)
+
+
 def impact_spread_cm(ctx: SimContext) -> float:
     """Sigma [cm] of a beam particle's impact point on the ECAL around the nominal one (per
     axis, fixed momentum): beam spot, divergence over the lever arm, shower-centroid jitter."""
@@ -143,12 +197,17 @@ def nominal_impact_cm(ctx: SimContext, p_gev: np.ndarray) -> tuple[np.ndarray, n
 
 __all__ = [
     "BEAM_DIVERGENCE_RAD",
+    "HADRON_SECONDARY_MOMENTUM_GEV",
+    "SECONDARY_CONE_RAD",
     "TRACK_START_Z_M",
     "SimContext",
     "add_beam_track",
+    "add_secondaries",
+    "add_straight_segments",
     "beam_kinematics",
     "electron_event_common",
     "impact_point",
     "impact_spread_cm",
     "nominal_impact_cm",
+    "sample_inverse_y",
 ]

@@ -25,68 +25,20 @@ from na64reco.constants import (
 from na64reco.sim import showers
 from na64reco.sim.batch import EventBatch
 from na64reco.sim.beam import (
-    TRACK_START_Z_M,
     SimContext,
     add_beam_track,
+    add_straight_segments,
     beam_kinematics,
     electron_event_common,
     impact_point,
+    sample_inverse_y,
 )
 from na64reco.sim.deposits import Deposits
 from na64reco.sim.em_tail import em_tail_rate, generate_em_shower
 from na64reco.sim.srd import add_srd_fakes, add_synchrotron_radiation
+from na64reco.sim.upstream import generate_upstream_interaction
 
 PHOTON_CONVERSION_DEPTH_X0 = 9.0 / 7.0  # mean conversion depth of a photon [PDG]
-HADRON_SECONDARY_MOMENTUM_GEV = (0.5, 8.0)  # large-angle secondaries, log-uniform [choose]
-SECONDARY_CONE_RAD = (0.02, 0.1)  # their polar angles [choose]
-UPSTREAM_HCAL_FRACTION_MIN = 0.3  # see generate_upstream_interaction
-
-
-def add_secondaries(
-    rng: np.random.Generator,
-    batch: EventBatch,
-    ctx: SimContext,
-    event: np.ndarray,
-    x_cm: np.ndarray,
-    y_cm: np.ndarray,
-    z_m: np.ndarray,
-    t_ns=0.0,
-) -> None:
-    """Charged secondaries at large angle from (x, y, z) towards the ECAL (one row per particle)."""
-    n = len(event)
-    if n == 0:
-        return
-    lo, hi = HADRON_SECONDARY_MOMENTUM_GEV
-    p = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
-    theta = rng.uniform(*SECONDARY_CONE_RAD, n)
-    phi = rng.uniform(0, 2 * np.pi, n)
-    sx, sy = theta * np.cos(phi), theta * np.sin(phi)
-    add_straight_segments(batch, ctx, event, x_cm, y_cm, z_m, sx, sy, p, t_ns)
-
-
-def add_straight_segments(
-    batch: EventBatch, ctx: SimContext, event, x_cm, y_cm, z_m, sx, sy, p, t_ns=0.0
-) -> None:
-    """Tracks starting at (x, y, z) with slopes (sx, sy) there, expressed in the track model."""
-    g = ctx.geometry
-    kick = g.magnet_kick_z_m
-    before = z_m < kick
-    bend = beamline.deflection_rad(g, p)
-    # the beamline model wants the position at the kick plane and the upstream x slope
-    slope_x_up = np.where(before, sx, sx + bend)
-    x_kick = x_cm + sx * (kick - z_m) * 100.0
-    y_kick = y_cm + sy * (kick - z_m) * 100.0
-    batch.add_segments(
-        event=event,
-        x_kick_cm=x_kick,
-        y_kick_cm=y_kick,
-        slope_x_up=slope_x_up,
-        slope_y=sy,
-        p_at_magnet_gev=p,
-        z_start_m=z_m,
-        z_end_m=g.ecal_z_m,
-        t_ns=t_ns,
-    )
 
 
 def _beam_species(rng: np.random.Generator, n: int, period: RunPeriod) -> np.ndarray:
@@ -169,11 +121,6 @@ def overlay_pileup(rng: np.random.Generator, batch: EventBatch, ctx: SimContext)
 
 
 # --- spectra -----------------------------------------------------------------------------------
-
-
-def sample_inverse_y(rng: np.random.Generator, n: int, y_min: float, y_max: float = 1.0):
-    """dN/dy ~ 1/y on [y_min, y_max]."""
-    return y_min * (y_max / y_min) ** rng.random(n)
 
 
 @lru_cache(maxsize=8)
@@ -343,61 +290,6 @@ def generate_hadron_decay(rng, n: int, ctx: SimContext) -> EventBatch:
     apart = (f_pi0 * e > 1.0) & (separation > g.ecal_cell_pitch_cm)
     batch.truth["mc_n_showers"][:] = 1 + apart
     batch.truth["mc_e_miss"][:] = f_nu * e
-    return batch
-
-
-def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
-    """e- interactions in beam-line material before or after the magnets."""
-    r, g = ctx.response, ctx.geometry
-    batch = EventBatch.empty(n, proc.PROCESS_IDS["upstream_interaction"])
-    idx = np.arange(n)
-    kin = beam_kinematics(rng, n, ctx)
-    e = kin["energy"]
-    batch.truth["mc_beam_pdg"][:] = PDG_ELECTRON
-    yfrac = sample_inverse_y(rng, n, proc.UPSTREAM_YMIN)
-    e_out = (1 - yfrac) * e
-    after = rng.random(n) < proc.UPSTREAM_AFTER_MAGNETS_FRACTION
-    kick = g.magnet_kick_z_m
-    z_int = np.where(
-        after,
-        rng.uniform(kick + 1.0, g.ecal_z_m - 1.0, n),
-        rng.uniform(TRACK_START_Z_M + 1.0, kick - 0.5, n),
-    )
-    p_mag = np.where(after, e, e_out)
-    batch.truth["mc_beam_energy"][:] = p_mag  # what the spectrometer measures
-    x, y = impact_point(ctx, kin, p_mag)
-    add_beam_track(batch, idx, ctx, kin, p_mag)
-    halo = rng.random(n) < r.v1_halo_probability
-    showers.add_counters(rng, batch.intime, idx, r, halo.astype(float))
-    add_synchrotron_radiation(rng, batch.intime, idx, p_mag, r)
-    showers.add_em_shower(rng, batch.intime, idx, e_out, x, y, g, r)
-    e_had = yfrac * e
-    p_escape = np.minimum(
-        proc.UPSTREAM_ESCAPE_PROB
-        * ctx.boost("escape")
-        * (yfrac / 0.5)
-        * np.exp(-e_had / proc.UPSTREAM_ESCAPE_SCALE_GEV),
-        1.0,
-    )
-    escape = rng.random(n) < p_escape
-    seen = ~escape
-    n_ch = np.where(seen, 1 + rng.poisson(proc.UPSTREAM_EXTRA_CHARGED_MEAN * yfrac * 2, n), 0)
-    batch.truth["mc_n_extra_charged"][:] = np.minimum(n_ch, 255)
-    xi, yi = impact_point(ctx, kin, p_mag, z_m=z_int)
-    owner = np.repeat(idx, n_ch)
-    add_secondaries(rng, batch, ctx, owner, xi[owner], yi[owner], z_int[owner])
-    # a detected hadronic system also puts part of its energy into the HCAL (forward neutrals:
-    # 30-100% [choose], i.e. above the 1 GeV zero threshold), some charged particles hit the
-    # VETO; charged secondaries outside the trackers' acceptance then cannot fake a clean event
-    f_hcal = np.where(seen, rng.uniform(UPSTREAM_HCAL_FRACTION_MIN, 1, n), 0.0)
-    off_x = x + rng.normal(0, 15.0, n)
-    off_y = y + rng.normal(0, 15.0, n)
-    showers.add_hcal_shower(
-        rng, batch.intime, idx[seen], (f_hcal * e_had)[seen], off_x[seen], off_y[seen], g, r
-    )
-    veto_mips = np.where(seen, rng.poisson(0.5, n), 0).astype(float)
-    showers.add_veto_mips(rng, batch.intime, idx, off_x, veto_mips, r)
-    batch.truth["mc_e_miss"][:] = np.where(escape, e_had, (1 - f_hcal) * e_had)
     return batch
 
 
