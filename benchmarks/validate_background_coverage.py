@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from na64reco.background.sideband import HCAL_ZERO_GEV, sideband_estimate
+from na64reco.background.sideband import HCAL_ZERO_GEV, default_fit_range, sideband_estimate
 from na64reco.background.truth import truth_clean_plane
 from na64reco.conditions import get_period
 
@@ -42,9 +42,9 @@ def one_dataset(period: str, eot: float, scale: float, seed: int, variations: bo
     )
     e, h = d["ecal"], d["hcal"]
     zero = h < HCAL_ZERO_GEV
-    hi = get_period(period).trigger.ecal_max_gev
+    fit_range = default_fit_range(BOX_HI, get_period(period).trigger.ecal_max_gev)
     est = sideband_estimate(
-        e[zero & (e >= BOX_HI)], (0.0, BOX_HI), (BOX_HI, hi), variations=variations
+        e[zero & (e >= BOX_HI)], (0.0, BOX_HI), fit_range, variations=variations
     )
     return {
         "seed": seed,
@@ -62,7 +62,7 @@ def one_dataset(period: str, eot: float, scale: float, seed: int, variations: bo
 def run(
     period: str = "2018",
     eot: float = 1e10,
-    scale: float = 300.0,
+    scale: float = 1000.0,
     datasets: int = 10,
     truth_factor: int = 20,
     variations: bool = False,
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--period", default="2018")
     ap.add_argument("--eot", type=float, default=1e10)
-    ap.add_argument("--scale", type=float, default=300.0)
+    ap.add_argument("--scale", type=float, default=1000.0)
     ap.add_argument("--datasets", type=int, default=10)
     ap.add_argument("--truth-factor", type=int, default=20)
     ap.add_argument("--variations", action="store_true", help="also the syst variations")

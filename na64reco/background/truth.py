@@ -27,9 +27,10 @@ from na64reco.conditions import get_period
 from na64reco.eventtree.contract import TRIGGER_PHYSICS
 from na64reco.sim import generators as gen
 from na64reco.sim import hardware
+from na64reco.sim.upstream import MAX_ESCAPE_BOOST
 from na64reco.sim.validation import in_truth_box
 
-ESCAPE_BOOST = 150.0  # max boosted escape probability 0.0055 x 150 x 0.2 x exp(-10/8) < 1
+ESCAPE_BOOST = MAX_ESCAPE_BOOST  # the largest that keeps the boosted escape probability < 1
 CHUNK = 100_000
 
 

@@ -43,6 +43,14 @@ from na64reco.sim.srd import add_synchrotron_radiation
 UPSTREAM_HCAL_FRACTION_MIN = 0.3  # a seen system puts 30-100% of y E0 into an HCAL [choose]
 ESCAPE_NEUTRALS_MEAN = 1.0  # neutral hadrons of an escaping system: 1 + Poisson(1) [choose]
 ZERO_DEGREE_MODULE = HCAL_SHAPE[0] - 1  # HCAL3
+# The largest importance factor of the escape probability that keeps it below 1 (validation
+# only): the probability is largest at the smallest y, (y / 0.5) exp(-y E0 / scale) falling for
+# y > scale / E0 = 0.08; 10% margin for the beam-energy spread.
+MAX_ESCAPE_BOOST = 0.9 / (
+    proc.UPSTREAM_ESCAPE_PROB
+    * (proc.UPSTREAM_YMIN / 0.5)
+    * np.exp(-proc.UPSTREAM_YMIN * 100.0 / proc.UPSTREAM_ESCAPE_SCALE_GEV)
+)
 
 
 def zero_degree_offset_cm(ctx: SimContext) -> float:
@@ -189,6 +197,7 @@ def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
 
 __all__ = [
     "ESCAPE_NEUTRALS_MEAN",
+    "MAX_ESCAPE_BOOST",
     "escape_seen_by_zero_degree_hcal",
     "generate_upstream_interaction",
     "upstream_rate",

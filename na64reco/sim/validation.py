@@ -27,6 +27,7 @@ from na64reco.conditions.response import RESPONSE
 from na64reco.eventtree.contract import TRIGGER_PHYSICS
 from na64reco.sim import generators as gen
 from na64reco.sim import hardware
+from na64reco.sim.upstream import MAX_ESCAPE_BOOST
 
 SR_TAG_RANGE_GEV = (0.001, 0.1)
 BOX_ECAL_MAX_GEV = 50.0
@@ -87,10 +88,9 @@ def in_truth_box(arrays: dict, box: TruthBox | None = None) -> np.ndarray:
 
 # Importance factors: (outcome boosted, factor) per process whose box entries are rare.
 # With factor f the outcome probability is multiplied by f (never exceeding 1 for these values)
-# and each box event then weighs 1/f. The upstream escape probability is at most
-# UPSTREAM_ESCAPE_PROB x 0.2 exp(-1.25) (y = 0.1): a factor up to 1 / that keeps it below 1.
+# and each box event then weighs 1/f.
 _BOX_IMPORTANCE = {
-    "upstream_interaction": ("escape", 0.9 / (proc.UPSTREAM_ESCAPE_PROB * 0.2 * np.exp(-1.25))),
+    "upstream_interaction": ("escape", MAX_ESCAPE_BOOST),
     "hadron_electroproduction": ("punch_through", 1e6),
     "hadron_decay": ("srd_fake", 1e5),
     "beam_hadron": ("srd_fake", 1e5),
