@@ -271,9 +271,9 @@ def _reference_reconstruct(
     out["ecal_main"] = main
     out["ecal_e"] = ps + main
     out["ecal_out_of_time"] = _sum(np.where(strong & ~intime, e, np.float32(0)))
-    # trigger sums: the rule of na64reco.trigger.gated_energy (every usable channel in the
-    # gate, no zero suppression) on the energies already at hand
-    in_gate = np.where(dt < np.float32(gate), e, np.float32(0))
+    # trigger sums: the rule of na64reco.trigger.gated_energy (every usable channel with a pulse
+    # in the gate or without a pulse, no zero suppression) on the energies already at hand
+    in_gate = np.where((dt < np.float32(gate)) | ~pulse, e, np.float32(0))
     out["trig_ps_e"] = _sum(in_gate[:, 0])
     out["trig_ecal_e"] = out["trig_ps_e"] + _sum(in_gate[:, 1])
     cell = e_in[:, 0] + e_in[:, 1]  # (n, nx, ny)
@@ -305,7 +305,7 @@ def _reference_reconstruct(
     # --- beam counters ------------------------------------------------------------------------
     e, pulse, dt, _ = calib("counter")
     out["counter_e"] = np.where(pulse & (dt < windows["counter"]), e, np.float32(0))
-    out["trig_counter_e"] = np.where(dt < np.float32(gate), e, np.float32(0))
+    out["trig_counter_e"] = np.where((dt < np.float32(gate)) | ~pulse, e, np.float32(0))
     c = cset.counter
     above = (np.asarray(arrays["counter_amp"]) - c.pedestal) > cset.counter_threshold_adc
     out["counter_fired"] = above & pulse & (dt < windows["counter"])

@@ -32,15 +32,15 @@ A pulse outside its window is *out of time* (pile-up from an earlier or later be
 (1 GeV each: the HCAL zero-energy threshold; a noise pulse would need > 15 sigma to reach it).
 
 The trigger emulation (``na64reco.trigger``) needs the sums the hardware makes within its gate
-(``period.trigger.gate_ns``): ``trig_*`` keys. The hardware sums the analogue signal with no
-threshold, and near the trigger thresholds (PS > 0.3 GeV, typically a MIP or a hadron shower
-spread over many PS cells of a few 10 MeV each) zero suppression loses ~20% of the PS energy.
-The ECAL trigger sums therefore take every in-gate pulse plus, *unsuppressed*, the pulse-less
-good channels (status 0: a noisy channel would add its noise) within ``UNSUPPRESSED_HALF_WIDTH``
-= 2 cells of the hit cell (the 5x5 around it; all 36 cells would add ~60 MeV of noise RMS to the
-PS sum, the 5x5 ~50 MeV, the 3x3 misses hadronic PS energy). Pulses out of the gate are left
-out, which is what excludes out-of-time pile-up. Counters have ~30 sigma per MIP: their trigger
-sums are just the in-gate pulses.
+(``period.trigger.gate_ns``): ``trig_*`` keys. The hardware sums the analogue signal of every
+channel with no threshold: the in-time deposits (near the PS threshold of 0.3 GeV typically a MIP
+or a hadron shower spread over many PS cells of a few 10 MeV each) and the noise of all
+channels. The trigger sums therefore take, unsuppressed, every usable channel with a pulse in the
+gate and every usable channel without a pulse (its energy is noise plus a small deposit, its
+reported time that of a noise sample anywhere in the read-out window). Pulses out of the gate
+are left out, which is what excludes out-of-time pile-up. (The in-time ECAL sums ``ecal_ps``,
+``ecal_e`` add the pulse-less good channels only within ``UNSUPPRESSED_HALF_WIDTH`` = 2 cells of
+the hit cell: all 36 cells would add ~60 MeV of noise RMS to the PS sum, the 5x5 ~50 MeV.)
 
 ADC saturation: a channel whose raw amplitude reached its ADC's full scale
 (``conditions.response.saturation_adc``, within ``SATURATION_TOLERANCE_ADC``) measured only a

@@ -23,8 +23,9 @@ Digitisation: raw = pedestal + gain * E + noise (ADC, float32, quantised to 1/8 
 + t0 + jitter (quantised to 1/16 ns). Two pulses in one channel closer than ``pulse_merge_ns``
 are summed (amplitude-weighted time); otherwise the waveform fit reports the larger one. A
 channel without signal reports noise and the time of its largest noise sample (a multiple of
-the 12.5 ns sampling period) in the read-out window. Dead channels have no signal response;
-absent channels read 0.
+the 12.5 ns sampling period) in the read-out window (a pulse is found when signal plus noise is
+above 3 noise sigmas and the signal above one). Dead channels have no signal response; absent
+channels read 0.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ from na64reco.sim.deposits import DETECTOR_SHAPES
 
 AMPLITUDE_QUANTUM_ADC = 0.125  # [choose] below the noise; lets ZSTD compress the mantissa
 TIME_QUANTUM_NS = 0.0625  # [choose]
-NO_SIGNAL_SIGMAS = 3.0  # a channel whose signal is below 3 noise sigmas has no pulse time
+# The waveform fit finds a channel's pulse (and reports its time) when the measured amplitude is
+# above 3 noise sigmas, the threshold of the reconstruction's zero suppression, and the signal
+# itself is at least 1 sigma [choose]; otherwise it reports the time of a noise sample.
+NO_SIGNAL_SIGMAS = 3.0
+MIN_SIGNAL_SIGMAS = 1.0
 # Without a pulse the waveform analysis returns the time of the largest noise sample: a multiple
 # of the 12.5 ns sampling period of the 80 MHz MSADCs [choose] anywhere in the read-out window.
 SAMPLING_PERIOD_NS = 12.5
@@ -243,7 +248,9 @@ def digitize(
         el_sigma = _time_sigma(det)
         rel = c["noise"] / np.maximum(signal, 1e-9)
         jitter = np.minimum(el_sigma * np.sqrt(1 + (5 * rel) ** 2), MAX_JITTER_NS)
-        has_pulse = signal > NO_SIGNAL_SIGMAS * c["noise"]
+        has_pulse = (signal + channel_noise > NO_SIGNAL_SIGMAS * c["noise"]) & (
+            signal > MIN_SIGNAL_SIGMAS * c["noise"]
+        )
         t = np.where(
             has_pulse,
             t_pulse + c["t0"] + jitter * rng.standard_normal((n, *shape)),
