@@ -39,6 +39,7 @@ def _clean_events(rng, name: str, n: int, ctx, period) -> tuple[np.ndarray, np.n
     for start in range(0, n, CHUNK):
         m = min(CHUNK, n - start)
         batch = gen.BACKGROUND_GENERATORS[name](rng, m, ctx)
+        m = len(batch)  # em_shower keeps only part of its drawn electrons (sim.em_tail)
         gen.overlay_pileup(rng, batch, ctx)
         fired = hardware.physics_trigger(batch, period, ctx.response)
         fired &= rng.random(m) < period.trigger.efficiency * period.daq_live_fraction

@@ -1,8 +1,10 @@
 """Event generators, one per process of the process table, plus beam particles and pile-up.
 
 Each generator fills an :class:`EventBatch` of ``n`` events in its generation region
-(``na64reco.conditions.processes``); the trigger is applied afterwards by the caller. All are
-vectorised: numpy over events, no Python loop per event.
+(``na64reco.conditions.processes``); the trigger is applied afterwards by the caller. The
+exception is ``em_shower`` (``sim.em_tail``), which draws ``n`` beam electrons and returns the
+part it keeps after thinning them by their trigger probability. All are vectorised: numpy over
+events, no Python loop per event.
 """
 
 from __future__ import annotations
