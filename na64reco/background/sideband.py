@@ -246,8 +246,9 @@ def default_fit_range(box_hi: float, trigger_max: float) -> tuple[float, float]:
       reconstruction measures it with its calibration and zero suppression, so the acceptance
       in the reconstructed E_ECAL is not a step at E_th;
     * full-energy showers: the resolution tail of 100 GeV electrons fires the trigger and
-      piles up just below E_th (2021-2022: a Gaussian of sigma ~2 GeV from the 100 GeV peak,
-      ~50 events/GeV at 87 GeV in 2022, ~0.05 at 85 GeV in the simulation).
+      piles up just below E_th (2021-2022: a Gaussian of sigma ~2 GeV from the 100 GeV peak; in
+      the simulated clean sideband of the 2022 exposure ~5000 events/GeV at 87-88 GeV, ~250 at
+      86-87 GeV and none below 86 GeV in a 1.2e10 EOT sample, tests/test_sim_sideband.py).
 
     Both scale with the ECAL resolution at the threshold, so the range ends FIT_EDGE_SIGMAS = 3
     resolutions below it: 80 - 3 x 1.50 = 75.5 GeV (2016-2018), 90 - 3 x 1.65 = 85.0 GeV

@@ -53,7 +53,7 @@ HCAL_LATERAL_WIDTH_CM = 6.0  # HCAL lateral Laplace width [choose]
 # we take 6 GeV (the wide-angle ones miss the VETO, which makes those crossing it fewer). A
 # shower leaking little energy (mostly neutrons and K_L) then often leaves the VETO silent, one
 # leaking tens of GeV almost never. The hadron-electroproduction events left after paper 002's
-# cuts (i)-(iv) follow: ~220 per 2.75e9 EOT (4 GeV: ~60, 7 GeV: ~320), paper 002 ~300 in all.
+# cuts (i)-(iv) follow: ~200 per 2.75e9 EOT (4 GeV: ~60, 7 GeV: ~320), paper 002 ~300 in all.
 HADRON_ENERGY_PER_CHARGED_GEV = 6.0
 HCAL_SHOWER_LENGTH_LAMBDA = 2.0  # mean hadronic containment length, interaction lengths [choose]
 
