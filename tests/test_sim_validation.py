@@ -150,3 +150,24 @@ def test_expected_box_background_2021_2022():
     total, err = _box(("2021", "2022"))
     assert err < 0.06
     assert 0.3 - 0.2 < total < 0.3 + 0.2
+
+
+@pytest.mark.slow
+def test_sideband_coverage_2022():
+    """The sideband estimate covers the truth in 2022 too (zero-degree HCAL3, fit up to
+    85.05 GeV): 40 datasets of 1e10 EOT with the upstream rate x1000 (~6 box events each);
+    pull mean within 0.2 and width within 0.8-1.2 up to two standard errors (measured with 150
+    datasets: mean -0.13 +- 0.09, width 1.08)."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "validate_background_coverage.py"
+    spec = importlib.util.spec_from_file_location("coverage_2022", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.run(period="2022", datasets=40, truth_factor=10)
+    assert res["fitted"] == 40
+    assert res["truth"] > 3
+    assert abs(res["pull_mean"]) < 0.2 + 2 * res["pull_mean_err"]
+    width_err = res["pull_width"] / np.sqrt(2 * (res["fitted"] - 1))
+    assert 0.8 - 2 * width_err < res["pull_width"] < 1.2 + 2 * width_err
