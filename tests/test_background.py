@@ -125,14 +125,14 @@ def test_cli_background_and_limit_inputs(run_output, tmp_path):
     periods = {p["period"]: p for p in doc["periods"]}
     assert set(periods) == {"2016", "2022"}
     assert periods["2016"]["sideband"]["kind"] == "upper_bound"  # no sideband event in 2016
-    # 2022: the fit range stops at 80 GeV, short of the 90 GeV trigger threshold; nearly all of
-    # the sample's sideband is the full-energy tail above it, too few events remain for a fit
+    # 2022: the fit range stops 3 resolutions (85.05 GeV) short of the 90 GeV trigger threshold;
+    # nearly all of the sample's sideband is the full-energy tail above it, too few events remain
     sb22 = periods["2022"]["sideband"]
-    assert sb22["fit_range_gev"] == [50.0, 80.0]
+    assert sb22["fit_range_gev"] == pytest.approx([50.0, 85.05], abs=0.01)
     assert sb22["trigger_max_gev"] == 90.0
     assert sb22["n_above_fit_range"] > 10 * sb22["n_sideband"]
     assert sb22["kind"] == "upper_bound"
-    assert periods["2016"]["sideband"]["fit_range_gev"] == [50.0, 80.0]
+    assert periods["2016"]["sideband"]["fit_range_gev"] == pytest.approx([50.0, 75.51], abs=0.01)
     assert (tmp_path / "background.md").read_text().startswith("| period")
     assert (tmp_path / "background_plots" / "sideband_2022.png").is_file()
     inputs = load_limit_inputs(li)
@@ -174,15 +174,17 @@ def _full_energy_tail(rng, n, threshold, e0=100.0, sigma=2.5):
 
 
 def test_default_fit_range_stops_short_of_the_full_energy_tail():
-    assert default_fit_range(50.0, 80.0) == (50.0, 80.0)  # 2016-2018: trigger at 80 GeV
-    assert default_fit_range(50.0, 90.0) == (50.0, FIT_MAX_GEV) == (50.0, 80.0)  # 2021-2022
-    assert default_fit_range(47.0, 75.0) == (47.0, 75.0)  # a lower threshold still ends it
+    """The trigger threshold less 3 ECAL resolutions there: 80 - 3 x 1.50, 90 - 3 x 1.65 GeV."""
+    assert default_fit_range(50.0, 80.0) == pytest.approx((50.0, 75.51), abs=0.01)  # 2016-2018
+    assert default_fit_range(50.0, 90.0) == pytest.approx((50.0, 85.05), abs=0.01)  # 2021-2022
+    assert default_fit_range(47.0, 90.0)[0] == 47.0
+    assert pytest.approx(85.05, abs=0.01) == FIT_MAX_GEV
 
 
 def test_full_energy_tail_near_the_threshold_does_not_bias_the_estimate():
     """2021-2022-like sideband: a falling background plus the low tail of 100 GeV showers that
     the 90 GeV trigger lets in. Fitted up to the threshold the exponential follows the tail and
-    extrapolates ~0; the default range (to 80 GeV) recovers the true box background."""
+    extrapolates ~0; the default range (to 85 GeV) recovers the true box background."""
     rng = np.random.default_rng(11)
     slope, lo, top, n_bg = 0.1, 50.0, 90.0, 600
     bg = _exp_sample(rng, n_bg, slope, lo, top)
@@ -192,7 +194,7 @@ def test_full_energy_tail_near_the_threshold_does_not_bias_the_estimate():
     truth = n_bg * (np.exp(slope * 50) - 1) / (np.exp(slope * top) - np.exp(slope * lo))
 
     new = sideband_estimate(e, box, default_fit_range(50.0, top))
-    assert new["fit_range_gev"] == [50.0, 80.0]
+    assert new["fit_range_gev"] == pytest.approx([50.0, 85.05], abs=0.01)
     assert new["kind"] == "fit"
     assert abs(new["expected"] - truth) < 3 * new["stat"]
     assert new["low"] <= truth * 1.5

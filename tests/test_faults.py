@@ -24,8 +24,8 @@ from na64reco.errors import NA64Error
 
 pytestmark = pytest.mark.slow  # a Dask cluster and a worker restart: ~30 s
 
-CLUSTER = 150  # 20 chunks on the shipped physics files
-CHUNKS = 20
+CLUSTER = 150  # 24 chunks on the shipped physics files
+CHUNKS = 24
 TASK_SECONDS = 0.1  # added to every chunk on the workers: the run outlasts the kill
 
 
@@ -46,7 +46,7 @@ def _slow_chunks(seconds: float) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A LocalCluster of 2 worker processes (with nannies, which restart a killed worker), the
-    shipped physics files in 20 chunks and their undisturbed (iterative) run."""
+    shipped physics files in 24 chunks and their undisturbed (iterative) run."""
     from distributed import Client, LocalCluster
 
     tmp = tmp_path_factory.mktemp("faults")

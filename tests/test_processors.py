@@ -120,4 +120,4 @@ def test_calibration_spectra_show_the_peaks():
     ped = (random * centres).sum(axis=1) / random.sum(axis=1)
     mean = (calib * centres).sum(axis=1) / np.maximum(calib.sum(axis=1), 1)
     assert np.all((ped > 50) & (ped < 300))
-    assert np.median(mean - ped) > 5
+    assert np.median(mean - ped) > 3  # a ~2 GeV MIP x 20 ADC/GeV in one of 9 cells per module

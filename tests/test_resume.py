@@ -26,8 +26,8 @@ from click.testing import CliRunner
 from na64reco.cli import main
 from na64reco.run.checkpoint import ChunkCheckpointer
 
-CLUSTER = 150  # events per cluster: 12 + 8 chunks on the shipped physics files
-CHUNKS = 20
+CLUSTER = 150  # events per cluster: 14 + 10 chunks on the shipped physics files
+CHUNKS = 24
 SELECTIONS = Path(__file__).resolve().parents[1] / "selections"
 
 

@@ -5,8 +5,8 @@
 same cut set; no input file or run in two outputs; blinded), and per run period computes:
 
 * the sideband extrapolation (``sideband.sideband_estimate``; primary method) with its plot,
-  fitted on ``sideband.default_fit_range``: from the box edge to min(trigger threshold, 80 GeV)
-  (recorded as ``fit_range_gev`` with the rule and the trigger threshold);
+  fitted on ``sideband.default_fit_range``: from the box edge to the trigger threshold less three
+  ECAL resolutions there (recorded as ``fit_range_gev`` with the rule and the threshold);
 * the ABCD estimate with the closure factor from a truth-level simulated plane (``abcd``);
 * the MC-based components from ``na64reco.sim.validation.expected_box_background`` at the
   period's delivered EOT, *without* the upstream interactions (that is what the sideband
@@ -33,7 +33,7 @@ import numpy as np
 from na64reco.background.abcd import abcd_prediction, closure_factor, region_counts
 from na64reco.background.exposure import dimuon_ratio, eot_from_beam_trigger, run_output_eot
 from na64reco.background.sideband import (
-    FIT_MAX_GEV,
+    FIT_RANGE_RULE,
     default_fit_range,
     plot_sideband,
     sideband_estimate,
@@ -187,10 +187,7 @@ def period_background(
     source = ", ".join(str(Path(o.dir) / "sideband_events.csv") for o in outputs)
     sb = sideband_estimate(ecal, box, fit_range, source=f"{source} (period {period})")
     sb["trigger_max_gev"] = float(p.trigger.ecal_max_gev)
-    sb["fit_range_rule"] = (
-        f"box edge to min(trigger threshold, {FIT_MAX_GEV:g} GeV): above the 2016-2018 "
-        "threshold the sideband is the full-energy electron tail (default_fit_range)"
-    )
+    sb["fit_range_rule"] = FIT_RANGE_RULE
     sb["n_above_fit_range"] = int(np.count_nonzero(ecal >= fit_range[1]))
     if plots_dir is not None:
         plots_dir.mkdir(parents=True, exist_ok=True)

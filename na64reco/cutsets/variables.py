@@ -26,6 +26,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "n_mm_extra_upstream": ("", "extra in-time Micromegas clusters upstream of the magnets"),
     "n_mm_extra_downstream": ("", "extra in-time Micromegas clusters downstream of the magnets"),
     "n_straw_extra": ("", "extra in-time straw-tube hits beyond the track's"),
+    "n_saturated": ("", "ECAL and HCAL channels whose ADC saturated (energy unknown)"),
 }
 
 __all__ = ["VARIABLES"]

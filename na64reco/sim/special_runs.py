@@ -21,11 +21,11 @@ from na64reco.constants import PDG_ELECTRON, PDG_MUON
 from na64reco.eventtree.contract import ECAL_SHAPE, HCAL_SHAPE, TRIGGER_CALIBRATION
 from na64reco.sim import showers
 from na64reco.sim.batch import EventBatch
-from na64reco.sim.generators import (
+from na64reco.sim.beam import (
     SimContext,
-    _electron_event_common,
     add_beam_track,
     beam_kinematics,
+    electron_event_common,
 )
 from na64reco.sim.srd import add_synchrotron_radiation
 
@@ -60,7 +60,7 @@ def generate_signal(
         target_depth_x0=r.ecal_depth_x0,
     )
     batch = EventBatch.empty(n, proc.PROCESS_IDS["signal"])
-    kin, x, y = _electron_event_common(rng, batch, ctx)
+    kin, x, y = electron_event_common(rng, batch, ctx)
     idx = np.arange(n)
     e0 = kin["energy"]
     add_synchrotron_radiation(rng, batch.intime, idx, e0, r)
@@ -85,7 +85,7 @@ def generate_ecal_scan(rng: np.random.Generator, n: int, ctx: SimContext) -> Eve
     """100 GeV e- into every instrumented ECAL cell in turn (n events in all, equal shares)."""
     g, r = ctx.geometry, ctx.response
     batch = EventBatch.empty(n, proc.PROCESS_IDS["calib_ecal_scan"])
-    kin, _, _ = _electron_event_common(rng, batch, ctx)
+    kin, _, _ = electron_event_common(rng, batch, ctx)
     idx = np.arange(n)
     cells = [(ix, iy) for ix in range(g.ecal_nx) for iy in range(ECAL_SHAPE[2])]
     which = np.arange(n) * len(cells) // max(n, 1)
