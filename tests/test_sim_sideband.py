@@ -35,8 +35,8 @@ from na64reco.conditions import get_period
 from na64reco.conditions.processes import pileup_mean
 from na64reco.cutsets import load_cutset
 from na64reco.cutsets.evaluate import cut_masks
-from na64reco.execution import default_calibration_path
 from na64reco.reco.event import reconstruct_event
+from na64reco.shipped import calibration_path
 from na64reco.sim import em_tail, generators
 from na64reco.sim.beam import SimContext
 from na64reco.sim.record import record_events
@@ -50,7 +50,7 @@ CHUNK = 300_000
 
 def _calibration(period: str):
     profile = (
-        load_calibration(default_calibration_path())
+        load_calibration(calibration_path())
         .for_run(get_period("2022").first_run)
         .shower_profile
     )

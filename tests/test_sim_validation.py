@@ -15,8 +15,8 @@ from na64reco.constants import PDG_ELECTRON, PDG_KAON, PDG_PION
 from na64reco.cutsets import load_cutset
 from na64reco.cutsets.evaluate import cut_masks
 from na64reco.eventtree.contract import TRIGGER_BEAM, TRIGGER_PHYSICS
-from na64reco.execution import default_calibration_path
 from na64reco.reco.event import reconstruct_event
+from na64reco.shipped import calibration_path
 from na64reco.sim.batch import EventBatch
 from na64reco.sim.generators import SimContext, add_beam_particles
 from na64reco.sim.hardware import truth_deposits
@@ -52,7 +52,7 @@ def test_events_after_paper002_cuts(recorded_runs_2016):
     its VETO cut, reconstructed with the shipped calibration, within 30% (measured 290 at the
     full exposure: ~200 hadron electroproduction whose VETO stayed silent, ~90 upstream
     interactions; both leave HCAL energy, none is in the box)."""
-    db = load_calibration(default_calibration_path())
+    db = load_calibration(calibration_path())
     cutset = load_cutset("invisible")
     n = 0
     for a in recorded_runs_2016:
