@@ -15,8 +15,8 @@ The hardware (``na64reco.sim.hardware``) sums the *analogue* signal of every cha
 gate: the deposits in time plus the noise of all channels, without threshold and before any
 ADC. The emulation can only use the digitised channels, so its sums (``trigger_sums``) take
 every usable channel with a pulse in the gate plus every usable channel *without* a pulse
-(below ``ZS_SIGMAS`` noise: its reported time is that of a noise sample, anywhere in the read-out
-window, and its amplitude is noise plus whatever small in-time deposit it carries, which the
+(below ``PULSE_THRESHOLD_SIGMAS`` noise: its reported time is that of a noise sample, anywhere
+in the read-out window, and its amplitude is noise plus whatever small in-time deposit it carries, which the
 analogue sum also holds). Emulation and recorded bit then differ by the calibration, the
 digitisation (quantisation, ADC saturation: a saturated channel reads low) and the read-out of
 pile-up: a channel reports one pulse, the larger of two more than ``pulse_merge_ns`` apart, so
@@ -32,6 +32,7 @@ import numpy as np
 
 from na64reco.conditions import RESPONSE
 from na64reco.conditions.periods import RunPeriod
+from na64reco.conditions.response import PULSE_THRESHOLD_SIGMAS
 
 __all__ = ["TRIGGER_TERMS", "emulate_trigger", "gated_energy", "trigger_sums"]
 
@@ -56,18 +57,16 @@ def emulate_trigger(reco: dict, period: RunPeriod) -> dict[str, np.ndarray]:
 def gated_energy(amp: np.ndarray, t: np.ndarray, constants, gate_ns: float) -> np.ndarray:
     """What a trigger sum takes from each channel: the calibrated amplitude of every usable
     channel whose reported pulse time lies within +- ``gate_ns`` of its t0 and of every usable
-    channel without a pulse (energy at most ``ZS_SIGMAS`` noise, whatever its time), without
-    zero suppression (noise included). Float32, like the raw data; non-finite values contribute
+    channel without a pulse (energy at most ``PULSE_THRESHOLD_SIGMAS`` noise, whatever its
+    time), without zero suppression (noise included). Float32, like the raw data; non-finite values contribute
     nothing."""
-    from na64reco.reco.calorimeters import ZS_SIGMAS
-
     amp = np.asarray(amp, dtype=np.float32)
     t = np.asarray(t, dtype=np.float32)
     t0 = constants.t0.astype(np.float32)
     in_gate = np.abs(t - t0) < np.float32(gate_ns)  # False for NaN
     gain = constants.gain.astype(np.float32)
     energy = (amp - constants.pedestal.astype(np.float32)) * gain
-    threshold = (ZS_SIGMAS * constants.noise * gain).astype(np.float32)
+    threshold = (PULSE_THRESHOLD_SIGMAS * constants.noise * gain).astype(np.float32)
     pulse = energy > threshold
     ok = (in_gate | ~pulse) & constants.usable & np.isfinite(amp) & np.isfinite(t)
     return np.where(ok, energy, np.float32(0))

@@ -50,9 +50,7 @@ CHUNK = 300_000
 
 def _calibration(period: str):
     profile = (
-        load_calibration(calibration_path())
-        .for_run(get_period("2022").first_run)
-        .shower_profile
+        load_calibration(calibration_path()).for_run(get_period("2022").first_run).shower_profile
     )
     return dataclasses.replace(calibration_from_truth(period), shower_profile=profile)
 

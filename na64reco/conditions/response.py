@@ -121,6 +121,12 @@ def electronics_key(detector: str, section: int | None = None) -> str:
     return detector
 
 
+#: a channel reports a pulse (and the reconstruction keeps it: zero suppression) when its signal
+#: exceeds this many noise sigmas [choose]: the one threshold of the digitiser model, the
+#: reconstruction and the trigger emulation
+PULSE_THRESHOLD_SIGMAS = 3.0
+
+
 def saturation_adc(detector: str) -> np.ndarray:
     """Raw amplitude [ADC] at which each channel of ``detector`` clips (its channel shape)."""
     shape = DETECTOR_SHAPES[detector]

@@ -80,13 +80,13 @@ from na64reco.calibration.constants import (
     DetectorConstants,
 )
 from na64reco.conditions import get_period
-from na64reco.conditions.response import saturation_adc
+from na64reco.conditions.response import PULSE_THRESHOLD_SIGMAS, saturation_adc
 from na64reco.reco.calorimeter_kernels import channel_kernel, ecal_kernel, hcal_kernel
 
 logger = logging.getLogger(__name__)
 
 #: zero-suppression threshold in units of the channel noise (see module docstring)
-ZS_SIGMAS = 3.0
+ZS_SIGMAS = PULSE_THRESHOLD_SIGMAS
 #: an out-of-time pulse counts as real (pile-up) above this many noise sigmas: between 3 and
 #: ~6 sigma the true signal may be below the digitiser's 3-sigma pulse threshold, whose time is
 #: then random (a shower's halo cells would fake out-of-time energy in ~5% of clean events)

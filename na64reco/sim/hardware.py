@@ -36,7 +36,7 @@ import numpy as np
 from scipy import special
 
 from na64reco.conditions.periods import RunPeriod
-from na64reco.conditions.response import ELECTRONICS, RESPONSE, Response
+from na64reco.conditions.response import ELECTRONICS, PULSE_THRESHOLD_SIGMAS, RESPONSE, Response
 from na64reco.conditions.truth_calibration import STATUS_ABSENT, STATUS_DEAD
 from na64reco.eventtree import contract
 from na64reco.sim.batch import EventBatch
@@ -47,7 +47,7 @@ TIME_QUANTUM_NS = 0.0625  # [choose]
 # The waveform fit finds a channel's pulse (and reports its time) when the measured amplitude is
 # above 3 noise sigmas, the threshold of the reconstruction's zero suppression, and the signal
 # itself is at least 1 sigma [choose]; otherwise it reports the time of a noise sample.
-NO_SIGNAL_SIGMAS = 3.0
+NO_SIGNAL_SIGMAS = PULSE_THRESHOLD_SIGMAS
 MIN_SIGNAL_SIGMAS = 1.0
 # Without a pulse the waveform analysis returns the time of the largest noise sample: a multiple
 # of the 12.5 ns sampling period of the 80 MHz MSADCs [choose] anywhere in the read-out window.

@@ -2,8 +2,8 @@
 
 Vectorised over segments: the only Python loop is over the ~9 stations (in z order, so that
 multiple-scattering kicks accumulate downstream). Each segment follows the thin-lens track model
-of :mod:`na64reco.sim.beamline` plus the multiple-scattering offsets it picks up in the stations
-it crosses. Stations' channels are centred on the nominal trajectory at their z.
+of :mod:`na64reco.conditions.beamline` plus the multiple-scattering offsets it picks up in the
+stations it crosses. Stations' channels are centred on the nominal trajectory at their z.
 
 Output: per-event jagged records with the contract dtypes (``mm``: station, plane, strip, amp, t;
 ``st``: station, plane, wire, t), hits sorted by (station, plane, channel) within each event.
@@ -72,8 +72,8 @@ _DTYPES = {b.name: b.dtype for b in JAGGED_BRANCHES}
 class TrackSegments:
     """Charged-particle track segments, equal-length 1-d arrays (several per event allowed).
 
-    The trajectory is the beamline thin-lens model (:func:`na64reco.sim.beamline.position_at`):
-    position at the kick plane (cm), x slope upstream of the kick, y slope, and the momentum at
+    The trajectory is the beamline thin-lens model
+    (:func:`na64reco.conditions.beamline.position_at`): position at the kick plane (cm), x slope upstream of the kick, y slope, and the momentum at
     the magnet (GeV; *signed*: positive bends like the beam e-, negative the other way). The
     particle exists only for ``z_start_m <= z <= z_end_m``; ``t_ns`` is its time relative to the
     trigger (0 in time, other values for pile-up).
