@@ -16,8 +16,8 @@ gate: the deposits in time plus the noise of all channels, without threshold and
 ADC. The emulation can only use the digitised channels, so its sums (``trigger_sums``) take
 every usable channel with a pulse in the gate plus every usable channel *without* a pulse
 (below ``PULSE_THRESHOLD_SIGMAS`` noise: its reported time is that of a noise sample, anywhere
-in the read-out window, and its amplitude is noise plus whatever small in-time deposit it carries, which the
-analogue sum also holds). Emulation and recorded bit then differ by the calibration, the
+in the read-out window, and its amplitude is noise plus whatever small in-time deposit it
+carries, which the analogue sum also holds). Emulation and recorded bit then differ by the calibration, the
 digitisation (quantisation, ADC saturation: a saturated channel reads low) and the read-out of
 pile-up: a channel reports one pulse, the larger of two more than ``pulse_merge_ns`` apart, so
 an out-of-gate pile-up pulse can hide the in-time one the hardware summed (~5% of 2016 and ~20%
@@ -58,8 +58,8 @@ def gated_energy(amp: np.ndarray, t: np.ndarray, constants, gate_ns: float) -> n
     """What a trigger sum takes from each channel: the calibrated amplitude of every usable
     channel whose reported pulse time lies within +- ``gate_ns`` of its t0 and of every usable
     channel without a pulse (energy at most ``PULSE_THRESHOLD_SIGMAS`` noise, whatever its
-    time), without zero suppression (noise included). Float32, like the raw data; non-finite values contribute
-    nothing."""
+    time), without zero suppression (noise included). Float32, like the raw data; non-finite
+    values contribute nothing."""
     amp = np.asarray(amp, dtype=np.float32)
     t = np.asarray(t, dtype=np.float32)
     t0 = constants.t0.astype(np.float32)

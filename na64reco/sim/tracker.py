@@ -73,8 +73,9 @@ class TrackSegments:
     """Charged-particle track segments, equal-length 1-d arrays (several per event allowed).
 
     The trajectory is the beamline thin-lens model
-    (:func:`na64reco.conditions.beamline.position_at`): position at the kick plane (cm), x slope upstream of the kick, y slope, and the momentum at
-    the magnet (GeV; *signed*: positive bends like the beam e-, negative the other way). The
+    (:func:`na64reco.conditions.beamline.position_at`): position at the kick plane (cm), x slope
+    upstream of the kick, y slope, and the momentum at the magnet (GeV; *signed*: positive bends
+    like the beam e-, negative the other way). The
     particle exists only for ``z_start_m <= z <= z_end_m``; ``t_ns`` is its time relative to the
     trigger (0 in time, other values for pile-up).
     """
