@@ -18,10 +18,11 @@ every usable channel with a pulse in the gate plus every usable channel *without
 (below ``PULSE_THRESHOLD_SIGMAS`` noise: its reported time is that of a noise sample, anywhere
 in the read-out window, and its amplitude is noise plus whatever small in-time deposit it
 carries, which the analogue sum also holds). Emulation and recorded bit then differ by the
-calibration, the digitisation (quantisation, ADC saturation: a saturated channel reads low) and the read-out of
-pile-up: a channel reports one pulse, the larger of two more than ``pulse_merge_ns`` apart, so
-an out-of-gate pile-up pulse can hide the in-time one the hardware summed (~5% of 2016 and ~20%
-of 2022 recorded physics triggers; the pile-up cut removes such events anyway). It does not
+calibration, the digitisation (quantisation, ADC saturation: a saturated channel reads low)
+and the read-out of pile-up: a channel reports one pulse, the larger of two more than
+``pulse_merge_ns`` apart, so an out-of-gate pile-up pulse can hide the in-time one the hardware
+summed (~5% of 2016 and ~20% of 2022 recorded physics triggers; the pile-up cut removes such
+events anyway). It does not
 include the trigger efficiency (95%, random loss) or the DAQ dead time: compare it with the
 recorded bit on recorded events.
 """
