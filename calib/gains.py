@@ -25,9 +25,9 @@ from na64reco.calibration.constants import (
 )
 from na64reco.conditions import RESPONSE, beamline, get_period
 from na64reco.eventtree import contract
-from na64reco.sim import showers
+from na64reco.sim import mips, showers
 from na64reco.sim.deposits import Deposits
-from na64reco.sim.showers import add_veto_mips
+from na64reco.sim.mips import add_veto_mips
 from na64reco.sim.srd import add_synchrotron_radiation
 
 # --- ECAL ---------------------------------------------------------------------------------------
@@ -164,11 +164,11 @@ def veto_reference_mpv_gev(n: int = 200_000) -> float:
 @lru_cache(maxsize=4)
 def hcal_reference_mpv_gev(n: int = 200_000) -> float:
     """MPV of one HCAL module's MIP spectrum in the simulation's response model (fitted the
-    same way as the data): the scintillator Landau x photo-statistics of ``showers.mip_signal``
+    same way as the data): the scintillator Landau x photo-statistics of ``mips.mip_signal``
     (a little above its Landau MPV, the photo-statistics smear a skewed peak)."""
 
     rng = np.random.default_rng(MODEL_SEED)
-    res = est.fit_moyal_mpv(showers.mip_signal(rng, n, RESPONSE))
+    res = est.fit_moyal_mpv(mips.mip_signal(rng, n, RESPONSE))
     assert res is not None
     return res["mpv"]
 

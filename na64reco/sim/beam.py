@@ -18,7 +18,7 @@ from na64reco.conditions.periods import Geometry, RunPeriod
 from na64reco.conditions.response import RESPONSE, Response
 from na64reco.conditions.truth_calibration import true_calibration
 from na64reco.constants import PDG_ELECTRON
-from na64reco.sim import showers
+from na64reco.sim import mips, showers
 from na64reco.sim.batch import EventBatch
 
 BEAM_DIVERGENCE_RAD = 5e-5  # [choose] angular spread of the beam
@@ -116,7 +116,7 @@ def electron_event_common(rng, batch: EventBatch, ctx: SimContext, energy=None, 
     x, y = impact_point(ctx, kin, kin["energy"])
     add_beam_track(batch, idx, ctx, kin, kin["energy"])
     halo = rng.random(n) < ctx.response.v1_halo_probability
-    showers.add_counters(rng, batch.intime, idx, ctx.response, halo.astype(float))
+    mips.add_counters(rng, batch.intime, idx, ctx.response, halo.astype(float))
     batch.truth["mc_beam_pdg"][:] = PDG_ELECTRON
     batch.truth["mc_beam_energy"][:] = kin["energy"]
     return kin, x, y

@@ -24,7 +24,7 @@ from na64reco.constants import (
     PDG_MUON,
     PDG_PION,
 )
-from na64reco.sim import showers
+from na64reco.sim import mips, showers
 from na64reco.sim.batch import EventBatch
 from na64reco.sim.beam import (
     SimContext,
@@ -82,7 +82,7 @@ def add_beam_particles(
         x, y = x + table_offset[:, 0], y + table_offset[:, 1]
     add_beam_track(batch, idx, ctx, kin, energy, t_ns=np.broadcast_to(t_ns, (n,)))
     halo = rng.random(n) < r.v1_halo_probability
-    showers.add_counters(rng, layer, idx, r, halo.astype(float))
+    mips.add_counters(rng, layer, idx, r, halo.astype(float))
     ele = pdg == PDG_ELECTRON
     showers.add_em_shower(rng, layer, idx[ele], energy[ele], x[ele], y[ele], g, r)
     add_synchrotron_radiation(rng, layer, idx[ele], energy[ele], r)
@@ -94,14 +94,14 @@ def add_beam_particles(
     )
     showers.add_hcal_shower(rng, layer, idx[inter], e_hcal, x[inter], y[inter], g, r)
     through = had & ~inter
-    showers.add_mip_ecal(rng, layer, idx[through], x[through], y[through], g, r)
-    showers.add_veto_mips(rng, layer, idx[through], x[through], np.ones(int(through.sum())), r)
+    mips.add_mip_ecal(rng, layer, idx[through], x[through], y[through], g, r)
+    mips.add_veto_mips(rng, layer, idx[through], x[through], np.ones(int(through.sum())), r)
     showers.add_hcal_shower(
         rng, layer, idx[through], energy[through] - 0.3, x[through], y[through], g, r
     )
     add_srd_fakes(rng, layer, idx[~ele], r, ctx.srd_fake_probability)
     mu = pdg == PDG_MUON
-    showers.add_muon(rng, layer, idx[mu], energy[mu], x[mu], y[mu], g, r)
+    mips.add_muon(rng, layer, idx[mu], energy[mu], x[mu], y[mu], g, r)
     return pdg, energy
 
 
@@ -193,7 +193,7 @@ def generate_dimuon(rng, n: int, ctx: SimContext) -> EventBatch:
     z = sample_pair_sharing(rng, e_gamma, MUON_MASS_GEV)
     showers.add_em_shower(rng, batch.intime, idx, e - e_gamma, x, y, g, r)
     for e_mu in (z * e_gamma, (1 - z) * e_gamma):
-        showers.add_muon(rng, batch.intime, idx, e_mu, x, y, g, r)
+        mips.add_muon(rng, batch.intime, idx, e_mu, x, y, g, r)
     batch.truth["mc_n_muons"][:] = (z * e_gamma > 2.0).astype(int) + ((1 - z) * e_gamma > 2.0)
     return batch
 
@@ -208,7 +208,7 @@ def generate_beam_hadron(rng, n: int, ctx: SimContext) -> EventBatch:
     x, y = impact_point(ctx, kin, e)
     add_beam_track(batch, idx, ctx, kin, e)
     halo = rng.random(n) < r.v1_halo_probability
-    showers.add_counters(rng, batch.intime, idx, r, halo.astype(float))
+    mips.add_counters(rng, batch.intime, idx, r, halo.astype(float))
     kaon = rng.random(n) < p.beam_kaon_to_hadron
     batch.truth["mc_beam_pdg"][:] = np.where(kaon, PDG_KAON, PDG_PION)
     batch.truth["mc_beam_energy"][:] = e
@@ -255,7 +255,7 @@ def generate_hadron_decay(rng, n: int, ctx: SimContext) -> EventBatch:
     z_decay = rng.uniform(g.magnet_kick_z_m + 2.0, g.ecal_z_m - 0.5, n)
     add_beam_track(batch, idx, ctx, kin, e, z_end=z_decay)
     halo = rng.random(n) < r.v1_halo_probability
-    showers.add_counters(rng, batch.intime, idx, r, halo.astype(float))
+    mips.add_counters(rng, batch.intime, idx, r, halo.astype(float))
     add_srd_fakes(rng, batch.intime, idx, r, ctx.srd_fake_probability)
     # energy sharing: pi -> e nu is two-body (uniform lab fraction for massless products);
     # K_e3 approximated by Dirichlet(2, 2, 1.5) fractions for (e, pi0, nu) [choose]
@@ -305,7 +305,7 @@ def generate_beam_muon(rng, n: int, ctx: SimContext) -> EventBatch:
     x, y = impact_point(ctx, kin, e)
     add_beam_track(batch, idx, ctx, kin, e)
     halo = rng.random(n) < r.v1_halo_probability
-    showers.add_counters(rng, batch.intime, idx, r, halo.astype(float))
+    mips.add_counters(rng, batch.intime, idx, r, halo.astype(float))
     add_srd_fakes(rng, batch.intime, idx, r, ctx.srd_fake_probability)
     batch.truth["mc_beam_pdg"][:] = PDG_MUON
     batch.truth["mc_beam_energy"][:] = e
@@ -321,7 +321,7 @@ def generate_beam_muon(rng, n: int, ctx: SimContext) -> EventBatch:
         r,
         start_x0=rng.uniform(0, r.ecal_ps_depth_x0, n),
     )
-    showers.add_muon(rng, batch.intime, idx, (1 - x_gamma) * e, x, y, g, r)
+    mips.add_muon(rng, batch.intime, idx, (1 - x_gamma) * e, x, y, g, r)
     batch.truth["mc_n_muons"][:] = 1
     return batch
 

@@ -19,7 +19,7 @@ from na64reco.conditions import beamline
 from na64reco.conditions import processes as proc
 from na64reco.constants import PDG_ELECTRON, PDG_MUON
 from na64reco.eventtree.contract import ECAL_SHAPE, HCAL_SHAPE, TRIGGER_CALIBRATION
-from na64reco.sim import showers
+from na64reco.sim import mips, showers
 from na64reco.sim.batch import EventBatch
 from na64reco.sim.beam import (
     SimContext,
@@ -72,7 +72,7 @@ def generate_signal(
     showers.add_em_shower(rng, batch.intime, idx, e0 - e_emit, x, y, g, r)
     if model == "phi":
         e_mu = emission["muon_energy"] * scale
-        showers.add_muon(rng, batch.intime, idx, e_mu, x, y, g, r)
+        mips.add_muon(rng, batch.intime, idx, e_mu, x, y, g, r)
         batch.truth["mc_n_muons"][:] = 1
     else:
         showers.add_em_shower(rng, batch.intime, idx, e_emit - e_boson, x, y, g, r, start_x0=depth)
@@ -112,9 +112,9 @@ def generate_muon_run(rng: np.random.Generator, n: int, ctx: SimContext) -> Even
     x = cx + rng.uniform(-half, half, n)
     y = cy + rng.uniform(-half, half, n)
     add_beam_track(batch, idx, ctx, kin, kin["energy"])
-    showers.add_counters(rng, batch.intime, idx, r, np.zeros(n))
+    mips.add_counters(rng, batch.intime, idx, r, np.zeros(n))
     # every module, including a zero-degree HCAL3 (2021-2022), is put in the muon beam
-    showers.add_muon(rng, batch.intime, idx, kin["energy"], x, y, g, r, n_modules=HCAL_SHAPE[0])
+    mips.add_muon(rng, batch.intime, idx, kin["energy"], x, y, g, r, n_modules=HCAL_SHAPE[0])
     batch.truth["mc_beam_pdg"][:] = PDG_MUON
     batch.truth["mc_beam_energy"][:] = kin["energy"]
     batch.truth["mc_n_muons"][:] = 1

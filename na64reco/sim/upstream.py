@@ -26,7 +26,7 @@ from na64reco.conditions import processes as proc
 from na64reco.conditions.upstream import beam_line
 from na64reco.constants import PDG_ELECTRON
 from na64reco.eventtree.contract import HCAL_SHAPE
-from na64reco.sim import showers
+from na64reco.sim import mips, showers
 from na64reco.sim.batch import EventBatch
 from na64reco.sim.beam import (
     SECONDARY_CONE_RAD,
@@ -142,7 +142,7 @@ def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
     x, y = impact_point(ctx, kin, p_mag)
     add_beam_track(batch, idx, ctx, kin, p_mag)
     halo = rng.random(n) < r.v1_halo_probability
-    showers.add_counters(rng, batch.intime, idx, r, halo.astype(float))
+    mips.add_counters(rng, batch.intime, idx, r, halo.astype(float))
     add_synchrotron_radiation(rng, batch.intime, idx, p_mag, r)
     showers.add_em_shower(rng, batch.intime, idx, e_out, x, y, g, r)
     e_had = yfrac * e
@@ -190,7 +190,7 @@ def generate_upstream_interaction(rng, n: int, ctx: SimContext) -> EventBatch:
     lost = forward & (not line.zero_degree_hcal)
     e_miss += np.where(seen, (1 - f_hcal) * e_had, 0.0) + np.where(lost, f_hcal * e_had, 0.0)
     veto_mips = np.where(seen, rng.poisson(0.5, n), 0).astype(float)
-    showers.add_veto_mips(rng, batch.intime, idx, off_x, veto_mips, r)
+    mips.add_veto_mips(rng, batch.intime, idx, off_x, veto_mips, r)
     batch.truth["mc_e_miss"][:] = e_miss
     return batch
 
