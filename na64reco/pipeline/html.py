@@ -12,6 +12,8 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from na64reco.documents import write_text
+
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
        max-width: 1200px; color: #222; line-height: 1.45; }
@@ -101,9 +103,8 @@ def render(title: str, sections: list[Section], subtitle: str = "") -> str:
 
 
 def write_report(path: str | Path, title: str, sections: list[Section], subtitle: str = "") -> Path:
-    path = Path(path)
-    path.write_text(render(title, sections, subtitle), encoding="utf-8")
-    return path
+    """Render and write atomically (a reader never sees half a report)."""
+    return write_text(path, render(title, sections, subtitle))
 
 
 __all__ = ["Section", "Table", "embed_png", "render", "write_report"]

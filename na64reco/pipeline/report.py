@@ -35,6 +35,45 @@ def _all_runs(stages: dict, pattern: str) -> list[tuple[Path, str]]:
     return out
 
 
+def _blinding_section(blinding: dict, banner: str) -> Section:
+    """The banner, the definition and regions, and every entry of the unblinding ledger."""
+    entries = blinding["ledger"]["entries"]
+    definition = blinding["definition"]
+    return Section(
+        "blinding",
+        "Blinding status",
+        raw_html=banner,
+        text=[
+            f"Blinding definition v{definition['version']} (sha256 {definition['sha256']}); "
+            f"regions hidden: {', '.join(blinding['regions_hidden']) or 'none'}; opened: "
+            f"{', '.join(blinding['regions_opened']) or 'none'}; evaluated with the constants "
+            f"{blinding['calibration']['file']} (sha256 {blinding['calibration']['sha256']}).",
+            f"Unblinding ledger {blinding['ledger']['path']}: {len(entries)} entr"
+            + ("y" if len(entries) == 1 else "ies")
+            + " (append-only; no re-run removes one).",
+        ],
+        tables=[
+            Table(
+                ["time", "user", "host", "regions", "analysis", "configuration sha256"],
+                [
+                    [
+                        e["time"],
+                        e["user"],
+                        e["host"],
+                        ", ".join(e["regions"]) or "-",
+                        e["analysis"],
+                        e["configuration_sha256"],
+                    ]
+                    for e in entries
+                ],
+                "every unblinding recorded next to these outputs",
+            )
+        ]
+        if entries
+        else [],
+    )
+
+
 def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Path:
     st = runner.results
     blinded = results["blinding"]["blinded"]
@@ -233,7 +272,7 @@ def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Pat
     sections.append(
         Section("limits", "Limits", tables=lim_tables, images=_pngs(st["limits"].folder, "*.png"))
     )
-    sections.append(Section("blinding", "Blinding status", raw_html=banner))
+    sections.append(_blinding_section(results["blinding"], banner))
     sections.append(
         Section(
             "provenance", "Provenance", preformatted=json.dumps(results["provenance"], indent=2)
