@@ -455,3 +455,30 @@ def test_an_edited_ledger_is_refused(tmp_path):
     ledger.path.write_text(lines[0].replace('"user": "u"', '"user": "x"') + "\n" + lines[1] + "\n")
     with pytest.raises(ConfigError, match=r"line 1: the entry was edited"):
         ledger.append(**fields)
+
+
+def test_runs_beyond_the_blinding_file_are_blinded_with_the_true_constants(tmp_path):
+    """A 2018 run (the shipped constants hold 2016 and 2022 only) with the user's own constants:
+    its regions are evaluated with the true constants of the simulated 2018 detector, recorded."""
+    from na64reco.calibration.io import write_calibration
+    from na64reco.calibration.truth import calibration_from_truth
+    from na64reco.fileset import FilesetEntry
+    from na64reco.sim.run import SimRequest, simulate
+
+    (sim,) = simulate(SimRequest(period="2018", kind="random", events=300, seed=3), tmp_path)
+    path = Path(sim["path"])
+    efile = open_event_file(path)
+    entry = FilesetEntry(path=str(path), kind="random", period="2018", run_min=efile.runs[0],
+                         run_max=efile.runs[-1], events=efile.num_entries,
+                         sha256=sha256_file(path))  # fmt: skip
+    manifest = write_manifest(tmp_path, [entry], name="y2018")
+    cset = calibration_from_truth("2018")
+    calib = write_calibration(tmp_path / "truth.json", [cset])
+    summary = run_analysis(manifest, "invisible", tmp_path / "out", calibration=calib,
+                           kinds=("random",), quiet=True, make_plots=False)  # fmt: skip
+    regions = region_masks(reconstruct_event(efile.arrays(), cset), "2018")
+    hidden = np.logical_or.reduce(list(regions.values())).sum()
+    (row,) = summary["accounting"]
+    assert hidden > 0  # random triggers: no energy, in the invisible region
+    assert row["processed"] - summary["cutflow"]["2018"]["all"] == hidden
+    assert summary["blinding"]["calibration"]["other_periods"].startswith("true constants")

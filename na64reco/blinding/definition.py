@@ -5,9 +5,10 @@ the command line cannot shrink, move or rename them. Every run of any cut set wi
 calibration hides every region (``region_mask``) unless it is unblinded explicitly, and the
 regions are evaluated on quantities no user input can rescale: the calorimeter energies
 reconstructed with the calibration the definition names (``BLINDING.calibration``: the shipped
-constants, their sha256 pinned here and checked on every load, ``load_blinding_calibration``),
-never with the calibration of the run. A x1000 calibration with x1000 cut thresholds therefore
-moves nothing out of a region.
+constants, their sha256 pinned here and checked on every load, ``load_blinding_calibration``;
+for the periods that file does not cover, the true constants of the simulated detector, which
+are code), never with the calibration of the run. A x1000 calibration with x1000 cut
+thresholds therefore moves nothing out of a region.
 
 A cut set named like a protected analysis (``invisible``, ``phi``) must define exactly that
 region as its ``signal_box`` (``check_protected_cutset``): a copy without the box, with a decoy
@@ -28,7 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from na64reco.calibration.constants import CalibrationDB, CalibrationSet
 from na64reco.calibration.io import load_calibration
+from na64reco.calibration.truth import calibration_from_truth
 from na64reco.checksums import sha256_file, sha256_json
+from na64reco.conditions.periods import PERIODS
 from na64reco.cutsets.config import Condition, CutSet
 from na64reco.cutsets.evaluate import condition_mask
 from na64reco.errors import CalibrationError, ConfigError
@@ -47,6 +50,9 @@ __all__ = [
     "region_masks",
 ]
 
+#: the constants of the periods the blinding file does not cover (code, not user input: the
+#: detector the simulation describes, ``na64reco.calibration.truth.calibration_from_truth``)
+OTHER_PERIODS = "true constants of the simulated detector (conditions.truth_calibration)"
 #: the variables the regions are defined on (calorimeter energies only: cheap to reconstruct a
 #: second time with the blinding calibration, ``na64reco.processors.selection``)
 REGION_VARIABLES = ("ecal_e", "hcal_e", "hcal_inline_min", "hcal_inline_max")
@@ -67,12 +73,16 @@ class Region(BaseModel):
 
 
 class CalibrationReference(BaseModel):
-    """The constants the regions are evaluated with: a shipped file and its sha256."""
+    """The constants the regions are evaluated with: a shipped file and its sha256, and for the
+    periods the file does not cover, the true constants of the simulated detector."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     file: str = Field(description="file name in the shipped calib/ folder")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    other_periods: str = Field(
+        OTHER_PERIODS, description="the constants of the periods the file does not cover"
+    )
 
 
 class BlindingDefinition(BaseModel):
@@ -138,8 +148,10 @@ def definition_record() -> dict:
 
 
 def load_blinding_calibration() -> tuple[CalibrationDB, dict]:
-    """The constants the regions are evaluated with, after checking their sha256; and their
-    record ``{"file", "sha256"}``. ConfigError if the file is not the one the definition names."""
+    """The constants the regions are evaluated with, after checking the file's sha256 (the
+    file's sets, then the true constants of every period it does not cover); and their record
+    ``{"file", "sha256", "other_periods"}``. ConfigError if the file is not the one the
+    definition names."""
     path = calibration_path(BLINDING.calibration.file)
     try:
         found = sha256_file(path)
@@ -153,12 +165,17 @@ def load_blinding_calibration() -> tuple[CalibrationDB, dict]:
             f"at sha256 {BLINDING.calibration.sha256}, the file has {found}: other constants "
             "for the blinding need a new version of na64reco.blinding.definition.BLINDING",
         )
-    return _load_checked(str(path)), {"file": str(path), "sha256": found}
+    record = {"file": str(path), "sha256": found, "other_periods": OTHER_PERIODS}
+    return _load_checked(str(path)), record
 
 
 @functools.cache
 def _load_checked(path: str) -> CalibrationDB:
-    return load_calibration(path)
+    db = load_calibration(path)
+    covered = {c.period for c in db.sets}
+    truth = [calibration_from_truth(p) for p in PERIODS if p not in covered]
+    sets = sorted([*db.sets, *truth], key=lambda c: c.run_min)
+    return CalibrationDB(sets=tuple(sets), source=db.source)
 
 
 def blinding_set(calibration: CalibrationDB, run: int) -> CalibrationSet:

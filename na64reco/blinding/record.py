@@ -50,6 +50,7 @@ class CalibrationUsed(_Strict):
 
     file: str
     sha256: str
+    other_periods: str
 
 
 class LedgerRecord(_Strict):

@@ -6,12 +6,12 @@ The steps, in order (each a function of this package):
    region, ``na64reco.blinding.check_protected_cutset``), load the calibration (gains checked
    against the nominal ones, ``na64reco.calibration.sanity``) and the blinding constants, and
    build the selection processor;
-2. start the executor (``run.executors``); Dask workers warm up while the client validates
-   the inputs (``run.validation``: contract, sha256, entries, runs, periods, duplicate events,
-   calibration coverage); the cut set must cover every period of the data;
-3. prepare the output folder (``run.folder``: the previous set of outputs is removed, foreign
-   files refused) and the chunk checkpoints (``run.checkpoint``); an ``unblind`` run appends
-   its entry to the unblinding ledger (``na64reco.blinding.ledger``) before any event is read;
+2. prepare the output folder (``run.folder``: the previous set of outputs is removed, foreign
+   files refused), start the executor (``run.executors``); Dask workers warm up while the
+   client validates the inputs (``run.validation``: contract, sha256, entries, runs, periods,
+   duplicate events, calibration coverage); the cut set must cover every period of the data;
+3. prepare the chunk checkpoints (``run.checkpoint``); an ``unblind`` run appends its entry to
+   the unblinding ledger (``na64reco.blinding.ledger``) before any event is read;
 4. run the event loop (``run.engine.process_files``) and account for every event;
 5. write the histograms (ROOT and JSON), the sideband event list, the plots and, last,
    ``summary.json`` (``schemas.summary.RunSummary``, with the blinding record and the ledger's
@@ -262,6 +262,7 @@ def run_analysis(
     folder = OutputFolder(out, OUTPUT_NAMES)
     ledger = Ledger(options.ledger if options.ledger is not None else out / LEDGER_NAME)
     first_input = next((e.path for e in fileset.files if e.kind in options.kinds), None)
+    folder.prepare()  # the configuration is accepted: no previous output survives from here on
     with contextlib.ExitStack() as stack:
         exe, executor_desc = stack.enter_context(make_executor(execution))
         warm_up = start_warm_up(exe, proc, first_input)
@@ -281,7 +282,6 @@ def run_analysis(
         )
         check_blinding_coverage(files, blinding_calibration)
         check_periods_covered(cutset, data_periods(files))
-        folder.prepare()
         checkpointer = _checkpointer(out, options, cutset, calib_info["sha256"], files)
         entry = None
         if options.unblind:
