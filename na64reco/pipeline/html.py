@@ -14,6 +14,8 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from na64reco.documents import write_text
+
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 1em auto;
        max-width: 1280px; padding: 0 1em; color: #222; line-height: 1.4; }
@@ -167,8 +169,7 @@ def write_report(
     subtitle: str = "",
     banner: str = "",
 ) -> Path:
-    from na64reco.documents import write_text
-
+    """Render and write atomically (a reader never sees half a report)."""
     return write_text(path, render(title, first, sections, subtitle, banner))
 
 

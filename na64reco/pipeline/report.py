@@ -43,17 +43,10 @@ def _all_runs(stages: dict, pattern: str) -> list[tuple[Path, str]]:
     return out
 
 
-def _regions(results: dict) -> str:
-    """The blinded regions of the runs: "invisible (hcal_zero, box), phi (muon_tag, box)"."""
-    regions: dict[str, list[str]] = {}
-    for run in results["runs"].values():
-        regions.update((run["blinding"].get("also_hidden") or {}).items())
-    return ", ".join(f"{name} ({', '.join(cuts)})" for name, cuts in sorted(regions.items()))
-
-
-def _banner(blinding: dict, regions: str = "") -> str:
+def _banner(blinding: dict) -> str:
     if blinding["blinded"]:
-        which = f" of {html.escape(regions)}" if regions else ""
+        regions = ", ".join(blinding.get("regions_hidden") or [])
+        which = f" ({html.escape(regions)})" if regions else ""
         return (
             f'<div class="blinded"><b>Blinded.</b> The signal regions{which} are hidden in every '
             "table and plot; the box counts read &mdash;. Unblinding is an explicit option "
@@ -135,9 +128,48 @@ def _full_cutflows(results: dict) -> list[Table]:
     return tables
 
 
+def _blinding_section(blinding: dict, banner: str) -> Section:
+    """The banner, the definition and regions, and every entry of the unblinding ledger."""
+    entries = blinding["ledger"]["entries"]
+    definition = blinding["definition"]
+    return Section(
+        "blinding",
+        "Blinding status",
+        raw_html=banner,
+        text=[
+            f"Blinding definition v{definition['version']} (sha256 {definition['sha256']}); "
+            f"regions hidden: {', '.join(blinding['regions_hidden']) or 'none'}; opened: "
+            f"{', '.join(blinding['regions_opened']) or 'none'}; evaluated with the constants "
+            f"{blinding['calibration']['file']} (sha256 {blinding['calibration']['sha256']}).",
+            f"Unblinding ledger {blinding['ledger']['path']}: {len(entries)} entr"
+            + ("y" if len(entries) == 1 else "ies")
+            + " (append-only; no re-run removes one).",
+        ],
+        tables=[
+            Table(
+                ["time", "user", "host", "regions", "analysis", "configuration sha256"],
+                [
+                    [
+                        e["time"],
+                        e["user"],
+                        e["host"],
+                        ", ".join(e["regions"]) or "-",
+                        e["analysis"],
+                        e["configuration_sha256"],
+                    ]
+                    for e in entries
+                ],
+                "every unblinding recorded next to these outputs",
+            )
+        ]
+        if entries
+        else [],
+    )
+
+
 def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Path:
     st = runner.results
-    banner = _banner(results["blinding"], _regions(results))
+    banner = _banner(results["blinding"])
     stage_table = Table(
         ["stage", "reused", "seconds"],
         [[s["name"], "yes" if s["reused"] else "no", s["seconds"]] for s in results["stages"]],
@@ -320,7 +352,7 @@ def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Pat
         if png.name != FIRST_LIMIT  # on the first screen
     ]
     sections.append(Section("limits", "Limits", tables=lim_tables, images=limit_plots))
-    sections.append(Section("blinding", "Blinding status", raw_html=banner))
+    sections.append(_blinding_section(results["blinding"], banner))
     sections.append(
         Section(
             "provenance", "Provenance", preformatted=json.dumps(results["provenance"], indent=2)
