@@ -67,8 +67,9 @@ import psutil  # noqa: E402
 import uproot  # noqa: E402
 
 from na64reco.eventtree.contract import JAGGED_BRANCHES  # noqa: E402
-from na64reco.execution import chunk_uproot_options, run_analysis  # noqa: E402
 from na64reco.reco.calorimeters import RAW_BRANCHES  # noqa: E402
+from na64reco.run import run_analysis  # noqa: E402
+from na64reco.run.executors import chunk_uproot_options  # noqa: E402
 
 PERIOD = "2018"
 FLAT = ("run", "spill", "event", "trigger", *RAW_BRANCHES)
@@ -157,11 +158,11 @@ def ensure_calibration(folder: Path) -> Path:
 
     from na64reco.calibration.io import load_calibration, write_calibration
     from na64reco.calibration.truth import calibration_from_truth
-    from na64reco.execution import default_calibration_path
+    from na64reco.shipped import calibration_path
 
     path = folder / "calib_2018_truth.json"
     if not path.exists():
-        shipped = load_calibration(default_calibration_path())
+        shipped = load_calibration(calibration_path())
         profile = next(c.shower_profile for c in shipped.sets if c.shower_profile is not None)
         cset = dataclasses.replace(calibration_from_truth(PERIOD), shower_profile=profile)
         write_calibration(path, [cset], version=1)
@@ -322,12 +323,12 @@ def breakdown(paths: list[str], chunksize: int, analysis: str, calib: Path) -> d
     read) and ``reconstruct_event``; the remainder of ``process`` is the cuts and histograms.
     """
 
+    from na64reco.analyses import resolve_cutset
     from na64reco.calibration.io import load_calibration
-    from na64reco.execution import resolve_analysis
     from na64reco.processors import selection
 
     db = load_calibration(calib)
-    proc = selection.SelectionProcessor(resolve_analysis(analysis), db)
+    proc = selection.SelectionProcessor(resolve_cutset(analysis), db)
     t = dict.fromkeys(
         ("plain read", "NanoEvents factory", "read columns (lazy)", "reconstruct_event",
          "cuts + histograms"), 0.0
@@ -447,8 +448,8 @@ def main() -> int:
         rows.append(("plain uproot read", m, 1))
         m, summary = _best(lambda: run("iterative"), args.repeat)
         rows.append(("run iterative", m, 1))
-        metrics = summary["metrics"]
-        processed = sum(r["processed"] for r in summary["accounting"])
+        metrics = summary.metrics.model_dump()
+        processed = summary.events_processed
         assert processed == n_events == n_read, (processed, n_events, n_read)
         cols = {c.rsplit("-", 1)[0] for c in metrics.get("columns", [])}
         same = cols == set(FLAT) | set(JAGGED)

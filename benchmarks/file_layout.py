@@ -110,9 +110,9 @@ def calibration_for(period: str, folder: Path) -> Path:
     from na64reco.calibration.io import load_calibration, write_calibration
     from na64reco.calibration.truth import calibration_from_truth
     from na64reco.conditions import get_period
-    from na64reco.execution import default_calibration_path
+    from na64reco.shipped import calibration_path
 
-    shipped = load_calibration(default_calibration_path())
+    shipped = load_calibration(calibration_path())
     nx = get_period(period).geometry.ecal_nx
     profile = next(
         c.shower_profile for c in shipped.sets if get_period(c.period).geometry.ecal_nx == nx
@@ -134,9 +134,10 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
+    from na64reco.checksums import sha256_file
     from na64reco.eventtree.writer import EventTreeWriter
-    from na64reco.execution import run_analysis
-    from na64reco.fileset import Fileset, FilesetEntry, sha256_file, write_fileset
+    from na64reco.fileset import Fileset, FilesetEntry, write_fileset
+    from na64reco.run import run_analysis
 
     batch, metadata, entries = load_batch(args.data / "fileset.json", args.period, args.files)
     n = len(batch["run"])

@@ -134,10 +134,10 @@ def write_calibration(out: Path) -> Path:
     from na64reco.calibration.io import write_calibration as write
     from na64reco.calibration.truth import calibration_from_truth
     from na64reco.conditions import PERIODS
-    from na64reco.execution import default_calibration_path
+    from na64reco.shipped import calibration_path
 
     path = out / "calib_truth.json"
-    shipped = load_calibration(default_calibration_path())
+    shipped = load_calibration(calibration_path())
     profiles = {PERIODS[c.period].geometry.ecal_nx: c.shower_profile for c in shipped.sets}
     sets = [
         dataclasses.replace(

@@ -135,15 +135,15 @@ def main() -> int:
     from bench_run import FLAT, JAGGED, _pin, plain_read
     from run_all import physics_files
 
+    from na64reco.analyses import resolve_cutset
     from na64reco.calibration.io import load_calibration
-    from na64reco.execution import resolve_analysis
     from na64reco.processors.selection import SelectionProcessor
 
     if args.calibration is None:
         args.calibration = sorted(args.fileset.parent.glob("calib_*_truth.json"))[0]
     paths = [e.path for e in physics_files(args.fileset, args.files)]
     print(f"{_pin(None)}; {len(paths)} files; load average {os.getloadavg()[0]:.2f}")
-    proc = SelectionProcessor(resolve_analysis(args.analysis), load_calibration(args.calibration))
+    proc = SelectionProcessor(resolve_cutset(args.analysis), load_calibration(args.calibration))
     run(paths[:1], 2000, proc, timing=False)  # warm-up: imports, numba caches
 
     t0 = time.perf_counter()

@@ -145,17 +145,19 @@ def make_rdf_spec(fileset: Path, analysis: str, calibration: Path, entries: list
     """
     import uproot
 
+    from na64reco.analyses import resolve_cutset
     from na64reco.calibration.constants import STATUS_GOOD
     from na64reco.calibration.io import load_calibration
     from na64reco.conditions import RESPONSE, get_period
+    from na64reco.conditions.beamline import nominal_x_cm
     from na64reco.constants import MAGNETIC_RIGIDITY_GEV_PER_TESLA_M
     from na64reco.eventtree.contract import TRIGGER_PHYSICS
-    from na64reco.execution import ANALYSES, resolve_analysis
     from na64reco.reco import calorimeters as calo
     from na64reco.reco import showershape
     from na64reco.reco import tracking as trk
     from na64reco.reco.event import reconstruct_event
-    from na64reco.sim.beamline import nominal_x_cm
+    from na64reco.run import RunOptions
+    from na64reco.run.selection import hidden_regions
 
     db = load_calibration(calibration)
     sets = {id(s): s for e in entries for s in [db.for_run(e.run_min), db.for_run(e.run_max)]}
@@ -272,15 +274,14 @@ def make_rdf_spec(fileset: Path, analysis: str, calibration: Path, entries: list
     def region(cs) -> list[dict]:  # the conditions of a cut set's signal box (a conjunction)
         return [resolved(c) for cut in cs.cuts if cut.name in cs.signal_box for c in cut.conditions]
 
-    cutset = resolve_analysis(analysis)
+    cutset = resolve_cutset(analysis)
     cuts = [
         {"name": cut.name, "conditions": [resolved(c) for c in cut.conditions]}
         for cut in cutset.cuts
     ]
     # blinding as run_analysis does it by default: this analysis's signal box and those of the
     # other shipped analyses (``hide``)
-    hidden = [resolve_analysis(a) for a in ANALYSES]
-    hidden = [c for c in hidden if c.name != cutset.name and c.signal_box]
+    hidden = hidden_regions(cutset, RunOptions())
     blind = [region(c) for c in [cutset, *hidden] if c.signal_box]
     return {
         "files": [e.path for e in entries],
@@ -312,7 +313,7 @@ def child_pass(args) -> dict:
     """One toolkit pass in this process; returns its measurements."""
     from bench_run import FLAT, JAGGED, Monitor, _pin, plain_read
 
-    from na64reco.execution import run_analysis
+    from na64reco.run import run_analysis
 
     entries = physics_files(args.fileset, args.max_files)
     paths = [e.path for e in entries]
@@ -345,12 +346,12 @@ def child_pass(args) -> dict:
                 checksum_cache=args.child == "iterative",
                 **common,
             )
-        n = sum(r["processed"] for r in summary["accounting"])
-        how = [i["checksum"] for i in summary["provenance"]["inputs"]]
+        n = summary.events_processed
+        how = [i.checksum for i in summary.provenance.inputs]
         res["checksums"] = {k: how.count(k) for k in sorted(set(how))}
-        res["cutflow"] = summary["cutflow"]
+        res["cutflow"] = summary.cutflow
         res["histograms"] = str(out / "histograms.root")
-        cols = {c.rsplit("-", 1)[0] for c in summary["metrics"].get("columns", [])}
+        cols = {c.rsplit("-", 1)[0] for c in summary.metrics.model_dump().get("columns", [])}
         res["columns_match_read"] = cols == set(FLAT) | set(JAGGED)
     elif args.child.startswith("warm"):
         # a cluster already running (as with `na64 run --scheduler`): started, and warmed up
@@ -360,7 +361,7 @@ def child_pass(args) -> dict:
         import dask
         from distributed import LocalCluster
 
-        from na64reco.execution import local_cluster_config
+        from na64reco.run.executors import local_cluster_config
 
         workers = int(args.child[-1])
         with (
@@ -377,16 +378,16 @@ def child_pass(args) -> dict:
             run_analysis(manifest, args.analysis, work / "warm", maxchunks=1, **dask_opts, **common)
             with Monitor() as m:
                 summary = run_analysis(manifest, args.analysis, out, **dask_opts, **common)
-        n = sum(r["processed"] for r in summary["accounting"])
-        res["cutflow"] = summary["cutflow"]
+        n = summary.events_processed
+        res["cutflow"] = summary.cutflow
     else:
         workers = int(args.child[-1])
         with Monitor() as m:
             summary = run_analysis(
                 manifest, args.analysis, out, executor="dask", workers=workers, **common
             )
-        n = sum(r["processed"] for r in summary["accounting"])
-        res["cutflow"] = summary["cutflow"]
+        n = summary.events_processed
+        res["cutflow"] = summary.cutflow
     res.update(
         events=n,
         wall_s=m.wall,
@@ -543,9 +544,9 @@ def main() -> int:
         if found:
             args.calibration = found[0]
         else:
-            from na64reco.execution import default_calibration_path
+            from na64reco.shipped import calibration_path
 
-            args.calibration = default_calibration_path()
+            args.calibration = calibration_path()
     if args.child:
         import logging
 

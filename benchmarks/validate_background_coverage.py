@@ -29,11 +29,16 @@ import time
 
 import numpy as np
 
-from na64reco.background.sideband import HCAL_ZERO_GEV, sideband_estimate
+from na64reco.background.sideband import sideband_estimate
 from na64reco.background.truth import truth_clean_plane
 from na64reco.conditions import get_period
+from na64reco.cutsets import load_cutset
 
-BOX_HI = 50.0
+
+def box(period: str) -> tuple[float, float]:
+    """(E_ECAL box edge, E_HCAL zero-energy edge) of the shipped invisible cut set."""
+    cutset = load_cutset("invisible")
+    return cutset.box_upper_edge("ecal_e", period), cutset.box_upper_edge("hcal_e", period)
 
 
 def one_dataset(period: str, eot: float, scale: float, seed: int, variations: bool) -> dict:
@@ -41,14 +46,15 @@ def one_dataset(period: str, eot: float, scale: float, seed: int, variations: bo
         period, eot, seed, {"upstream_interaction": scale}, processes=("upstream_interaction",)
     )
     e, h = d["ecal"], d["hcal"]
-    zero = h < HCAL_ZERO_GEV
+    box_hi, hcal_zero = box(period)
+    zero = h < hcal_zero
     hi = get_period(period).trigger.ecal_max_gev
     est = sideband_estimate(
-        e[zero & (e >= BOX_HI)], (0.0, BOX_HI), (BOX_HI, hi), variations=variations
+        e[zero & (e >= box_hi)], (0.0, box_hi), (box_hi, hi), variations=variations
     )
     return {
         "seed": seed,
-        "true_box": int(np.count_nonzero(zero & (e < BOX_HI))),
+        "true_box": int(np.count_nonzero(zero & (e < box_hi))),
         "n_sideband": est["n_sideband"],
         "expected": est["expected"],
         "stat": est["stat"],
@@ -77,7 +83,8 @@ def run(
         {"upstream_interaction": scale},
         processes=("upstream_interaction",),
     )
-    n_big = int(np.count_nonzero((big["hcal"] < HCAL_ZERO_GEV) & (big["ecal"] < BOX_HI)))
+    box_hi, hcal_zero = box(period)
+    n_big = int(np.count_nonzero((big["hcal"] < hcal_zero) & (big["ecal"] < box_hi)))
     pooled = n_big + sum(r["true_box"] for r in rows)  # same conditions: pool the truth
     truth = pooled / (truth_factor + datasets)
     fits = [r for r in rows if r["kind"] == "fit"]

@@ -1,4 +1,8 @@
-"""The project's exceptions: every one names the file (or config) and the item at fault."""
+"""Every exception the toolkit raises on purpose (one module, as pyhf's ``exceptions``).
+
+Each names what is at fault: the file (or configuration) and the item. They pickle intact, so a
+Dask worker's error reaches the client as the same class with the same message.
+"""
 
 from __future__ import annotations
 
@@ -39,5 +43,42 @@ class ConfigError(NA64Error):
         return (type(self), (self.path, self.key, self.problem))
 
 
+class OptionsError(NA64Error):
+    """Options of a run or a stage that cannot be used together (names the option)."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        self.option = option
+        self.problem = problem
+        super().__init__(f"{option}: {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.option, self.problem))
+
+
 class ConditionsError(NA64Error):
     """A run number or period unknown to the conditions description."""
+
+
+class CalibrationError(NA64Error):
+    """No constants for a run, or a calibration that cannot be derived."""
+
+
+class AccountingError(NA64Error):
+    """Events processed + skipped do not add up to a file's entries."""
+
+
+class SidebandFitError(NA64Error):
+    """A nominal sideband fit that does not converge (names the source and the period)."""
+
+
+__all__ = [
+    "AccountingError",
+    "CalibrationError",
+    "ConditionsError",
+    "ConfigError",
+    "InputFileError",
+    "NA64Error",
+    "OptionsError",
+    "SchemaVersionError",
+    "SidebandFitError",
+]

@@ -18,14 +18,14 @@ share run numbers).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from na64reco.checksums import sha256_file
+from na64reco.documents import read_document, write_json
 from na64reco.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ __all__ = [
     "FILESET_VERSION",
     "Fileset",
     "FilesetEntry",
+    "as_fileset",
     "load_fileset",
-    "sha256_file",
     "write_fileset",
 ]
 
@@ -79,6 +79,12 @@ class Fileset(BaseModel):
     files: list[FilesetEntry] = Field(min_length=1)
     command: str | None = None
     description: str | None = None
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        """The manifest this fileset was loaded from (absolute; "" if built in memory)."""
+        return self._source
 
     @property
     def total_events(self) -> int:
@@ -94,10 +100,6 @@ class Fileset(BaseModel):
     def to_coffea(self, dataset_name: str | None = None) -> dict[str, dict]:
         """``{name: {"files": {path: tree}}}`` for ``coffea.processor.Runner``."""
         return {dataset_name or self.name: {"files": {f.path: self.tree for f in self.files}}}
-
-
-def _key(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
 
 
 def _check_consistency(manifest: Path, fs: Fileset) -> None:
@@ -137,32 +139,13 @@ def _check_consistency(manifest: Path, fs: Fileset) -> None:
 def load_fileset(path: str | Path, verify_checksums: bool = False) -> Fileset:
     """Read and validate a manifest; file paths come back absolute."""
     manifest = Path(path)
-    try:
-        raw = json.loads(manifest.read_text())
-    except OSError as exc:
-        raise ConfigError(manifest, "(file)", f"cannot be read: {exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(manifest, "(file)", f"malformed JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(manifest, "(top level)", "must be a JSON object")
-    if raw.get("format") != FILESET_FORMAT:
-        raise ConfigError(
-            manifest, "format", f"must be {FILESET_FORMAT!r}, found {raw.get('format')!r}"
-        )
-    if raw.get("version") != FILESET_VERSION:
-        raise ConfigError(
-            manifest, "version", f"unsupported version {raw.get('version')!r}; known: 1"
-        )
-    try:
-        fs = Fileset.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(manifest, _key(err["loc"]), err["msg"]) from exc
+    fs = read_document(manifest, Fileset, format_name=FILESET_FORMAT, versions=(FILESET_VERSION,))
     base = manifest.resolve().parent
     files = [
         entry.model_copy(update={"path": str((base / entry.path).resolve())}) for entry in fs.files
     ]
     fs = fs.model_copy(update={"files": files})
+    fs._source = str(manifest.resolve())
     _check_consistency(manifest, fs)
     if verify_checksums:
         for i, entry in enumerate(fs.files):
@@ -180,6 +163,11 @@ def load_fileset(path: str | Path, verify_checksums: bool = False) -> Fileset:
     return fs
 
 
+def as_fileset(fileset: Fileset | str | Path) -> Fileset:
+    """A Fileset as it is, or loaded from a manifest path."""
+    return fileset if isinstance(fileset, Fileset) else load_fileset(fileset)
+
+
 def write_fileset(path: str | Path, fileset: Fileset) -> Path:
     """Write ``fileset`` as JSON; paths inside the manifest's folder are stored relative."""
     manifest = Path(path)
@@ -190,6 +178,4 @@ def write_fileset(path: str | Path, fileset: Fileset) -> Path:
         if p.is_absolute() and p.resolve().is_relative_to(base):
             p = p.resolve().relative_to(base)
         files.append(entry.model_copy(update={"path": p.as_posix()}))
-    data = fileset.model_copy(update={"files": files}).model_dump(mode="json")
-    manifest.write_text(json.dumps(data, indent=2) + "\n")
-    return manifest
+    return write_json(manifest, fileset.model_copy(update={"files": files}))

@@ -13,7 +13,6 @@ dimuon cross-check; and the provenance of all of it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,12 +21,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from na64reco.errors import ConfigError
+from na64reco.documents import read_document, write_json
 
 FORMAT = "na64-limit-inputs"
 VERSION = 1
@@ -130,30 +128,11 @@ class LimitInputs(_Strict):
 
 def load_limit_inputs(path: str | Path) -> LimitInputs:
     """Read and validate a limit_inputs.json (ConfigError naming the file and key)."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(path, "(file)", f"malformed JSON: {exc}") from exc
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
-        raise ConfigError(path, "format", f"must be {FORMAT!r}, found {found!r}")
-    if raw.get("version") != VERSION:
-        raise ConfigError(path, "version", f"unknown version {raw.get('version')!r}; known: 1")
-    try:
-        return LimitInputs.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(path, key, err["msg"]) from exc
+    return read_document(path, LimitInputs, format_name=FORMAT, versions=(VERSION,))
 
 
 def write_limit_inputs(path: str | Path, inputs: LimitInputs) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(inputs.model_dump(mode="json"), indent=2) + "\n")
-    return path
+    return write_json(path, inputs)
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from na64reco.eventtree.contract import (
     TRIGGER_PHYSICS,
     TRIGGER_RANDOM,
 )
-from na64reco.processors.selection import RAW_FIELDS
+from na64reco.eventtree.nanoevents import DETECTOR_COLLECTIONS
 
 TRIGGER_TYPES = {
     "physics": TRIGGER_PHYSICS,
@@ -52,7 +52,7 @@ class CalibrationSpectraProcessor(processor.ProcessorABC):
     def process(self, events):
         out = {"files": {events.metadata["filename"]: len(events)}, "spectra": {}}
         trigger = np.asarray(events.trigger)
-        for collection, (amp_name, _) in RAW_FIELDS.items():
+        for collection, (detector, _) in DETECTOR_COLLECTIONS.items():
             col = events[collection]
             amp = np.asarray(col.amp).reshape(len(events), -1)
             t = np.asarray(col.t).reshape(len(events), -1)
@@ -65,7 +65,7 @@ class CalibrationSpectraProcessor(processor.ProcessorABC):
                         trigger=name, channel=channel[rows].ravel(), amp=amp[rows].ravel()
                     )
                     h["time"].fill(trigger=name, channel=channel[rows].ravel(), t=t[rows].ravel())
-            out["spectra"][amp_name.removesuffix("_amp")] = h
+            out["spectra"][detector] = h
         return out
 
     def postprocess(self, accumulator):

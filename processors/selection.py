@@ -7,7 +7,8 @@ period, drops the events of the blinded signal region unless unblinded (its own 
 ``hidden``, the regions of other analyses run on the same data), and fills:
 
 * ``cutflow``: per period, events after each cumulative cut (blinded events never counted; the
-  cuts defining the signal region are reported ``null`` while blinded, see ``na64reco.output``);
+  cuts defining the signal region are reported ``null`` while blinded, see
+  ``na64reco.run.outputs``);
 * ``plane``: the (E_ECAL, E_HCAL) plane per period and selection stage (all events, then after
   each cumulative cut), integer counts;
 * ``nminus1``: per cut, the distribution of its first condition's variable with every other cut
@@ -29,7 +30,6 @@ CPython's full collections, every ~80 chunks here, and an iterative run over 80 
 
 from __future__ import annotations
 
-import awkward as ak
 import hist
 import numpy as np
 from coffea import processor
@@ -40,6 +40,7 @@ from na64reco.cutsets.config import CutSet
 from na64reco.cutsets.evaluate import blind_mask, cut_masks
 from na64reco.cutsets.variables import VARIABLES
 from na64reco.errors import InputFileError
+from na64reco.eventtree.nanoevents import raw_arrays
 from na64reco.eventtree.reader import check_values
 from na64reco.reco.event import reconstruct_event
 
@@ -66,30 +67,6 @@ NMINUS1_BINNING: dict[str, tuple[int, float, float]] = {
     "n_mm_extra_downstream": (10, -0.5, 9.5),
     "n_straw_extra": (10, -0.5, 9.5),
 }
-RAW_FIELDS = {
-    "ECAL": ("ecal_amp", "ecal_t"),
-    "HCAL": ("hcal_amp", "hcal_t"),
-    "SRD": ("srd_amp", "srd_t"),
-    "VETO": ("veto_amp", "veto_t"),
-    "Counters": ("counter_amp", "counter_t"),
-}
-
-
-def raw_arrays(events) -> dict:
-    """The raw event-tree arrays of a NanoEvents chunk, as reconstruct_event expects them."""
-    out: dict = {
-        "run": ak.to_numpy(events.run),
-        "spill": ak.to_numpy(events.spill),
-        "event": ak.to_numpy(events.event),
-        "trigger": ak.to_numpy(events.trigger),
-    }
-    for collection, (amp, t) in RAW_FIELDS.items():
-        col = events[collection]
-        out[amp] = ak.to_numpy(col.amp)
-        out[t] = ak.to_numpy(col.t)
-    out["mm"] = ak.zip({k: events.MM[k] for k in ("station", "plane", "strip", "amp", "t")})
-    out["st"] = ak.zip({k: events.Straw[k] for k in ("station", "plane", "wire", "t")})
-    return out
 
 
 class SelectionProcessor(processor.ProcessorABC):
@@ -234,4 +211,4 @@ class SelectionProcessor(processor.ProcessorABC):
         return accumulator
 
 
-__all__ = ["NMINUS1_BINNING", "SelectionProcessor", "raw_arrays"]
+__all__ = ["NMINUS1_BINNING", "SelectionProcessor"]

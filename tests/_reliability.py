@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from na64reco.checksums import sha256_file
 from na64reco.eventtree import open_event_file, write_events
-from na64reco.fileset import Fileset, load_fileset, sha256_file, write_fileset
+from na64reco.fileset import Fileset, load_fileset, write_fileset
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 MANIFEST = SAMPLE / "fileset.json"
@@ -73,3 +74,10 @@ def assert_same_results(a: Path, b: Path) -> None:
         np.testing.assert_array_equal(ga.view(flow=True), gb.view(flow=True))
         np.testing.assert_array_equal(ga.variances(flow=True), gb.variances(flow=True))
     assert ca == cb  # sorted by run, spill, event: identical text
+
+
+def run_analysis(*args, **kwargs) -> dict:
+    """``na64reco.run.run_analysis`` returning its summary as the JSON document it writes."""
+    from na64reco.run import run_analysis as run
+
+    return run(*args, **kwargs).model_dump(mode="json")

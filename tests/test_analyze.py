@@ -1,4 +1,5 @@
-"""na64 analyze: the whole chain on the shipped sample, stage reuse, the report."""
+"""na64 analyze: the whole chain on the shipped sample, stage reuse, the report; its numbers
+pinned; the same documents as the single-stage commands."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from _pinned import REFERENCE, assert_close, pinned_numbers
 from click.testing import CliRunner
 
-from na64reco.analysis_report import Results
 from na64reco.cli import main
+from na64reco.schemas import AnalysisResults, LimitDocument
 
 SELECTIONS = Path(__file__).resolve().parents[1] / "selections"
 SECTIONS = (
@@ -43,7 +45,7 @@ def _stages(out: Path) -> dict[str, bool]:
 
 def test_results_and_report(first_run):
     results = json.loads((first_run / "results.json").read_text())
-    Results.model_validate(results)
+    AnalysisResults.model_validate(results)
     assert results["blinding"]["blinded"] is True
     assert set(results["limits"]) >= {
         "aprime",
@@ -74,6 +76,10 @@ def test_second_run_reuses_every_stage(first_run):
 
 
 def test_changing_one_cut_reruns_only_what_depends_on_it(first_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "changed"
+    shutil.copytree(first_run, out)
     text = (SELECTIONS / "invisible.toml").read_text()
     changed = tmp_path / "invisible.toml"
     changed.write_text(
@@ -81,10 +87,10 @@ def test_changing_one_cut_reruns_only_what_depends_on_it(first_run, tmp_path):
     )
     assert changed.read_text() != text
     result = CliRunner().invoke(
-        main, ["-q", "analyze", "--out", str(first_run), "--cutset", f"invisible={changed}"]
+        main, ["-q", "analyze", "--out", str(out), "--cutset", f"invisible={changed}"]
     )
     assert result.exit_code == 0, result.output
-    reused = _stages(first_run)
+    reused = _stages(out)
     assert reused["calibration"]
     assert reused["run-dimuon"]
     assert reused["run-phi"]
@@ -92,3 +98,80 @@ def test_changing_one_cut_reruns_only_what_depends_on_it(first_run, tmp_path):
     assert not reused["efficiency"]
     assert not reused["background"]
     assert not reused["limits"]
+
+
+def test_shipped_sample_numbers_are_pinned(first_run):
+    """Cutflows, background, efficiencies and limits equal the reference made before the
+    orchestration redesign (tests/_pinned.py says when the reference may change)."""
+    results = json.loads((first_run / "results.json").read_text())
+    assert_close(pinned_numbers(results), json.loads(REFERENCE.read_text()))
+
+
+def _comparable(doc: dict) -> dict:
+    """A limit document without what differs between two runs of the same inputs."""
+    doc = json.loads(json.dumps(doc))
+    doc.pop("seconds")
+    for key in ("created", "command"):
+        doc["provenance"].pop(key)
+    return doc
+
+
+@pytest.mark.parametrize("model", ["aprime", "scalar", "phi"])
+def test_analyze_limits_equal_the_limit_command(first_run, tmp_path, model):
+    """The limits stage and `na64 limit` on the same inputs write the same document (provenance,
+    blinding and title included), apart from the time, the run time and the command."""
+    inputs = first_run / "stages" / "background" / "limit_inputs.json"
+    staged = json.loads((first_run / "stages" / "limits" / f"limit_{model}.json").read_text())
+    result = CliRunner().invoke(
+        main,
+        ["-q", "limit", str(inputs), "--model", model, "--n-masses", "12", "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    alone = json.loads((tmp_path / f"limit_{model}.json").read_text())
+    LimitDocument.model_validate(alone)
+    assert staged["title"]
+    assert staged["provenance"]["inputs"]["sha256"]
+    assert staged["blinding"] == {"blinded": True, "observed": None}
+    assert _comparable(staged) == _comparable(alone)
+
+
+@pytest.mark.slow
+def test_efficiency_stage_runs_on_dask_workers(first_run, tmp_path):
+    """`--executor dask` reaches the efficiency stage: with the other stages reused, it runs on a
+    LocalCluster's workers and gives the iterative run's efficiencies."""
+    import shutil
+
+    out = tmp_path / "dask"
+    shutil.copytree(first_run, out)
+    (out / "stages" / "efficiency" / "stage.json").unlink()
+    result = CliRunner().invoke(
+        main, ["-q", "analyze", "--out", str(out), "--executor", "dask", "--workers", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    reused = _stages(out)
+    assert not reused["efficiency"]
+    assert all(v for k, v in reused.items() if k != "efficiency")
+    stage = json.loads((out / "stages" / "efficiency" / "stage.json").read_text())
+    assert stage["outputs"]["executor"] == {
+        "name": "dask",
+        "scheduler": "LocalCluster",
+        "workers": 2,
+    }
+    assert json.loads((out / "stages" / "efficiency" / "efficiencies.json").read_text()) == (
+        json.loads((first_run / "stages" / "efficiency" / "efficiencies.json").read_text())
+    )
+
+
+def test_every_written_document_validates_against_its_schema(first_run):
+    """Each summary.json, background.json, limit_<model>.json and results.json of a chain
+    validates against its model (the published JSON Schemas are generated from them)."""
+    from na64reco.schemas import OUTPUT_DOCUMENTS
+
+    patterns = {"limit_<model>.json": "limit_*.json"}
+    for document, model in OUTPUT_DOCUMENTS.items():
+        paths = list(first_run.rglob(patterns.get(document, document)))
+        assert paths, document
+        for path in paths:
+            doc = json.loads(path.read_text())
+            assert doc["format"] == model.model_fields["format"].default, path
+            model.model_validate(doc)

@@ -79,7 +79,7 @@ def test_abcd_regions_and_prediction():
     counts[1 + 60, 1 + 0] = 3  # C
     counts[1 + 60, 1 + 30] = 21  # D
     counts[1 + 10, 1 + 0] = 99  # box: not used
-    reg = region_counts(ecal_edges, hcal_edges, counts, 50.0)
+    reg = region_counts(ecal_edges, hcal_edges, counts, 50.0, 1.0)
     assert reg == {"A": 7, "C": 3, "D": 21}
     p = abcd_prediction(7, 3, 21, k=2.0, k_err=0.5)
     assert p["expected"] == pytest.approx(2.0)
@@ -90,7 +90,7 @@ def test_abcd_regions_and_prediction():
 def run_output(tmp_path_factory):
     from importlib import resources
 
-    from na64reco.execution import run_analysis
+    from _reliability import run_analysis
 
     samples = resources.files("na64reco.data_samples")
     out = tmp_path_factory.mktemp("bg") / "run"

@@ -25,14 +25,16 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from _reliability import run_analysis
 from click.testing import CliRunner
 
 from na64reco.calibration.constants import CalibrationError
+from na64reco.checksums import sha256_file
 from na64reco.cli import main
 from na64reco.errors import ConfigError, InputFileError, NA64Error, SchemaVersionError
 from na64reco.eventtree import EventTreeWriter, open_event_file, write_events
-from na64reco.execution import default_calibration_path, run_analysis
-from na64reco.fileset import Fileset, FilesetEntry, load_fileset, sha256_file, write_fileset
+from na64reco.fileset import Fileset, FilesetEntry, load_fileset, write_fileset
+from na64reco.shipped import calibration_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_MANIFEST = ROOT / "data_samples" / "fileset.json"
@@ -220,32 +222,32 @@ def fileset_same_path_twice(folder, b):
     good = entry_for(b["good"], GOOD_RUN)
     twice = good.model_copy(update={"run_min": 1900, "run_max": 1900})
     path = manifest(folder, [good, twice])
-    return {"fileset_path": path}, path
+    return {"fileset": path}, path
 
 
 def fileset_same_sha256(folder, b):
     copy = folder / "copy_of_good.root"
     shutil.copy(b["good"], copy)
     path = manifest(folder, [entry_for(b["good"], GOOD_RUN), entry_for(copy, 1900)])
-    return {"fileset_path": path}, path
+    return {"fileset": path}, path
 
 
 def fileset_overlapping_runs(folder, b):
     other = write_events(folder / "other.root", with_run(b["batch"], 1801), b["metadata"])
     entries = [entry_for(b["good"], GOOD_RUN), entry_for(other, 1790, run_min=1790, run_max=1810)]
     path = manifest(folder, entries)
-    return {"fileset_path": path}, path
+    return {"fileset": path}, path
 
 
 def fileset_malformed(folder, b):
     path = folder / "fileset.json"
     path.write_text('{"format": "na64-fileset", "version": 1, "files": [')
-    return {"fileset_path": path}, path
+    return {"fileset": path}, path
 
 
 def good_run(folder, b, bad: Path, **kw):
     """The good file's manifest, with ``kw`` (the bad cut set or calibration) on top."""
-    return {"fileset_path": manifest(folder, [entry_for(b["good"], GOOD_RUN)]), **kw}, bad
+    return {"fileset": manifest(folder, [entry_for(b["good"], GOOD_RUN)]), **kw}, bad
 
 
 def cutset_malformed(folder, b):
@@ -264,7 +266,7 @@ def cutset_unknown_variable(folder, b):
 
 
 def calibration_raw() -> dict:
-    return json.loads(default_calibration_path().read_text())
+    return json.loads(calibration_path().read_text())
 
 
 def write_calibration_json(folder: Path, raw: dict | str) -> Path:
@@ -274,7 +276,7 @@ def write_calibration_json(folder: Path, raw: dict | str) -> Path:
 
 
 def calibration_malformed(folder, b):
-    path = write_calibration_json(folder, default_calibration_path().read_text()[:5000])
+    path = write_calibration_json(folder, calibration_path().read_text()[:5000])
     return good_run(folder, b, path, calibration=path)
 
 
@@ -428,7 +430,7 @@ CASES = [
     Case("limit inputs with a NaN background", "cli", limit_nan_background, ConfigError,
          "periods.0.background.expected", ("Input should be a finite number",)),
     Case("mass outside the model's validity", "cli", mass_outside_model, ValueError,
-         "model 'aprime'", ("mass 5.0 GeV outside the valid range [1e-06, 1] GeV",)),
+         "masses: model 'aprime'", ("mass 5.0 GeV outside the valid range [1e-06, 1] GeV",)),
 ]  # fmt: skip
 FILE_CASES = [c for c in CASES if c.via == "file"]
 SKIPPABLE = [c for c in FILE_CASES if c.skippable]
@@ -457,13 +459,13 @@ def test_bad_input(case: Case, base, tmp_path):
         bad = case.make(tmp_path, base, bad_run(FILE_CASES.index(case)))
         fileset = manifest(tmp_path, [entry_for(base["good"], GOOD_RUN), bad])
         if case.item is ACCEPTED:
-            summary = run_quietly(tmp_path, fileset_path=fileset)
+            summary = run_quietly(tmp_path, fileset=fileset)
             row = next(r for r in summary["accounting"] if r["path"] == bad.path)
             assert row["processed"] == row["entries"] == bad.events
             assert summary["bad_files"] == []
             return
         with pytest.raises(case.error) as info:
-            run_quietly(tmp_path, fileset_path=fileset)
+            run_quietly(tmp_path, fileset=fileset)
         if isinstance(info.value, InputFileError):
             assert info.value.path == bad.path
             assert info.value.item == case.item
@@ -502,7 +504,7 @@ def skipped_run(base, tmp_path_factory) -> tuple[dict, dict[str, FilesetEntry], 
         sub.mkdir()
         bad[case.id] = case.make(sub, base, bad_run(FILE_CASES.index(case)))
     path = manifest(folder, [entry_for(base["good"], GOOD_RUN), *bad.values()])
-    summary = run_quietly(folder, fileset_path=path, skip_bad_files=True)
+    summary = run_quietly(folder, fileset=path, skip_bad_files=True)
     return summary, bad, load_fileset(path)
 
 
@@ -536,7 +538,7 @@ def test_calibration_gap_is_never_skipped(base, tmp_path):
     bad = case.make(tmp_path, base, 0)
     fileset = manifest(tmp_path, [entry_for(base["good"], GOOD_RUN), bad])
     with pytest.raises(CalibrationError) as info:
-        run_quietly(tmp_path, fileset_path=fileset, skip_bad_files=True)
+        run_quietly(tmp_path, fileset=fileset, skip_bad_files=True)
     assert_names(str(info.value), bad.path, case)
 
 

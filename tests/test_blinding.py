@@ -27,18 +27,19 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from _reliability import load_outputs, physics_entries, write_manifest
+from _reliability import load_outputs, physics_entries, run_analysis, write_manifest
 from click.testing import CliRunner
 
 from na64reco.calibration.io import load_calibration
+from na64reco.checksums import sha256_file
 from na64reco.cli import main
 from na64reco.cutsets.config import load_cutset
 from na64reco.cutsets.evaluate import blind_mask, cut_masks
 from na64reco.eventtree import open_event_file, write_events
 from na64reco.eventtree.contract import TRIGGER_PHYSICS
-from na64reco.execution import default_calibration_path, run_analysis
-from na64reco.fileset import load_fileset, sha256_file
+from na64reco.fileset import load_fileset
 from na64reco.reco.event import reconstruct_event
+from na64reco.shipped import calibration_path
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 SIGNAL_FILE = SAMPLE / "na64sim_2016_signal-aprime-0.02GeV_run02463.root"
@@ -68,7 +69,7 @@ def _select(batch: dict) -> dict:
     """Independent of the run machinery: reconstruct and evaluate the cut set on the batch."""
     cutset = load_cutset("invisible")
     (run,) = np.unique(batch["run"])
-    cset = load_calibration(default_calibration_path()).for_run(int(run))
+    cset = load_calibration(calibration_path()).for_run(int(run))
     variables = reconstruct_event(batch, cset)
     masks = cut_masks(cutset, variables, "2016")
     return {
@@ -167,7 +168,7 @@ def test_unblinded_outputs_show_the_candidates(injected, caplog):
     assert blinding["unblinded_by"]
     assert datetime.fromisoformat(blinding["unblinded_at"]).tzinfo is not None
     assert sa["provenance"]["unblind"] is True
-    with caplog.at_level(logging.WARNING, logger="na64reco.execution"):
+    with caplog.at_level(logging.WARNING, logger="na64reco.run"):
         run_analysis(
             write_manifest(
                 injected["tmp"],

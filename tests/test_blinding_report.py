@@ -29,11 +29,12 @@ from _reliability import MANIFEST, write_manifest
 from click.testing import CliRunner
 from test_blinding import SIGNAL_FILE, _injected_batch, _select
 
+from na64reco.checksums import sha256_file
 from na64reco.cli import main
 from na64reco.eventtree import write_events
 from na64reco.eventtree.contract import TRIGGER_PHYSICS
-from na64reco.execution import default_calibration_path
-from na64reco.fileset import load_fileset, sha256_file
+from na64reco.fileset import load_fileset
+from na64reco.shipped import calibration_path
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,11 @@ VOLATILE = (
     ("wall_seconds",),  # wall time of the chain
     ("stages", "*", "seconds"),  # wall time of each stage
     ("limits", "*", "seconds"),  # wall time of each limit scan
+    ("limits", "*", "provenance", "created"),  # the limits' own provenance: time, ...
+    ("limits", "*", "provenance", "inputs", "path"),  # ... the limit inputs' folder and so
+    ("limits", "*", "provenance", "inputs", "sha256"),  # their checksum (they hold folders),
+    ("limits", "*", "provenance", "inputs", "provenance", "created"),  # their time and
+    ("limits", "*", "provenance", "inputs", "provenance", "run_outputs"),  # the run folders
     ("stages", "*", "folder"),  # the output folder of each run...
     ("runs", "*", "folder"),
     ("background", "*", "sideband", "plot"),
@@ -58,7 +64,7 @@ ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)"
 
 def _analyze(manifest: Path, out: Path, *extra: str) -> None:
     args = ["-q", "analyze", str(manifest), "--out", str(out)]
-    args += ["--calib", str(default_calibration_path()), *extra]
+    args += ["--calib", str(calibration_path()), *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
 
@@ -143,7 +149,7 @@ def test_the_sample_has_candidates_and_the_twin_none(analyzed):
 def test_blinded_results_do_not_depend_on_the_box_content(analyzed):
     a, b = (analyzed["runs"][k]["results"] for k in ("sample", "twin"))
     assert a["blinding"]["blinded"] is True
-    assert "observed" not in a["blinding"]
+    assert a["blinding"]["observed"] is None
     assert a["runs"]["invisible"]["cutflow"]["2016"]["box"] is None
     assert a["runs"]["invisible"]["cutflow"]["2016"]["hcal_zero"] is None
     assert all(lim["coupling"]["observed"] is None for lim in a["limits"].values())
@@ -182,7 +188,7 @@ def test_unblinding_shows_the_box_and_is_recorded(analyzed, caplog):
     blinded = run["results"]
     n = int(analyzed["sel"]["selected"].sum())
     before = datetime.now(UTC).replace(microsecond=0)
-    with caplog.at_level(logging.WARNING, logger="na64reco.execution"):
+    with caplog.at_level(logging.WARNING, logger="na64reco.run"):
         _analyze(run["manifest"], run["out"], "--unblind")
     doc = json.loads((run["out"] / "results.json").read_text())
     html = (run["out"] / "report.html").read_text()

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from na64reco.calib.derive import CalibrationInputs, derive_calibration
 from na64reco.calibration import CalibrationError
 from na64reco.calibration.constants import STATUS_ABSENT, STATUS_DEAD, STATUS_GOOD
-from na64reco.calibration.derive import CalibrationInputs, derive_calibration
 from na64reco.calibration.truth import calibration_from_truth
 from na64reco.sim.run import SimRequest, generate_run, plan_runs
 

@@ -147,7 +147,7 @@ def _subset_fileset(tmp_path: Path, keep) -> Path:
 
 def test_fileset_without_random_triggers(tmp_path):
     fs = _subset_fileset(tmp_path, lambda f: f["kind"] == "calibration")
-    from na64reco.calibration.derive import calibrate_fileset
+    from na64reco.calib.derive import calibrate_fileset
 
     with pytest.raises(CalibrationError, match=r"fileset .*fileset\.json: period 2016: no random"):
         calibrate_fileset(fs)

@@ -79,12 +79,11 @@ def test_default_location_follows_xdg(monkeypatch, tmp_path):
 def test_run_records_how_checksums_were_verified(tmp_path, cache_dir):
     """First run hashes, the second takes the cache, --rehash hashes; a file edited in place
     after a cached run (size and mtime restored) is still a checksum mismatch."""
-    from _reliability import physics_entries, write_manifest
+    from _reliability import physics_entries, run_analysis, write_manifest
     from click.testing import CliRunner
 
     from na64reco.cli import main
     from na64reco.errors import InputFileError
-    from na64reco.execution import run_analysis
 
     entries = []
     for entry in physics_entries():  # copies: the test edits one

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from _reliability import run_analysis
 from click.testing import CliRunner
 
-from na64reco import execution
 from na64reco.cli import main
 from na64reco.errors import InputFileError, NA64Error
-from na64reco.execution import run_analysis
 from na64reco.fileset import Fileset, load_fileset, write_fileset
+from na64reco.run import executors
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 MANIFEST = SAMPLE / "fileset.json"
@@ -239,7 +239,7 @@ def _free_port() -> int:
 
 
 def test_unreachable_scheduler_fails_quickly_naming_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(execution, "SCHEDULER_CONNECT_TIMEOUT_S", 2)
+    monkeypatch.setattr(executors, "SCHEDULER_CONNECT_TIMEOUT_S", 2)
     address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
     t0 = time.monotonic()
     with pytest.raises(NA64Error, match=f"cannot connect to the Dask scheduler {address}"):

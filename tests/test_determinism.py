@@ -14,11 +14,11 @@ from _reliability import (
     load_outputs,
     physics_entries,
     reclustered,
+    run_analysis,
     write_manifest,
 )
 
 from na64reco.eventtree import content_digest
-from na64reco.execution import run_analysis
 from na64reco.sim.run import SimRequest, simulate
 
 CLUSTER = 150  # the shipped physics files in clusters of 150 events: 12 + 8 clusters

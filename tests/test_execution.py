@@ -8,22 +8,20 @@ from pathlib import Path
 
 import pytest
 import uproot
+from _reliability import run_analysis
 from click.testing import CliRunner
 
+from na64reco.analyses import ANALYSES
 from na64reco.calibration.constants import CalibrationError
 from na64reco.calibration.io import load_calibration
+from na64reco.checksums import sha256_file
 from na64reco.cli import main
 from na64reco.cutsets.config import load_cutset
-from na64reco.errors import ConfigError, InputFileError
-from na64reco.execution import (
-    ANALYSES,
-    AccountingError,
-    account,
-    default_calibration_path,
-    progress_output,
-    run_analysis,
-)
-from na64reco.fileset import Fileset, load_fileset, sha256_file, write_fileset
+from na64reco.errors import AccountingError, ConfigError, InputFileError, OptionsError
+from na64reco.fileset import Fileset, load_fileset, write_fileset
+from na64reco.run.coffea_adapter import quiet_progress
+from na64reco.run.engine import account
+from na64reco.shipped import calibration_path
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 MANIFEST = SAMPLE / "fileset.json"
@@ -83,7 +81,7 @@ def test_shipped_sample_writes_all_outputs(shipped_run):
     assert [(i["path"], i["sha256"], i["events"]) for i in prov["inputs"]] == [
         (e.path, e.sha256, e.events) for e in physics
     ]
-    assert prov["calibration"]["sha256"] == sha256_file(default_calibration_path())
+    assert prov["calibration"]["sha256"] == sha256_file(calibration_path())
     assert {s["period"] for s in prov["calibration"]["sets"]} == {"2016", "2022"}
     assert prov["executor"]["name"] == "iterative"
     assert prov["chunksize"] == 100_000
@@ -106,7 +104,7 @@ def test_shipped_sample_writes_all_outputs(shipped_run):
         assert plane.shape == (150, 120)
         assert plane.sum() == loaded["cutflow"]["2016"]["momentum"]
     assert set(summary["outputs"]["histograms"]) <= set(classes)
-    # the plots are made when na64reco.plotting is there, and never fail the run
+    # the plots are made when na64reco.plots is there, and never fail the run
     assert summary["plots"].startswith(("made", "skipped"))
 
 
@@ -135,7 +133,7 @@ def test_maxchunks_skips_with_a_reason(tmp_path):
 
 
 def test_accounting_mismatch_is_an_error():
-    from na64reco.execution import InputFile
+    from na64reco.run.validation import InputFile
 
     f = InputFile("a.root", "physics", "2016", 100, "0" * 64, (1800,))
     with pytest.raises(AccountingError, match=r"a\.root: 90 events processed"):
@@ -168,7 +166,7 @@ def test_progress_shown_unless_quiet(tmp_path, capfd):
     manifest = _manifest(tmp_path, [_physics_2016()])
     run_analysis(manifest, "invisible", tmp_path / "loud", quiet=False, make_plots=False)
     assert "Processing" in capfd.readouterr().out
-    with progress_output(True):
+    with quiet_progress(True):
         from coffea.util import coffea_console
 
         assert coffea_console.quiet
@@ -233,7 +231,7 @@ def test_run_without_constants_is_an_error_naming_run_and_file(tmp_path):
     calib = tmp_path / "only2022.json"
     from na64reco.calibration.io import write_calibration
 
-    db = load_calibration(default_calibration_path())
+    db = load_calibration(calibration_path())
     write_calibration(calib, [s for s in db.sets if s.period == "2022"], version=1)
     with pytest.raises(CalibrationError, match=r"run\(s\) 1800") as info:
         run_analysis(manifest, "invisible", tmp_path / "o", calibration=calib, quiet=True)
@@ -245,9 +243,9 @@ def test_malformed_manifest_and_unknown_analysis(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(ConfigError, match="malformed JSON"):
         run_analysis(broken, "invisible", tmp_path / "o", quiet=True)
-    with pytest.raises(ValueError, match="unknown analysis"):
+    with pytest.raises(OptionsError, match="unknown analysis 'nonsense'"):
         run_analysis(MANIFEST, "nonsense", tmp_path / "o", quiet=True)
-    with pytest.raises(ValueError, match="unknown executor"):
+    with pytest.raises(ValueError, match=r"executor\n.*'iterative', 'futures' or 'dask'"):
         run_analysis(MANIFEST, "invisible", tmp_path / "o", executor="spark", quiet=True)
     assert set(ANALYSES) == {"invisible", "dimuon", "phi"}
 
@@ -286,13 +284,12 @@ def test_cli_unblind_warns_and_errors_are_one_line(tmp_path, manifest_with_bad_f
 def test_worker_warm_up_processes_a_few_events_and_never_raises(tmp_path):
     """The Dask warm-up runs the processor on the first events of the first input; a file it
     cannot read is reported back, not raised (the validation names the file)."""
-    from na64reco.execution import _warm_up, default_calibration_path, resolve_analysis
+    from na64reco.analyses import resolve_cutset
     from na64reco.processors.selection import SelectionProcessor
+    from na64reco.run.executors import _warm_up
 
     physics = next(e for e in load_fileset(MANIFEST).files if e.kind == "physics")
-    proc = SelectionProcessor(
-        resolve_analysis("invisible"), load_calibration(default_calibration_path())
-    )
+    proc = SelectionProcessor(resolve_cutset("invisible"), load_calibration(calibration_path()))
     assert _warm_up(proc, physics.path) == "warm"
     junk = tmp_path / "junk.root"
     junk.write_bytes(b"not a root file")

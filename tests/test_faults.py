@@ -12,10 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from _reliability import assert_same_results, physics_entries, reclustered, write_manifest
+from _reliability import (
+    assert_same_results,
+    physics_entries,
+    reclustered,
+    run_analysis,
+    write_manifest,
+)
 
 from na64reco.errors import NA64Error
-from na64reco.execution import run_analysis
 
 pytestmark = pytest.mark.slow  # a Dask cluster and a worker restart: ~30 s
 
@@ -109,7 +114,7 @@ def test_killed_worker_tasks_rerun_results_identical(cluster, tmp_path):
 
 def test_killed_worker_without_retries_fails_clearly(cluster, tmp_path):
     """With ``allowed-failures`` 0 the lost task is not re-run: a one-line NA64Error, no
-    summary.json, the finished chunks checkpointed for --resume."""
+    summary.json, the finished chunks checkpointed to resume the run."""
     client = cluster["client"]
 
     def set_allowed_failures(dask_scheduler, n):
@@ -126,7 +131,7 @@ def test_killed_worker_without_retries_fails_clearly(cluster, tmp_path):
     assert summary is None
     assert isinstance(error, NA64Error)
     assert "Dask workers died" in str(error)
-    assert "--resume" in str(error)
+    assert "finished chunks are checkpointed: resume the run" in str(error)
     assert not (out / "summary.json").exists()
     assert not (out / "histograms.pkl").exists()
     assert list((out / ".checkpoint").rglob("*.pkl.lz4"))  # resumable

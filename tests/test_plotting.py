@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from na64reco.cutsets import load_cutset
-from na64reco.plotting import make_plots, plot_paths
+from na64reco.plots import make_plots, plot_paths
 
 PERIODS = ("2016", "2017", "2018", "2021", "2022")
 # The selection processor's N-1 binning (processors/selection.py) for the invisible cut set
@@ -88,8 +88,11 @@ def no_network(monkeypatch):
 def test_make_plots_writes_every_png(tmp_path, cutset, blinded, no_network):
     output = _output(cutset, blinded=blinded, periods=("2022",))
     summary = {"analysis": "invisible", "blinding": {"blinded": blinded}}
-    paths = make_plots(output, summary, tmp_path, cutset)
+    first_look = {p.name for p in make_plots(output, summary, tmp_path / "default", cutset)}
+    assert not any(n.startswith("nminus1_") for n in first_look)  # the default set: no N-1
+    paths = make_plots(output, summary, tmp_path, cutset, which="all")
     names = {p.name for p in paths}
+    assert first_look < names
     for period in ("2022",):
         assert f"cutflow_{period}.png" in names
         assert f"plane_{period}_all.png" in names
@@ -106,14 +109,17 @@ def test_make_plots_writes_every_png(tmp_path, cutset, blinded, no_network):
 
 
 def test_missing_keys_and_cutset_from_summary(tmp_path, cutset):
-    """A bare summary (blinded assumed) and no cut set; then the cut set taken from the summary."""
+    """A bare summary (blinded assumed) with the cut set given; then the cut set taken from the
+    summary; never without a cut set (the box and the cut values come from it)."""
     output = _output(cutset, blinded=True, periods=("2021",))
     del output["nminus1"]
-    paths = make_plots(output, {}, tmp_path / "bare")
+    with pytest.raises(ValueError, match="needs the cut set"):
+        make_plots(output, {}, tmp_path / "none")
+    paths = make_plots(output, {}, tmp_path / "bare", cutset)
     names = {p.name for p in paths}
     assert names == {"cutflow_2021.png", "plane_2021_all.png", "plane_2021_veto.png"}
     assert all(p.stat().st_size > 1000 for p in paths)
-    assert make_plots({}, {"blinding": {"blinded": False}}, tmp_path / "empty") == []
+    assert make_plots({}, {"blinding": {"blinded": False}}, tmp_path / "empty", cutset) == []
     assert plot_paths(tmp_path / "empty") == []
 
     del output["cutflow"]

@@ -19,8 +19,8 @@ from na64reco.processors import (
     CalibrationSpectraProcessor,
     SelectionProcessor,
     SignalEfficiencyProcessor,
-    efficiencies,
 )
+from na64reco.run.efficiency import efficiencies
 from na64reco.sim.run import SimRequest, simulate
 
 CALIB = Path(__file__).resolve().parents[1] / "calib" / "na64sim-2016-2022.json"
@@ -98,7 +98,8 @@ def test_aprime_efficiency(tmp_path, mass):
     info = {f: read_metadata(f)["signal"] for f in files}
     cutset = load_cutset("invisible")
     out = _run(files, SignalEfficiencyProcessor(cutset, load_calibration(CALIB), info))
-    (eff,) = efficiencies(out, cutset).values()
+    edges = {f: i["e_miss_edges_gev"] for f, i in info.items()}
+    (eff,) = efficiencies(out, cutset, edges).values()
     assert eff["generated_in_region"] > 500
     assert eff["efficiency_stat"] < 0.03
     tolerance = 2 * eff["efficiency_stat"]

@@ -11,11 +11,11 @@ import uproot
 
 from na64reco.calibration.io import load_calibration
 from na64reco.conditions import get_period
-from na64reco.execution import default_calibration_path
 from na64reco.reco import tracking_kernels as k
 from na64reco.reco.calorimeters import RAW_BRANCHES, reconstruct_calorimeters
 from na64reco.reco.showershape import shower_chi2, shower_chi2_numpy
 from na64reco.reco.tracking import MM_MIN_CLUSTER_CHARGE_ADC
+from na64reco.shipped import calibration_path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 
@@ -28,7 +28,7 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     "name", ["na64sim_2016_physics_run01800", "na64sim_2016_ecal-scan_run02466"]
 )
 def test_shower_chi2_kernel_on_shipped_files(name):
-    db = load_calibration(default_calibration_path())
+    db = load_calibration(calibration_path())
     with uproot.open(SAMPLES / f"{name}.root") as f:
         arrays = f["events"].arrays(["run", *RAW_BRANCHES], library="np")
     cset = db.for_run(int(arrays["run"][0]))
@@ -45,7 +45,7 @@ def test_shower_chi2_kernel_on_shipped_files(name):
 def test_shower_chi2_kernel_edge_cases():
     """Hit cell on every border and corner, no hit, negative and empty cells, holes, NaN CoG."""
     rng = np.random.default_rng(3)
-    db = load_calibration(default_calibration_path())
+    db = load_calibration(calibration_path())
     prof = db.sets[0].shower_profile
     n = 4000
     cells = rng.normal(0.0, 2.0, (n, 6, 6)).astype(np.float32)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from na64reco.calibration.truth import calibration_from_truth
+from na64reco.conditions.beamline import nominal_kick_point, nominal_x_cm, position_at
 from na64reco.conditions.periods import get_period
 from na64reco.conditions.processes import PROCESS_IDS
 from na64reco.conditions.truth_calibration import true_calibration
@@ -21,7 +22,6 @@ from na64reco.reco.tracking import (
     cluster_mm,
     reconstruct_tracks,
 )
-from na64reco.sim.beamline import nominal_kick_point, nominal_x_cm, position_at
 from na64reco.sim.run import SimRequest, generate_run, plan_runs
 from na64reco.sim.tracker import beam_segments, simulate_tracker_hits
 

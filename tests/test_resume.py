@@ -14,11 +14,17 @@ import time
 from pathlib import Path
 
 import pytest
-from _reliability import assert_same_results, physics_entries, reclustered, write_manifest
+from _reliability import (
+    assert_same_results,
+    physics_entries,
+    reclustered,
+    run_analysis,
+    write_manifest,
+)
 from click.testing import CliRunner
 
 from na64reco.cli import main
-from na64reco.execution import ChunkCheckpointer, run_analysis
+from na64reco.run.checkpoint import ChunkCheckpointer
 
 CLUSTER = 150  # events per cluster: 12 + 8 chunks on the shipped physics files
 CHUNKS = 20
@@ -104,7 +110,7 @@ def test_interrupted_run_resumes_without_reprocessing(many_chunks, sig, tmp_path
         text = (SELECTIONS / "invisible.toml").read_text()
         assert "max = 4.0" in text
         other_cuts.write_text(text.replace("max = 4.0", "max = 5.0"))
-        with caplog.at_level(logging.WARNING, logger="na64reco.execution"):
+        with caplog.at_level(logging.WARNING, logger="na64reco.run"):
             stale = run_analysis(d["manifest"], other_cuts, tmp_path / "other",
                                  chunksize=CLUSTER, resume=True,
                                  checkpoint_dir=out / ".checkpoint", quiet=True,
@@ -141,7 +147,7 @@ def test_checkpoint_of_another_chunk_or_key_is_not_used(many_chunks, tmp_path, c
     assert ck.load(meta) == {"out": 1}
     other = {**meta, "entrystart": 150, "entrystop": 300}
     os.replace(ck.filepath(meta), ck.filepath(other))  # a file under another chunk's name
-    with caplog.at_level(logging.WARNING, logger="na64reco.execution"):
+    with caplog.at_level(logging.WARNING, logger="na64reco.run"):
         assert ck.load(other) is None
         assert any("another chunk" in r.getMessage() for r in caplog.records)
         changed = ChunkCheckpointer(tmp_path, {**key, "unblind": True}, ck.file_sha256)

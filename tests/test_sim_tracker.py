@@ -9,10 +9,10 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from na64reco.conditions.beamline import deflection_rad, nominal_kick_point, nominal_x_cm
 from na64reco.conditions.periods import get_period
 from na64reco.conditions.truth_calibration import true_calibration
 from na64reco.eventtree.contract import JAGGED_BRANCHES
-from na64reco.sim.beamline import deflection_rad, nominal_kick_point, nominal_x_cm
 from na64reco.sim.tracker import (
     MM_X_OVER_X0,
     READOUT_WINDOW_NS,
@@ -259,7 +259,7 @@ def test_secondaries_only_downstream_of_their_origin():
 
 def test_secondary_vertex_is_on_the_track():
     rng = np.random.default_rng(10)
-    from na64reco.sim.beamline import position_at
+    from na64reco.conditions.beamline import position_at
 
     for z_int in (-5.0, 1.0, 4.0, 12.0):
         sec = secondary_segments(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from na64reco.calibration.derive import CalibrationInputs, derive_calibration
+from na64reco.calib.derive import CalibrationInputs, derive_calibration
 from na64reco.calibration.truth import calibration_from_truth
 from na64reco.conditions import get_period
 from na64reco.reco.calorimeters import reconstruct_calorimeters

@@ -3,8 +3,10 @@
 Regions in the (E_ECAL, E_HCAL) plane after every cut but the signal-region ones (the plane
 histogram's stage just before the first signal-region cut, ``veto`` for ``invisible``):
 
-* A: E_ECAL < box, E_HCAL > 1 GeV    * C: E_ECAL > box, E_HCAL < 1 GeV
-* D: E_ECAL > box, E_HCAL > 1 GeV    * B (the box): E_ECAL < box, E_HCAL < 1 GeV (blinded)
+* A: E_ECAL < box, E_HCAL > zero   * C: E_ECAL > box, E_HCAL < zero
+* D: E_ECAL > box, E_HCAL > zero   * B (the box): E_ECAL < box, E_HCAL < zero (blinded)
+
+with the box edges (E_ECAL, and the HCAL "zero energy", 1 GeV) from the cut set's signal box.
 
 N_box = k x N_A N_C / N_D with the closure factor k = (true box) / (A C / D) from a truth-level
 simulated plane at nominal rates (``closure_factor``). The ABCD assumption (E_ECAL and E_HCAL
@@ -20,10 +22,8 @@ import numpy as np
 
 from na64reco.background.truth import truth_clean_plane
 
-HCAL_ZERO_GEV = 1.0
 
-
-def region_counts(ecal_edges, hcal_edges, counts, box_hi: float, hcal_zero: float = HCAL_ZERO_GEV):
+def region_counts(ecal_edges, hcal_edges, counts, box_hi: float, hcal_zero: float):
     """Counts of A, C, D from a 2D histogram (flow bins included; edges must contain the cuts).
 
     ``counts`` has shape (len(ecal_edges)+1, len(hcal_edges)+1) (underflow, bins, overflow).
@@ -62,6 +62,7 @@ def abcd_prediction(n_a: float, n_c: float, n_d: float, k: float = 1.0, k_err: f
 def closure_factor(
     period: str,
     box_hi: float,
+    hcal_zero: float,
     *,
     eot: float = 1e9,
     upstream_scale: float = 300.0,
@@ -78,10 +79,10 @@ def closure_factor(
     w = np.where(plane["process"] == up, 1.0 / upstream_scale, 1.0)
     e, h = plane["ecal"], plane["hcal"]
     regions = {
-        "box": (e < box_hi) & (h < HCAL_ZERO_GEV),
-        "A": (e < box_hi) & (h >= HCAL_ZERO_GEV),
-        "C": (e >= box_hi) & (h < HCAL_ZERO_GEV),
-        "D": (e >= box_hi) & (h >= HCAL_ZERO_GEV),
+        "box": (e < box_hi) & (h < hcal_zero),
+        "A": (e < box_hi) & (h >= hcal_zero),
+        "C": (e >= box_hi) & (h < hcal_zero),
+        "D": (e >= box_hi) & (h >= hcal_zero),
     }
     s = {k: float(w[m].sum()) for k, m in regions.items()}
     v = {k: float((w[m] ** 2).sum()) for k, m in regions.items()}

@@ -11,8 +11,8 @@ same cut set; no input file or run in two outputs; blinded), and per run period 
 * the MC-based components from ``na64reco.sim.validation.expected_box_background`` at the
   period's delivered EOT, *without* the upstream interactions (that is what the sideband
   measures: counting it twice is avoided); assigned a 50% systematic [choose];
-* the exposure from the beam trigger (``exposure``); optionally the signal efficiencies
-  (``na64reco.efficiency``) and the dimuon ratio.
+* the exposure from the beam trigger (``exposure``); optionally the signal efficiencies (rows
+  of ``na64reco.run.run_signal_efficiency``, carried into the limit inputs) and the dimuon ratio.
 
 The total background of a period = sideband estimate + MC components (stat: sideband stat;
 syst: sideband syst and the MC systematics in quadrature). It never reads the box content: the
@@ -23,78 +23,105 @@ are used.
 from __future__ import annotations
 
 import csv
-import json
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
+import hist
 import numpy as np
 
 from na64reco.background.abcd import abcd_prediction, closure_factor, region_counts
-from na64reco.background.exposure import dimuon_ratio, run_output_eot
+from na64reco.background.exposure import dimuon_ratio, eot_from_beam_trigger, run_output_eot
 from na64reco.background.sideband import (
     FIT_MAX_GEV,
-    HCAL_ZERO_GEV,
     default_fit_range,
     plot_sideband,
     sideband_estimate,
 )
-from na64reco.conditions import get_period, period_of_run
+from na64reco.checksums import sha256_file
+from na64reco.conditions import get_period
 from na64reco.cutsets.config import CutSet
+from na64reco.documents import plain, read_document, write_json, write_text
 from na64reco.errors import ConfigError, NA64Error
-from na64reco.processors.signal_efficiency import box_threshold_gev
+from na64reco.limit_inputs import (
+    Background,
+    Box,
+    EfficiencyTable,
+    LimitInputs,
+    Measurement,
+    PeriodInputs,
+    write_limit_inputs,
+)
+from na64reco.provenance import provenance
+from na64reco.schemas.background import BACKGROUND_FORMAT, BACKGROUND_VERSION, BackgroundDocument
+from na64reco.schemas.summary import SUMMARY_FORMAT, SUMMARY_VERSION, RunSummary
+from na64reco.sim.validation import expected_box_background
 
 MC_SYST_REL = 0.5
 BOX_LOW_GEV = 0.0
+# EOT of the truth-level sample that gives the ABCD closure factor: the one default of
+# ``na64 background`` and ``na64 analyze`` [choose: 2e9 EOT puts ~1e2 weighted events in each
+# region at the simulated upstream enhancement; its statistical error is in closure_err]
+CLOSURE_EOT = 2e9
 
 
-def load_run_output(run_dir: str | Path) -> dict:
-    """summary.json, histograms.pkl and the sideband events of one run output."""
+@dataclass
+class RunOutput:
+    """One ``na64 run`` output folder, loaded."""
+
+    dir: str
+    summary: RunSummary
+    summary_sha256: str
+    plane: hist.Hist
+    sideband: list[dict]
+
+    @property
+    def cutset(self) -> CutSet:
+        return CutSet.model_validate(self.summary.cutset)
+
+
+def load_run_output(run_dir: str | Path) -> RunOutput:
+    """summary.json (validated), histograms.pkl and the sideband events of one run output."""
     d = Path(run_dir)
     files = {n: d / n for n in ("summary.json", "histograms.pkl", "sideband_events.csv")}
     for name, path in files.items():
         if not path.is_file():
             raise ConfigError(path, "(file)", f"missing: {d} is not a complete run output ({name})")
-    try:
-        summary = json.loads(files["summary.json"].read_text())
-    except ValueError as exc:
-        raise ConfigError(files["summary.json"], "(file)", f"malformed JSON: {exc}") from exc
-    for key in ("cutset", "provenance", "blinding", "cutflow"):
-        if key not in summary:
-            raise ConfigError(files["summary.json"], key, "missing")
+    summary = read_document(
+        files["summary.json"],
+        RunSummary,
+        format_name=SUMMARY_FORMAT,
+        versions=(SUMMARY_VERSION,),
+    )
     with open(files["histograms.pkl"], "rb") as fh:
         hists = pickle.load(fh)  # our own output
     with open(files["sideband_events.csv"], newline="") as fh:
         rows = list(csv.DictReader(fh))
-    from na64reco.fileset import sha256_file
-
-    return {
-        "dir": str(d),
-        "summary": summary,
-        "summary_sha256": sha256_file(files["summary.json"]),
-        "plane": hists["plane"],
-        "sideband": rows,
-        "cutset": CutSet.model_validate(summary["cutset"]),
-    }
+    return RunOutput(
+        dir=str(d),
+        summary=summary,
+        summary_sha256=sha256_file(files["summary.json"]),
+        plane=hists["plane"],
+        sideband=rows,
+    )
 
 
-def check_combinable(outputs: list[dict], analysis: str | None = "invisible") -> None:
+def check_combinable(outputs: list[RunOutput], analysis: str | None = "invisible") -> None:
     """Same cut set, blinded, no input file / run counted twice: else ConfigError."""
     first = outputs[0]
     for o in outputs:
-        path = Path(o["dir"]) / "summary.json"
-        if analysis and o["cutset"].name != analysis:
-            raise ConfigError(
-                path, "cutset.name", f"is {o['cutset'].name!r}, expected {analysis!r}"
-            )
-        if o["summary"]["cutset"] != first["summary"]["cutset"]:
+        path = Path(o.dir) / "summary.json"
+        if analysis and o.cutset.name != analysis:
+            raise ConfigError(path, "cutset.name", f"is {o.cutset.name!r}, expected {analysis!r}")
+        if o.summary.cutset != first.summary.cutset:
             raise ConfigError(
                 path,
                 "cutset",
-                f"differs from that of {first['dir']} ({o['cutset'].name} v{o['cutset'].version}"
-                f" vs {first['cutset'].name} v{first['cutset'].version}): outputs with different "
+                f"differs from that of {first.dir} ({o.cutset.name} v{o.cutset.version}"
+                f" vs {first.cutset.name} v{first.cutset.version}): outputs with different "
                 "cut sets cannot be combined",
             )
-        if not o["summary"]["blinding"].get("blinded", False):
+        if not o.summary.blinding.blinded:
             raise ConfigError(
                 path,
                 "blinding",
@@ -102,26 +129,26 @@ def check_combinable(outputs: list[dict], analysis: str | None = "invisible") ->
             )
     seen: dict[str, str] = {}
     for o in outputs:
-        for inp in o["summary"]["provenance"].get("inputs", []):
-            for key in (inp["sha256"], str(Path(inp["path"]).resolve())):
-                if key in seen and seen[key] != o["dir"]:
+        for inp in o.summary.provenance.inputs:
+            for key in (inp.sha256, str(Path(inp.path).resolve())):
+                if key in seen and seen[key] != o.dir:
                     raise ConfigError(
-                        Path(o["dir"]) / "summary.json",
+                        Path(o.dir) / "summary.json",
                         "provenance.inputs",
-                        f"input {inp['path']} is also in {seen[key]}: overlapping inputs "
+                        f"input {inp.path} is also in {seen[key]}: overlapping inputs "
                         "(the same run counted twice)",
                     )
-                seen[key] = o["dir"]
+                seen[key] = o.dir
     runs: dict[int, str] = {}
     for o in outputs:
-        for r in {int(row["run"]) for row in o["sideband"]}:
-            if r in runs and runs[r] != o["dir"]:
+        for r in {int(row["run"]) for row in o.sideband}:
+            if r in runs and runs[r] != o.dir:
                 raise ConfigError(
-                    Path(o["dir"]) / "sideband_events.csv",
+                    Path(o.dir) / "sideband_events.csv",
                     "run",
                     f"run {r} is also in {runs[r]}: the same run counted twice",
                 )
-            runs[r] = o["dir"]
+            runs[r] = o.dir
 
 
 def _stage_before_box(cutset: CutSet) -> str:
@@ -134,28 +161,30 @@ def _stage_before_box(cutset: CutSet) -> str:
 
 def period_background(
     period: str,
-    outputs: list[dict],
+    outputs: list[RunOutput],
     eot: dict,
     *,
     plots_dir: Path | None,
     closure: bool = True,
-    closure_eot: float = 5e9,
+    closure_eot: float = CLOSURE_EOT,
 ) -> dict:
-    cutset = outputs[0]["cutset"]
+    """Sideband fit, ABCD and MC components of one period (see the module docstring)."""
+    cutset = outputs[0].cutset
     p = get_period(period)
-    box_hi = box_threshold_gev(cutset, period)
+    box_hi = cutset.box_upper_edge("ecal_e", period)
+    hcal_zero = cutset.box_upper_edge("hcal_e", period)
     box = (BOX_LOW_GEV, box_hi)
     ecal = np.array(
         [
             float(r["ecal_e"])
             for o in outputs
-            for r in o["sideband"]
-            if r["period"] == period and float(r["hcal_e"]) < HCAL_ZERO_GEV
+            for r in o.sideband
+            if r["period"] == period and float(r["hcal_e"]) < hcal_zero
         ],
         dtype=float,
     )
     fit_range = default_fit_range(box_hi, p.trigger.ecal_max_gev)
-    source = ", ".join(str(Path(o["dir"]) / "sideband_events.csv") for o in outputs)
+    source = ", ".join(str(Path(o.dir) / "sideband_events.csv") for o in outputs)
     sb = sideband_estimate(ecal, box, fit_range, source=f"{source} (period {period})")
     sb["trigger_max_gev"] = float(p.trigger.ecal_max_gev)
     sb["fit_range_rule"] = (
@@ -173,14 +202,14 @@ def period_background(
     stage = _stage_before_box(cutset)
     counts = None
     for o in outputs:
-        if period not in o["plane"].axes["period"]:  # growing axis: no event of this period
+        if period not in o.plane.axes["period"]:  # growing axis: no event of this period
             continue
-        h = o["plane"][{"period": period, "stage": stage}]
+        h = o.plane[{"period": period, "stage": stage}]
         v = h.values(flow=True)
         counts = v if counts is None else counts + v
         edges_e, edges_h = h.axes[0].edges, h.axes[1].edges
-    reg = region_counts(edges_e, edges_h, counts, box_hi)
-    clo = closure_factor(period, box_hi, eot=closure_eot) if closure else None
+    reg = region_counts(edges_e, edges_h, counts, box_hi, hcal_zero)
+    clo = closure_factor(period, box_hi, hcal_zero, eot=closure_eot) if closure else None
     k = clo["k"] if clo and clo.get("k") is not None else 1.0
     k_err = clo["k_err"] if clo and clo.get("k_err") is not None else 1.0
     abcd = {
@@ -189,8 +218,6 @@ def period_background(
         **abcd_prediction(reg["A"], reg["C"], reg["D"], k, k_err),
         "closure_source": clo or "none computed: k = 1 +- 1",
     }
-
-    from na64reco.sim.validation import expected_box_background
 
     mc = expected_box_background(period, eot["eot_delivered"])
     components = {
@@ -211,6 +238,7 @@ def period_background(
     return {
         "period": period,
         "box_gev": list(box),
+        "hcal_zero_gev": hcal_zero,
         "eot": eot,
         "sideband": sb,
         "abcd": abcd,
@@ -257,17 +285,26 @@ def build_background(
     out: str | Path,
     *,
     plots_dir: str | Path | None = None,
-    signal_dir: str | Path | None = None,
+    efficiencies: list[dict] | None = None,
     limit_inputs: str | Path | None = None,
     dimuon_dir: str | Path | None = None,
     dimuon_reference: str | Path | None = None,
     closure: bool = True,
-    closure_eot: float = 5e9,
+    closure_eot: float = CLOSURE_EOT,
     verify_checksums: bool = True,
 ) -> dict:
-    """Everything of the module docstring; writes ``out`` (JSON) and ``out`` with ``.md``."""
+    """Everything of the module docstring; writes ``out`` (JSON) and ``out`` with ``.md``.
+
+    ``efficiencies``: the signal-efficiency rows (``na64reco.run.run_signal_efficiency``) to
+    carry into the document and into ``limit_inputs`` (which needs them)."""
     if not run_dirs:
         raise NA64Error("no run output given")
+    if limit_inputs is not None and not efficiencies:
+        raise NA64Error("limit inputs need the signal efficiencies: none were given")
+    if dimuon_dir is not None and dimuon_reference is None:
+        raise NA64Error(
+            "the dimuon cross-check needs a reference: the dimuon output of a simulated sample"
+        )
     outputs = [load_run_output(d) for d in run_dirs]
     check_combinable(outputs)
     out = Path(out)
@@ -275,11 +312,9 @@ def build_background(
 
     eot_n: dict[str, int] = {}
     for o in outputs:
-        for period, e in run_output_eot(o["dir"], o["summary"], verify_checksums).items():
+        for period, e in run_output_eot(o.summary, verify_checksums).items():
             eot_n[period] = eot_n.get(period, 0) + e["n_beam_trigger"]
-    from na64reco.background.exposure import eot_from_beam_trigger
-
-    periods_seen = sorted({r["period"] for o in outputs for r in o["sideband"]} | set(eot_n))
+    periods_seen = sorted({r["period"] for o in outputs for r in o.sideband} | set(eot_n))
     results = []
     for period in periods_seen:
         if period not in eot_n:
@@ -290,92 +325,64 @@ def build_background(
                 period, outputs, eot, plots_dir=plots, closure=closure, closure_eot=closure_eot
             )
         )
-
-    effs = None
-    if signal_dir is not None:
-        effs = signal_efficiencies(signal_dir, outputs[0]["cutset"])
     dimuon = None
     if dimuon_dir is not None:
-        if dimuon_reference is None:
-            raise NA64Error("--dimuon-dir needs --dimuon-reference (a simulated sample's output)")
         dimuon = dimuon_crosscheck(dimuon_dir, dimuon_reference, verify_checksums)
-
-    from na64reco.provenance import provenance
 
     prov = provenance(
         run_outputs=[
             {
-                "dir": o["dir"],
-                "summary_sha256": o["summary_sha256"],
-                "cutset": {"name": o["cutset"].name, "version": o["cutset"].version},
-                "calibration": o["summary"]["provenance"].get("calibration", {}).get("sets"),
-                "na64reco": o["summary"]["provenance"].get("versions", {}).get("na64reco"),
+                "dir": o.dir,
+                "summary_sha256": o.summary_sha256,
+                "cutset": {"name": o.cutset.name, "version": o.cutset.version},
+                "calibration": o.summary.provenance.calibration.model_dump()["sets"],
+                "na64reco": o.summary.provenance.versions.get("na64reco"),
             }
             for o in outputs
         ],
-        signal_dir=str(signal_dir) if signal_dir else None,
+        closure_eot=closure_eot if closure else None,
     )
     doc = {
-        "format": "na64-background",
-        "version": 1,
+        "format": BACKGROUND_FORMAT,
+        "version": BACKGROUND_VERSION,
         "blinded": True,
         "periods": results,
-        "efficiencies": effs,
+        "efficiencies": efficiencies,
         "dimuon": dimuon,
         "provenance": prov,
     }
+    doc = BackgroundDocument.model_validate(plain(doc, nan_as_null=True)).model_dump(mode="json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
-    out.with_suffix(".md").write_text(markdown_table(results))
+    write_json(out, doc)
+    write_text(out.with_suffix(".md"), markdown_table(results))
     if limit_inputs is not None:
-        if effs is None:
-            raise NA64Error("limit inputs need signal efficiencies: give --signal-dir")
         write_inputs(limit_inputs, doc)
     return doc
 
 
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(type(x).__name__)
-
-
-def signal_efficiencies(signal_dir: str | Path, cutset: CutSet) -> list[dict]:
-    from na64reco.calibration.io import load_calibration
-    from na64reco.efficiency import factorised_efficiencies, run_signal_efficiency, signal_paths
-    from na64reco.execution import default_calibration_path, progress_output
-
-    paths = signal_paths(signal_dir)
-    if not paths:
-        raise NA64Error(f"{signal_dir}: no signal sample (*signal*.root)")
-    with progress_output(True):
-        out = run_signal_efficiency(paths, cutset, load_calibration(default_calibration_path()))
-    return factorised_efficiencies(out, cutset)
-
-
-def _final_count(summary: dict) -> dict[str, int]:
+def _final_count(path: Path, summary: RunSummary) -> dict[str, int]:
     out = {}
-    for period, flow in summary["cutflow"].items():
-        vals = [v for v in flow.values() if v is not None]
+    for period, flow in summary.cutflow.items():
         if None in flow.values():
             raise ConfigError(
-                "summary.json",
+                path,
                 "cutflow",
                 "blinded dimuon output: use an analysis without a signal box for the cross-check",
             )
-        out[period] = int(vals[-1])
+        out[period] = int(list(flow.values())[-1])
     return out
 
 
 def dimuon_crosscheck(dimuon_dir, reference_dir, verify: bool = True) -> dict:
-    obs = json.loads((Path(dimuon_dir) / "summary.json").read_text())
-    ref = json.loads((Path(reference_dir) / "summary.json").read_text())
-    n_obs, n_ref = _final_count(obs), _final_count(ref)
-    e_obs = run_output_eot(dimuon_dir, obs, verify)
-    e_ref = run_output_eot(reference_dir, ref, verify)
+    """Observed over predicted dimuons per period (data output vs simulated reference)."""
     res = {}
+    paths = [Path(d) / "summary.json" for d in (dimuon_dir, reference_dir)]
+    obs, ref = (
+        read_document(p, RunSummary, format_name=SUMMARY_FORMAT, versions=(SUMMARY_VERSION,))
+        for p in paths
+    )
+    n_obs, n_ref = _final_count(paths[0], obs), _final_count(paths[1], ref)
+    e_obs, e_ref = run_output_eot(obs, verify), run_output_eot(ref, verify)
     for period in sorted(n_obs):
         if period not in n_ref or period not in e_ref:
             raise NA64Error(f"dimuon reference {reference_dir} has no period {period}")
@@ -387,16 +394,6 @@ def dimuon_crosscheck(dimuon_dir, reference_dir, verify: bool = True) -> dict:
 
 def write_inputs(path: str | Path, doc: dict) -> Path:
     """limit_inputs.json from a background document with efficiencies."""
-    from na64reco.limit_inputs import (
-        Background,
-        Box,
-        EfficiencyTable,
-        LimitInputs,
-        Measurement,
-        PeriodInputs,
-        write_limit_inputs,
-    )
-
     effs = doc["efficiencies"]
     by_period: dict[str, dict[str, list[dict]]] = {}
     for e in effs:
@@ -430,7 +427,7 @@ def write_inputs(path: str | Path, doc: dict) -> Path:
                 eot=Measurement(
                     value=e["eot_live"], stat=e["eot_live_stat"], syst=e["eot_live_syst"]
                 ),
-                box=Box(ecal_max_gev=r["box_gev"][1], hcal_max_gev=HCAL_ZERO_GEV),
+                box=Box(ecal_max_gev=r["box_gev"][1], hcal_max_gev=r["hcal_zero_gev"]),
                 background=Background(
                     expected=t["expected"],
                     stat=t["stat"],
@@ -460,9 +457,10 @@ def write_inputs(path: str | Path, doc: dict) -> Path:
 
 
 __all__ = [
+    "CLOSURE_EOT",
+    "RunOutput",
     "build_background",
     "check_combinable",
     "load_run_output",
-    "period_of_run",
     "write_inputs",
 ]

@@ -16,15 +16,13 @@ selection summary has no per-period count of trigger types: reading two branches
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import uproot
 
+from na64reco.checksums import sha256_file
 from na64reco.conditions import get_period, period_of_run
 from na64reco.errors import InputFileError
 from na64reco.eventtree.contract import TREE_NAME, TRIGGER_BEAM
-from na64reco.fileset import sha256_file
 
 EOT_SYST_REL = 0.01
 
@@ -76,11 +74,11 @@ def eot_from_beam_trigger(period: str, n_beam: int) -> dict:
     }
 
 
-def run_output_eot(run_dir: str | Path, summary: dict, verify: bool = True) -> dict[str, dict]:
-    """EOT per period of one run output (its input files' beam triggers)."""
-    inputs = summary["provenance"]["inputs"]
-    paths = [i["path"] for i in inputs]
-    check = {i["path"]: i["sha256"] for i in inputs} if verify else None
+def run_output_eot(summary, verify: bool = True) -> dict[str, dict]:
+    """EOT per period of one run output (a ``RunSummary``: its input files' beam triggers)."""
+    inputs = summary.provenance.inputs
+    paths = [i.path for i in inputs]
+    check = {i.path: i.sha256 for i in inputs} if verify else None
     counts = beam_trigger_counts(paths, check)
     return {period: eot_from_beam_trigger(period, n) for period, n in counts.items()}
 

@@ -40,25 +40,19 @@ import numpy as np
 from iminuit import Minuit
 from scipy import integrate, stats
 
-from na64reco.conditions.periods import PERIODS
-from na64reco.errors import NA64Error
+from na64reco.conditions.periods import BEAM_ENERGY_GEV, PERIODS
+from na64reco.errors import SidebandFitError
 
-HCAL_ZERO_GEV = 1.0
 MIN_EVENTS = 5
 # Alternative shapes (exponential + constant, power law) enter the systematic spread only with
 # at least this many sideband events [choose]: below, their extra parameter is unconstrained.
 MIN_EVENTS_ALTERNATIVES = 30
 RANGE_SHIFT_GEV = 5.0
 DISFAVOURED = 4.0  # 2 delta NLL: a variation worse than the exponential by > 2 sigma is left out
-BEAM_ENERGY_GEV = 100.0
 # Upper edge of the sideband fit: the lowest physics-trigger threshold of any period, i.e. the
 # 2016-2018 one (80 GeV, papers 000, 002), kept for 2021-2022 when the trigger moved to 90 GeV
 # (paper 001): see ``default_fit_range``. From the run-period conditions, not repeated here.
 FIT_MAX_GEV = min(p.trigger.ecal_max_gev for p in PERIODS.values())
-
-
-class SidebandFitError(NA64Error):
-    """A nominal sideband fit that does not converge (names the source and the period)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Calibration: constants in memory, their correctionlib files, and their derivation."""
+"""Calibration constants: in memory, their correctionlib files, the true ones of simulation.
+
+Deriving constants from calibration runs is ``na64reco.calib.derive`` (a layer above).
+"""
 
 from na64reco.calibration.constants import (
     CalibrationDB,

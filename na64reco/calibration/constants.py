@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from na64reco.errors import NA64Error
-
-STATUS_GOOD, STATUS_DEAD, STATUS_NOISY, STATUS_ABSENT = 0, 1, 2, 3
-CALORIMETER_DETECTORS = ("ecal", "hcal", "srd", "veto", "counter")
-
-
-class CalibrationError(NA64Error):
-    """No constants for a run, or a calibration that cannot be derived."""
+from na64reco.conditions.truth_calibration import (
+    STATUS_ABSENT,
+    STATUS_DEAD,
+    STATUS_GOOD,
+    STATUS_NOISY,
+)
+from na64reco.errors import CalibrationError
+from na64reco.eventtree.contract import CALORIMETER_DETECTORS
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,17 @@ class CalibrationDB:
     def for_runs(self, runs: np.ndarray) -> dict[int, CalibrationSet]:
         """The set of every distinct run in ``runs`` (error naming the first uncovered run)."""
         return {int(r): self.for_run(int(r)) for r in np.unique(runs)}
+
+
+__all__ = [
+    "CALORIMETER_DETECTORS",
+    "STATUS_ABSENT",
+    "STATUS_DEAD",
+    "STATUS_GOOD",
+    "STATUS_NOISY",
+    "CalibrationDB",
+    "CalibrationError",
+    "CalibrationSet",
+    "DetectorConstants",
+    "ShowerProfile",
+]

@@ -43,6 +43,7 @@ from na64reco.calibration.constants import (
     DetectorConstants,
     ShowerProfile,
 )
+from na64reco.documents import read_raw, to_jsonable
 from na64reco.errors import ConfigError
 from na64reco.eventtree import contract
 
@@ -54,13 +55,6 @@ QUANTITIES = {
     "noise": "noise: RMS of random triggers [ADC]",
     "t0": "raw time of an in-time pulse [ns]",
     "status": "channel status: 0 good, 1 dead, 2 noisy, 3 absent",
-}
-SHAPES = {
-    "ecal": contract.ECAL_SHAPE,
-    "hcal": contract.HCAL_SHAPE,
-    "srd": contract.SRD_SHAPE,
-    "veto": contract.VETO_SHAPE,
-    "counter": contract.COUNTER_SHAPE,
 }
 _SET_KEYS = ("name", "version", "description", "period", "run_min", "run_max", "provenance")
 
@@ -122,7 +116,7 @@ def to_correctionset(sets: list[CalibrationSet], version: int | None = None) -> 
     version = int(version if version is not None else max(c.version for c in sets))
     corrections = []
     for det in CALORIMETER_DETECTORS:
-        shape = SHAPES[det]
+        shape = contract.DETECTOR_SHAPES[det]
         for q, qdesc in QUANTITIES.items():
             corrections.append(
                 _correction(
@@ -233,17 +227,9 @@ def to_correctionset(sets: list[CalibrationSet], version: int | None = None) -> 
     }
     return cs.CorrectionSet(
         schema_version=2,
-        description=json.dumps(meta, sort_keys=True, default=_json_default),
+        description=json.dumps(meta, sort_keys=True, default=to_jsonable),
         corrections=corrections,
     )
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def write_calibration(
@@ -290,15 +276,7 @@ def _channel_count(node, run_bin: int) -> int | None:
 def load_calibration(path: str | Path) -> CalibrationDB:
     """Read and validate a calibration file; ``.for_run(run)`` then picks the constants."""
     path = Path(path)
-    try:
-        text = path.read_text()
-        raw = json.loads(text)
-    except OSError as exc:
-        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(path, "(file)", f"malformed JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "(top level)", "must be a JSON object")
+    raw = read_raw(path)
     if raw.get("schema_version") != 2:
         raise ConfigError(
             path,
@@ -363,9 +341,9 @@ def load_calibration(path: str | Path) -> CalibrationDB:
                     f"bin of set {i} ({s['name']}) is not {s['run_min']}-{s['run_max']}",
                 )
             det, _, q = name.partition("_")
-            if det in SHAPES and q in QUANTITIES:
+            if det in contract.DETECTOR_SHAPES and q in QUANTITIES:
                 n = _channel_count(data, b)
-                expected = int(np.prod(SHAPES[det]))
+                expected = int(np.prod(contract.DETECTOR_SHAPES[det]))
                 if n != expected:
                     raise ConfigError(
                         path,
@@ -373,7 +351,7 @@ def load_calibration(path: str | Path) -> CalibrationDB:
                         f"set {s['name']}: {n} channels, expected {expected}",
                     )
     try:
-        evaluator = correctionlib.CorrectionSet.from_string(text)
+        evaluator = correctionlib.CorrectionSet.from_string(path.read_text())
     except Exception as exc:  # correctionlib's C++ parser: RuntimeError or ValueError
         raise ConfigError(path, "(correctionlib)", f"not loadable: {exc}") from exc
     sets = []
@@ -436,7 +414,7 @@ def _read_set(path: Path, ev, s: dict, i: int) -> CalibrationSet:
     item = f"set {s['name']}"
     dets = {}
     for det in CALORIMETER_DETECTORS:
-        shape = SHAPES[det]
+        shape = contract.DETECTOR_SHAPES[det]
         ch = np.arange(int(np.prod(shape)))
         runs = np.full(len(ch), run)
         vals = {

@@ -6,7 +6,8 @@ import numpy as np
 
 from na64reco.calibration.constants import CalibrationSet, DetectorConstants
 from na64reco.conditions import RESPONSE, get_period
-from na64reco.conditions.truth_calibration import CALORIMETER_DETECTORS, true_calibration
+from na64reco.conditions.truth_calibration import true_calibration
+from na64reco.eventtree.contract import CALORIMETER_DETECTORS
 
 
 def calibration_from_truth(period: str, epoch: int = 0) -> CalibrationSet:

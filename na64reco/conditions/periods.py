@@ -39,6 +39,7 @@ class Geometry:
     srd_modules: int
     magnet_bl_tesla_m: float
     magnet_kick_z_m: float
+    nominal_momentum_gev: float  # the momentum the magnets bend onto the beam cell (beam energy)
     ecal_z_m: float
     mm_stations: tuple[TrackerStation, ...]
     straw_stations: tuple[TrackerStation, ...]
@@ -84,6 +85,7 @@ class RunPeriod:
 
 
 # --- geometry ----------------------------------------------------------------------------------
+BEAM_ENERGY_GEV = 100.0  # the H4 electron beam of every NA64-e period [paper 000-004]
 # Magnets: two dipoles, integral field ~7 T m [paper 000, 002] -> 21 mrad at 100 GeV. A single
 # thin-lens kick at the middle of the two magnets is the approximation [choose].
 MAGNET_BL_TESLA_M = 7.0
@@ -115,6 +117,7 @@ def _geometry(ecal_nx: int, beam_cell: tuple[int, int], hcal_in_line: int) -> Ge
         srd_modules=3,  # 3 SRD modules [code 2016-2018; choose: same later]
         magnet_bl_tesla_m=MAGNET_BL_TESLA_M,
         magnet_kick_z_m=MAGNET_KICK_Z_M,
+        nominal_momentum_gev=BEAM_ENERGY_GEV,  # the spectrometer is tuned to the beam energy
         ecal_z_m=19.5,  # ECAL face ~15 m vacuum vessel after the magnets [paper 002; choose]
         mm_stations=_MM,
         straw_stations=_ST,
@@ -138,7 +141,7 @@ def _trigger(ecal_max_gev: float) -> TriggerConditions:
 
 
 _COMMON = dict(
-    beam_energy_gev=100.0,  # [paper 000-004]
+    beam_energy_gev=BEAM_ENERGY_GEV,
     beam_momentum_spread=0.01,  # ~1% [choose, detector.md]
     beam_low_tail_fraction=1e-5,  # [choose] low-energy tail <= 60-80 GeV exists [paper 002]
     beam_spot_sigma_cm=0.6,  # [choose]

@@ -24,14 +24,6 @@ STATUS_GOOD, STATUS_DEAD, STATUS_NOISY, STATUS_ABSENT = 0, 1, 2, 3
 NOISY_FACTOR = 8.0  # [choose] a noisy channel has 8x the nominal noise
 # Detector-level cable/trigger delays added to the per-channel t0 spread [choose], ns
 DETECTOR_DELAY_NS = {"ecal": 12.0, "hcal": 25.0, "srd": -8.0, "veto": 18.0, "counter": -20.0}
-CALORIMETER_DETECTORS = ("ecal", "hcal", "srd", "veto", "counter")
-SHAPES = {
-    "ecal": contract.ECAL_SHAPE,
-    "hcal": contract.HCAL_SHAPE,
-    "srd": contract.SRD_SHAPE,
-    "veto": contract.VETO_SHAPE,
-    "counter": contract.COUNTER_SHAPE,
-}
 
 
 def _electronics_key(detector: str, section: int | None = None) -> str:
@@ -46,8 +38,8 @@ def _true_calibration(period_name: str, epoch: int) -> dict:
     seed = np.random.SeedSequence([int(period_name), epoch, zlib.crc32(b"na64-true-calib")])
     rng = np.random.default_rng(seed)
     out: dict[str, dict[str, np.ndarray]] = {}
-    for det in CALORIMETER_DETECTORS:
-        shape = SHAPES[det]
+    for det in contract.CALORIMETER_DETECTORS:
+        shape = contract.DETECTOR_SHAPES[det]
         ped = np.empty(shape)
         gain = np.empty(shape)
         noise = np.empty(shape)
@@ -88,7 +80,7 @@ def _true_calibration(period_name: str, epoch: int) -> dict:
     ]
     hcal_pick = hcal_candidates[rng.integers(len(hcal_candidates))]
     out["hcal"]["status"][hcal_pick] = STATUS_DEAD
-    for det in CALORIMETER_DETECTORS:
+    for det in contract.CALORIMETER_DETECTORS:
         noisy = out[det]["status"] == STATUS_NOISY
         out[det]["noise"][noisy] *= NOISY_FACTOR
     n_mm = len(geom.mm_stations)

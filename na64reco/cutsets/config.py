@@ -13,16 +13,16 @@ a period) raises ConfigError naming the file and the key, e.g. ``cuts.3.conditio
 
 from __future__ import annotations
 
-import tomllib
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from na64reco.conditions import PERIODS
+from na64reco.documents import read_document
 from na64reco.errors import ConfigError
+from na64reco.shipped import cutset_path
 
 Bound = float | bool | dict[str, float | bool]
 
@@ -135,13 +135,33 @@ class CutSet(BaseModel):
     def cut_names(self) -> list[str]:
         return [c.name for c in self.cuts]
 
+    def box_edges(self, period: str) -> dict[str, tuple[float | None, float | None]]:
+        """The signal box of ``period``: ``{variable: (min, max)}`` of the numeric conditions of
+        the ``signal_box`` cuts (e.g. ``{"hcal_e": (None, 1.0), "ecal_e": (None, 50.0)}``)."""
+        edges: dict[str, tuple[float | None, float | None]] = {}
+        for cut in self.cuts:
+            if cut.name not in self.signal_box:
+                continue
+            for cond in cut.conditions:
+                lo, hi, _ = cond.bounds(period)
+                numeric = [None if v is None or isinstance(v, bool) else float(v) for v in (lo, hi)]
+                if numeric != [None, None]:
+                    edges[cond.variable] = (numeric[0], numeric[1])
+        return edges
+
+    def box_upper_edge(self, variable: str, period: str) -> float:
+        """The upper edge of the signal box in ``variable`` for ``period`` (e.g. E_ECAL < 50);
+        ValueError naming the cut set if its box has none."""
+        lo_hi = self.box_edges(period).get(variable)
+        if lo_hi is None or lo_hi[1] is None:
+            raise ValueError(
+                f"cut set {self.name!r} has no upper bound on {variable} in its signal box"
+            )
+        return lo_hi[1]
+
     def as_dict(self) -> dict:
         """The cut set as plain data, serialised into every output."""
         return self.model_dump(mode="json", exclude={"source"})
-
-
-def _locate(error: dict) -> str:
-    return ".".join(str(p) for p in error["loc"]) or "(top level)"
 
 
 def _check_variables_and_periods(path: str, cutset: CutSet, variables: set[str]) -> None:
@@ -168,17 +188,9 @@ def load_cutset(name_or_path: str | Path) -> CutSet:
 
     path = Path(name_or_path)
     if not path.suffix:
-        path = Path(str(resources.files("na64reco.selections") / f"{name_or_path}.toml"))
-    try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, "(file)", f"malformed TOML: {exc}") from exc
-    try:
-        cutset = CutSet.model_validate({**raw, "source": str(path)})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(path, _locate(err), err["msg"]) from exc
+        path = cutset_path(str(name_or_path))
+    cutset = read_document(
+        path, CutSet, kind="toml", prepare=lambda raw: {**raw, "source": str(path)}
+    )
     _check_variables_and_periods(str(path), cutset, set(VARIABLES))
     return cutset

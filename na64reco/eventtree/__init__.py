@@ -2,33 +2,24 @@
 
 Data flows one way: ``contract`` (names, dtypes, shapes) -> ``metadata`` (JSON object in the
 file) -> ``writer`` / ``reader`` (uproot) -> ``nanoevents`` (coffea view of the same tree).
-``NA64Schema`` is imported lazily so that importing this package does not import coffea.
+The names below are imported on first use, so that importing the contract alone stays light.
 """
 
 from __future__ import annotations
 
-from na64reco.eventtree.contract import KNOWN_SCHEMA_VERSIONS, SCHEMA_VERSION
-from na64reco.eventtree.metadata import METADATA_KEYS
-from na64reco.eventtree.reader import EventFile, open_event_file, read_metadata
-from na64reco.eventtree.writer import EventTreeWriter, content_digest, write_events
+from na64reco.lazy import lazy_exports
 
-__all__ = [
-    "KNOWN_SCHEMA_VERSIONS",
-    "METADATA_KEYS",
-    "SCHEMA_VERSION",
-    "EventFile",
-    "EventTreeWriter",
-    "NA64Schema",
-    "content_digest",
-    "open_event_file",
-    "read_metadata",
-    "write_events",
-]
-
-
-def __getattr__(name: str):
-    if name == "NA64Schema":
-        from na64reco.eventtree.nanoevents import NA64Schema
-
-        return NA64Schema
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_API = {
+    "KNOWN_SCHEMA_VERSIONS": "na64reco.eventtree.contract",
+    "SCHEMA_VERSION": "na64reco.eventtree.contract",
+    "METADATA_KEYS": "na64reco.eventtree.metadata",
+    "EventFile": "na64reco.eventtree.reader",
+    "open_event_file": "na64reco.eventtree.reader",
+    "read_metadata": "na64reco.eventtree.reader",
+    "EventTreeWriter": "na64reco.eventtree.writer",
+    "content_digest": "na64reco.eventtree.writer",
+    "write_events": "na64reco.eventtree.writer",
+    "NA64Schema": "na64reco.eventtree.nanoevents",
+}
+__all__ = sorted(_API)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -30,6 +30,16 @@ SRD_SHAPE = (3,)
 VETO_SHAPE = (6,)  # 3 modules x 2 PMTs: PMT 2m and 2m+1 read module m
 COUNTER_SHAPE = (4,)  # S0, S1, S2, V1
 COUNTER_NAMES = ("S0", "S1", "S2", "V1")
+# The per-channel arrays of every amplitude/time detector: name -> channel shape (the one list;
+# branches ``<name>_amp`` and ``<name>_t``)
+DETECTOR_SHAPES = {
+    "ecal": ECAL_SHAPE,
+    "hcal": HCAL_SHAPE,
+    "srd": SRD_SHAPE,
+    "veto": VETO_SHAPE,
+    "counter": COUNTER_SHAPE,
+}
+CALORIMETER_DETECTORS = tuple(DETECTOR_SHAPES)  # the detectors with per-channel constants
 
 
 @dataclass(frozen=True)

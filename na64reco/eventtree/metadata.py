@@ -15,8 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from na64reco.documents import to_jsonable
 from na64reco.errors import InputFileError, SchemaVersionError
 from na64reco.eventtree import contract
 
@@ -46,16 +45,6 @@ METADATA_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"metadata value of type {type(obj).__name__} is not JSON-serialisable")
-
-
 def encode_metadata(metadata: dict[str, Any]) -> str:
     """Canonical JSON text of ``metadata`` (sorted keys, compact, finite numbers only)."""
     if not isinstance(metadata, dict):
@@ -67,7 +56,7 @@ def encode_metadata(metadata: dict[str, Any]) -> str:
             separators=(",", ":"),
             allow_nan=False,
             ensure_ascii=True,
-            default=_json_default,
+            default=to_jsonable,
         )
     except ValueError as exc:  # NaN/inf
         raise ValueError(f"metadata is not valid JSON: {exc}") from exc

@@ -29,7 +29,7 @@ from na64reco.eventtree import contract
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NA64Schema", "behavior"]
+__all__ = ["DETECTOR_COLLECTIONS", "NA64Schema", "behavior", "raw_arrays"]
 
 behavior: dict = {}
 behavior.update(base.behavior)
@@ -91,7 +91,7 @@ class Detector:
 
 
 # collection name -> (branch prefix, record name)
-_FIXED_COLLECTIONS = {
+DETECTOR_COLLECTIONS = {
     "ECAL": ("ecal", "Detector"),
     "HCAL": ("hcal", "Detector"),
     "SRD": ("srd", "Detector"),
@@ -134,7 +134,7 @@ class NA64Schema(BaseSchema):
             if name in branches:
                 out[name] = branches[name]
                 used.add(name)
-        for coll, (prefix, record) in _FIXED_COLLECTIONS.items():
+        for coll, (prefix, record) in DETECTOR_COLLECTIONS.items():
             parts = {
                 f: branches[f"{prefix}_{f}"] for f in ("amp", "t") if f"{prefix}_{f}" in branches
             }
@@ -162,3 +162,17 @@ class NA64Schema(BaseSchema):
     def behavior(cls):
         """The NA64 behaviours (coffea base behaviours included)."""
         return behavior
+
+
+def raw_arrays(events) -> dict:
+    """The raw event-tree arrays of a NanoEvents chunk as the writer-style dict the
+    reconstruction takes (``reconstruct_event``): run, spill, event, trigger, ``<det>_amp``,
+    ``<det>_t`` and the ``mm``/``st`` hit records."""
+    out: dict = {name: ak.to_numpy(events[name]) for name in ("run", "spill", "event", "trigger")}
+    for collection, (prefix, _) in DETECTOR_COLLECTIONS.items():
+        col = events[collection]
+        out[f"{prefix}_amp"] = ak.to_numpy(col.amp)
+        out[f"{prefix}_t"] = ak.to_numpy(col.t)
+    out["mm"] = ak.zip({k: events.MM[k] for k in ("station", "plane", "strip", "amp", "t")})
+    out["st"] = ak.zip({k: events.Straw[k] for k in ("station", "plane", "wire", "t")})
+    return out

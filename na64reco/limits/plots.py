@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from na64reco.plotting import _figure, _style
+from na64reco.plots.common import figure as _figure
+from na64reco.plots.common import style as _style
 
 GREEN, YELLOW = "#00cc00", "#ffcc00"
 

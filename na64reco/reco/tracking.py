@@ -54,10 +54,10 @@ import awkward as ak
 import numpy as np
 
 from na64reco.calibration.constants import CalibrationSet
+from na64reco.conditions.beamline import nominal_x_cm, nominal_y_cm
 from na64reco.conditions.periods import Geometry
 from na64reco.constants import MAGNETIC_RIGIDITY_GEV_PER_TESLA_M
 from na64reco.reco import tracking_kernels as _k
-from na64reco.sim.beamline import nominal_x_cm, nominal_y_cm
 
 # --- status bits ---------------------------------------------------------------------------------
 STATUS_OK = 0

@@ -12,21 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from na64reco.eventtree.contract import (
-    COUNTER_SHAPE,
-    ECAL_SHAPE,
-    HCAL_SHAPE,
-    SRD_SHAPE,
-    VETO_SHAPE,
-)
-
-DETECTOR_SHAPES = {
-    "ecal": ECAL_SHAPE,
-    "hcal": HCAL_SHAPE,
-    "srd": SRD_SHAPE,
-    "veto": VETO_SHAPE,
-    "counter": COUNTER_SHAPE,
-}
+from na64reco.eventtree.contract import DETECTOR_SHAPES
 
 
 @dataclass

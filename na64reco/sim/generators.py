@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import special, stats
 
+from na64reco.conditions import beamline
 from na64reco.conditions import processes as proc
 from na64reco.conditions.periods import Geometry, RunPeriod
 from na64reco.conditions.response import RESPONSE, Response
@@ -24,7 +25,7 @@ from na64reco.constants import (
     PDG_MUON,
     PDG_PION,
 )
-from na64reco.sim import beamline, showers
+from na64reco.sim import showers
 from na64reco.sim.batch import EventBatch
 from na64reco.sim.deposits import Deposits
 from na64reco.sim.srd import add_srd_fakes, add_synchrotron_radiation

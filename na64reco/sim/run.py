@@ -367,7 +367,8 @@ def update_fileset(
     name: str | None = None,
 ) -> Path:
     """Add the files of ``summaries`` to the manifest (created if absent; same paths replaced)."""
-    from na64reco.fileset import Fileset, FilesetEntry, load_fileset, sha256_file, write_fileset
+    from na64reco.checksums import sha256_file
+    from na64reco.fileset import Fileset, FilesetEntry, load_fileset, write_fileset
 
     manifest = Path(manifest)
     entries = []

@@ -205,7 +205,7 @@ def moyal(rng: np.random.Generator, n: int, mpv: float, width: float) -> np.ndar
 
 def hcal_local_xy(x_cm: np.ndarray, y_cm: np.ndarray, geometry: Geometry):
     """Position relative to the HCAL centre, which is aligned with the beam cell."""
-    from na64reco.sim.beamline import cell_centre_cm
+    from na64reco.conditions.beamline import cell_centre_cm
 
     cx, cy = cell_centre_cm(geometry, *geometry.beam_cell)
     return np.asarray(x_cm) - cx, np.asarray(y_cm) - cy

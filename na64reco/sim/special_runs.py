@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from na64reco.conditions import beamline
 from na64reco.conditions import processes as proc
 from na64reco.constants import PDG_ELECTRON, PDG_MUON
 from na64reco.eventtree.contract import ECAL_SHAPE, HCAL_SHAPE, TRIGGER_CALIBRATION
-from na64reco.sim import beamline, showers
+from na64reco.sim import showers
 from na64reco.sim.batch import EventBatch
 from na64reco.sim.generators import (
     SimContext,

@@ -22,9 +22,9 @@ import awkward as ak
 import numpy as np
 from scipy.special import ndtr
 
+from na64reco.conditions.beamline import deflection_rad, nominal_x_cm, nominal_y_cm, position_at
 from na64reco.conditions.periods import Geometry, TrackerStation
 from na64reco.eventtree.contract import JAGGED_BRANCHES
-from na64reco.sim.beamline import deflection_rad, nominal_x_cm, nominal_y_cm, position_at
 
 # --- [choose] constants --------------------------------------------------------------------------
 # Multiple scattering: theta0 = MS_CONSTANT_GEV / p * sqrt(x/X0) per plane projection (the PDG
@@ -192,7 +192,9 @@ def secondary_segments(
     y0 = nominal_y_cm(geometry, z_int) if y_int_cm is None else np.broadcast_to(y_int_cm, n)
     upstream = z_int < geometry.magnet_kick_z_m
     if axis_slope_x is None:
-        axis_slope_x = np.where(upstream, deflection_rad(geometry, 100.0), 0.0)
+        axis_slope_x = np.where(
+            upstream, deflection_rad(geometry, geometry.nominal_momentum_gev), 0.0
+        )
     # uniform in solid angle: cos(theta) uniform between cos(max) and cos(min)
     cmin, cmax = np.cos(half_angle_rad), np.cos(min_angle_rad)
     theta = np.arccos(rng.uniform(0.0, 1.0, n) * (cmax - cmin) + cmin)

@@ -17,6 +17,7 @@ import numpy as np
 
 from na64reco.conditions import get_period
 from na64reco.conditions import processes as proc
+from na64reco.conditions.periods import BEAM_ENERGY_GEV
 from na64reco.conditions.response import RESPONSE
 from na64reco.eventtree.contract import TRIGGER_PHYSICS
 from na64reco.sim import generators as gen
@@ -25,7 +26,6 @@ from na64reco.sim import hardware
 SR_TAG_RANGE_GEV = (0.001, 0.1)
 BOX_ECAL_MAX_GEV = 50.0
 BOX_HCAL_MAX_GEV = 1.0
-BEAM_ENERGY_GEV = 100.0
 UPSTREAM_OVERSAMPLING = 10
 MOMENTUM_WINDOW_GEV = 3.0  # the incoming track momentum window 100 +- 3 GeV [paper 000]
 

@@ -1,7 +1,7 @@
-"""The results of ``na64 analyze``: ``results.json`` (schema-validated) and ``report.html``.
+"""``report.html`` of ``na64 analyze``: every section of the results with the stages' plots.
 
-Both are made from the stage folders only (never by re-running anything): the run summaries,
-background document, efficiencies and limit curves, and the PNGs next to them.
+Made from ``results.json``'s numbers and the PNGs in the stage folders only (never by re-running
+anything); self-contained (``na64reco.pipeline.html``).
 """
 
 from __future__ import annotations
@@ -11,139 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from na64reco.calibration.io import load_calibration
-from na64reco.fileset import load_fileset
-from na64reco.provenance import provenance
-from na64reco.report import Section, Table, write_report
-from na64reco.stages import StageRunner
-
-RESULTS_FORMAT = "na64-results"
-
-
-class Results(BaseModel):
-    """results.json: every section of the report as numbers."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: str
-    version: int
-    blinding: dict[str, Any]
-    fileset: dict[str, Any]
-    stages: list[dict[str, Any]]
-    runs: dict[str, dict[str, Any]]
-    exposure: dict[str, Any]
-    calibration: list[dict[str, Any]]
-    background: list[dict[str, Any]]
-    efficiencies: list[dict[str, Any]]
-    limits: dict[str, dict[str, Any]]
-    provenance: dict[str, Any]
-    wall_seconds: float
-
-
-def _read(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
-
-
-def build_results(
-    fileset_path: Path,
-    out: Path,
-    runner: StageRunner,
-    executor: dict,
-    unblind: bool,
-    seconds: float,
-) -> dict:
-    """Collect the numbers of every stage into one validated document."""
-    st = runner.results
-    fileset = load_fileset(fileset_path)
-    runs = {}
-    for name, res in st.items():
-        if not name.startswith("run-"):
-            continue
-        summary = _read(res.folder / "summary.json")
-        runs[name.removeprefix("run-")] = {
-            "folder": str(res.folder),
-            "cutflow": summary["cutflow"],
-            "events": sum(r["processed"] for r in summary["accounting"]),
-            "cutset": {"name": summary["cutset"]["name"], "version": summary["cutset"]["version"]},
-            "blinding": summary["blinding"],
-        }
-    background = _read(st["background"].outputs["background"])
-    exposure = {p["period"]: p["eot"] for p in background["periods"]}
-    calib = load_calibration(st["calibration"].outputs["file"])
-    calibration = [
-        {
-            "name": s.name,
-            "version": s.version,
-            "period": s.period,
-            "runs": [s.run_min, s.run_max],
-            "flagged": {
-                det: int((s.detector(det).status != 0).sum())
-                for det in ("ecal", "hcal", "srd", "veto", "counter")
-            },
-        }
-        for s in calib.sets
-    ]
-    limits = {model: _read(path) for model, path in st["limits"].outputs.get("limits", {}).items()}
-    seeds = sorted({(f.generator or {}).get("seed") for f in fileset.files} - {None})
-    results = {
-        "format": RESULTS_FORMAT,
-        "version": 1,
-        "blinding": _blinding(runs, st, unblind),
-        "fileset": {
-            "path": str(fileset_path),
-            "name": fileset.name,
-            "files": len(fileset.files),
-            "events": fileset.total_events,
-            "eot": fileset.total_eot,
-        },
-        "stages": [
-            {
-                "name": r.name,
-                "reused": r.reused,
-                "seconds": round(r.seconds, 2),
-                "folder": str(r.folder),
-            }
-            for r in st.values()
-        ],
-        "runs": runs,
-        "exposure": exposure,
-        "calibration": calibration,
-        "background": background["periods"],
-        "efficiencies": _read(st["efficiency"].outputs["file"]),
-        "limits": limits,
-        "provenance": provenance(
-            inputs=[
-                {"path": f.path, "sha256": f.sha256, "events": f.events, "kind": f.kind}
-                for f in fileset.files
-            ],
-            calibration={
-                "file": st["calibration"].outputs["file"],
-                "sha256": st["calibration"].outputs["sha256"],
-                "source": st["calibration"].outputs["source"],
-            },
-            cutsets={k: v["cutset"] for k, v in runs.items()},
-            seeds=seeds,
-            executor=executor,
-        ),
-        "wall_seconds": round(seconds, 1),
-    }
-    Results.model_validate(results)
-    return results
-
-
-def _blinding(runs: dict, stages: dict, unblind: bool) -> dict:
-    """The blinded runs' record or, unblinded, the unblind act (time, user) and the observed
-    box count per period."""
-    if not unblind:
-        return {**runs["invisible"]["blinding"], "blinded": True}
-    opened = stages["run-invisible-unblinded"]
-    return {
-        **runs["invisible-unblinded"]["blinding"],
-        "blinded": False,
-        "observed": opened.outputs["observed"],
-    }
+from na64reco.pipeline.html import Section, Table, write_report
+from na64reco.pipeline.stages import StageRunner
 
 
 def _fmt(x: Any) -> str:
@@ -378,4 +247,4 @@ def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Pat
     )
 
 
-__all__ = ["RESULTS_FORMAT", "Results", "build_results", "write_analysis_report"]
+__all__ = ["write_analysis_report"]

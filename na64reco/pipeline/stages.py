@@ -11,7 +11,6 @@ leaves no ``stage.json`` and runs again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -19,24 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from na64reco.fileset import sha256_file
+from na64reco.checksums import sha256_json
+from na64reco.documents import write_json
 from na64reco.provenance import git_commit, package_versions
 
 logger = logging.getLogger(__name__)
 
 STAGE_FILE = "stage.json"
-
-
-def canonical_hash(value: Any) -> str:
-    """sha256 of the canonical JSON of ``value`` (sorted keys; Paths as strings)."""
-    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def file_hash(path: str | Path) -> str:
-    return sha256_file(path)
 
 
 def code_identity() -> dict:
@@ -69,7 +58,7 @@ class StageRunner:
     def run(self, name: str, inputs: dict, func: Callable[[Path], dict]) -> StageResult:
         """Run ``func(folder) -> outputs`` unless a previous run had the same ``inputs``."""
         folder = self.root / name
-        key = canonical_hash({"inputs": inputs, "code": self.code})
+        key = sha256_json({"inputs": inputs, "code": self.code})
         record = folder / STAGE_FILE
         if not self.force and record.exists():
             try:
@@ -87,24 +76,17 @@ class StageRunner:
         start = time.perf_counter()
         outputs = func(folder)
         seconds = time.perf_counter() - start
-        record.write_text(
-            json.dumps(
-                {
-                    "stage": name,
-                    "inputs_hash": key,
-                    "inputs": inputs,
-                    "outputs": outputs,
-                    "seconds": seconds,
-                },
-                indent=2,
-                sort_keys=True,
-                default=str,
-            )
-            + "\n"
-        )
+        record_doc = {
+            "stage": name,
+            "inputs_hash": key,
+            "inputs": inputs,
+            "outputs": outputs,
+            "seconds": seconds,
+        }
+        write_json(record, record_doc, sort_keys=True)
         result = StageResult(name, folder, False, key, outputs, seconds)
         self.results[name] = result
         return result
 
 
-__all__ = ["StageResult", "StageRunner", "canonical_hash", "code_identity", "file_hash"]
+__all__ = ["StageResult", "StageRunner", "code_identity"]

@@ -23,12 +23,7 @@ writes ``summary.json`` last, so its presence marks a complete set of outputs.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import pickle
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +32,7 @@ import numpy as np
 import uproot
 
 from na64reco.cutsets.config import CutSet
+from na64reco.documents import atomic_path, write_json, write_text
 
 __all__ = [
     "SIDEBAND_COLUMNS",
@@ -50,17 +46,6 @@ __all__ = [
 ]
 
 SIDEBAND_COLUMNS = ("period", "run", "spill", "event", "ecal_e", "hcal_e")
-
-
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed to ``path`` when the block succeeds."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _to_double(h: hist.Hist) -> hist.Hist:
@@ -130,7 +115,7 @@ def flat_histograms(output: dict) -> dict[str, hist.Hist]:
 def write_root(path: str | Path, histograms: dict[str, hist.Hist]) -> Path:
     """Write flat histograms (no category axes) as TH1D/TH2D, keys used as directory paths."""
     path = Path(path)
-    with _atomic(path) as tmp, uproot.recreate(tmp) as f:
+    with atomic_path(path) as tmp, uproot.recreate(tmp) as f:
         for key, h in histograms.items():
             f[key] = _to_double(h)
     return path
@@ -139,7 +124,7 @@ def write_root(path: str | Path, histograms: dict[str, hist.Hist]) -> Path:
 def write_pickle(path: str | Path, output: dict) -> Path:
     """Pickle the hist objects (``plane`` and ``nminus1``) as produced by the processor."""
     path = Path(path)
-    with _atomic(path) as tmp, open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         pickle.dump(
             {"plane": output["plane"], "nminus1": dict(output["nminus1"])},
             fh,
@@ -193,14 +178,9 @@ def write_sideband_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
             f"{row['period']},{row['run']},{row['spill']},{row['event']},"
             f"{row['ecal_e']:.6g},{row['hcal_e']:.6g}"
         )
-    with _atomic(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return path
+    return write_text(path, "\n".join(lines) + "\n")
 
 
-def write_summary(path: str | Path, summary: dict) -> Path:
-    path = Path(path)
-    text = json.dumps(summary, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    with _atomic(path) as tmp:
-        tmp.write_text(text)
-    return path
+def write_summary(path: str | Path, summary) -> Path:
+    """``summary.json`` (a ``RunSummary`` or its dict; indented, NaN refused)."""
+    return write_json(path, summary)

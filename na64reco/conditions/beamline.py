@@ -1,9 +1,13 @@
-"""Straight-line track model through the spectrometer: one thin-lens kick at the magnets.
+"""Beam-line geometry: straight tracks through the spectrometer, one thin-lens kick at the magnets.
+
+Used by the simulation (tracker hits) and the reconstruction (the nominal trajectory the
+tracking measures against), so it lives with the conditions.
 
 Coordinates: x horizontal (bending plane), y vertical, z along the beam in metres; transverse
 positions in cm in the ECAL frame (cell (ix, iy) centred at ((ix - 2.5) pitch, (iy - 2.5) pitch)).
-The nominal 100 GeV trajectory is deflected by theta0 = 0.3 B L / p onto the centre of the beam
-cell and runs parallel to z after the kick; upstream it arrives with slope +theta0 in x.
+The nominal trajectory (momentum ``Geometry.nominal_momentum_gev``, the beam energy) is
+deflected by theta0 = 0.3 B L / p onto the centre of the beam cell and runs parallel to z after
+the kick; upstream it arrives with slope +theta0 in x.
 """
 
 from __future__ import annotations
@@ -13,8 +17,6 @@ import numpy as np
 from na64reco.conditions.periods import Geometry
 from na64reco.constants import MAGNETIC_RIGIDITY_GEV_PER_TESLA_M
 from na64reco.eventtree.contract import ECAL_SHAPE
-
-NOMINAL_MOMENTUM_GEV = 100.0
 
 
 def deflection_rad(geometry: Geometry, p_gev: np.ndarray | float) -> np.ndarray:
@@ -31,9 +33,9 @@ def cell_centre_cm(geometry: Geometry, ix, iy) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nominal_x_cm(geometry: Geometry, z_m: np.ndarray | float) -> np.ndarray:
-    """x of the nominal 100 GeV trajectory at z (cm)."""
+    """x of the nominal trajectory at z (cm)."""
     x_cell, _ = cell_centre_cm(geometry, *geometry.beam_cell)
-    theta0 = deflection_rad(geometry, NOMINAL_MOMENTUM_GEV)
+    theta0 = deflection_rad(geometry, geometry.nominal_momentum_gev)
     dz = np.minimum(np.asarray(z_m, dtype=float) - geometry.magnet_kick_z_m, 0.0)
     return x_cell + 100.0 * theta0 * dz
 
@@ -66,4 +68,8 @@ def position_at(
 def nominal_kick_point(geometry: Geometry) -> tuple[float, float, float]:
     """(x_kick_cm, y_kick_cm, slope_x_up) of the nominal trajectory."""
     x_cell, y_cell = cell_centre_cm(geometry, *geometry.beam_cell)
-    return float(x_cell), float(y_cell), float(deflection_rad(geometry, NOMINAL_MOMENTUM_GEV))
+    return (
+        float(x_cell),
+        float(y_cell),
+        float(deflection_rad(geometry, geometry.nominal_momentum_gev)),
+    )

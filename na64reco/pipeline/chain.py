@@ -1,0 +1,294 @@
+"""``na64 analyze``: the whole chain from run files to limits, with reusable stages and a report.
+
+Each stage calls the same function as the command that runs it alone, with the same options:
+
+1. ``calibration``: the given constants file, or constants derived from the fileset's
+   calibration and random-trigger runs (``na64 calibrate``: ``na64reco.calib.derive``);
+2. ``run-<analysis>`` for every shipped analysis (``na64 run``: ``na64reco.run.run_analysis``)
+   over the physics runs, always blinded (so the background is estimated, and frozen, before
+   any unblinding; an ``unblind`` run after a blinded one reuses them); each hides the signal
+   regions of the others as well as its own; with ``unblind``, ``run-invisible-unblinded``: the
+   invisible selection with its box open (the recorded unblind act), whose box count per period
+   is the observed count given to the limits;
+3. ``efficiency``: each analysis's cut set on the signal samples of the models it measures
+   (``na64reco.run.run_signal_efficiency``, through the same executor and validation);
+4. ``background``: sideband fit, ABCD, MC components, EOT and ``limit_inputs.json``
+   (``na64 background``: ``na64reco.background.build_background``);
+5. ``limits``: every model's 90% CL expected (observed once unblinded) limits
+   (``na64 limit``: ``na64reco.pipeline.limits.limit_document``);
+then ``report.html`` (self-contained) and ``results.json`` (``schemas.results``) in OUT.
+
+Stages live under ``OUT/stages/<name>`` and re-run only when the hash of their inputs changes
+(``na64reco.pipeline.stages``): changing one cut re-runs only what reads that cut set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from na64reco.analyses import ANALYSES
+from na64reco.background.build import CLOSURE_EOT, build_background
+from na64reco.calib.derive import calibrate_fileset
+from na64reco.calibration.io import write_calibration
+from na64reco.checksums import sha256_file, sha256_json
+from na64reco.cutsets.config import CutSet
+from na64reco.documents import write_json
+from na64reco.errors import OptionsError
+from na64reco.fileset import Fileset, as_fileset
+from na64reco.limit_inputs import LimitInputs, load_limit_inputs, write_limit_inputs
+from na64reco.limits.models import MODELS
+from na64reco.pipeline.limits import limit_document, write_limit
+from na64reco.pipeline.report import write_analysis_report
+from na64reco.pipeline.results import build_results
+from na64reco.pipeline.stages import StageResult, StageRunner
+from na64reco.run import RunOptions, run_analysis, run_signal_efficiency
+from na64reco.run.efficiency import signal_model_of
+from na64reco.shipped import sample_fileset_path
+
+logger = logging.getLogger(__name__)
+
+LIMIT_MODELS = tuple(MODELS)
+
+__all__ = ["LIMIT_MODELS", "AnalyzeOptions", "analyze"]
+
+
+class AnalyzeOptions(BaseModel):
+    """The options of the whole chain; each stage's run options are derived from ``run``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    run: RunOptions = RunOptions()
+    calibration: Path | None = Field(None, description="constants to use instead of deriving")
+    cutsets: dict[str, CutSet] = Field(
+        default_factory=dict, description="cut sets replacing shipped analyses' (by name)"
+    )
+    unblind: bool = False
+    force: bool = False
+    n_masses: int = Field(12, ge=1, description="masses per limit curve")
+    command: str | None = None
+
+    def cutset(self, analysis: str) -> CutSet:
+        return self.cutsets.get(analysis) or ANALYSES[analysis].cutset()
+
+
+def _box_hash(cutset: CutSet) -> str:
+    """Hash of a cut set's signal-region definition (its other cuts do not matter to a run
+    that only hides that region)."""
+    box = [c.model_dump(mode="json") for c in cutset.cuts if c.name in cutset.signal_box]
+    return sha256_json({"signal_box": cutset.signal_box, "cuts": box})
+
+
+def _open_box(path: Path, observed: dict[str, int]) -> None:
+    """Unblind limit inputs: the observed box count of every period (0 where no event)."""
+    doc = load_limit_inputs(path).model_dump(mode="json")
+    for period in doc["periods"]:
+        period["observed"] = int(observed.get(period["period"], 0))
+    write_limit_inputs(path, LimitInputs.model_validate({**doc, "blinded": False}))
+
+
+class _Chain:
+    """The stages of one ``analyze`` call (state shared between them)."""
+
+    def __init__(self, fileset: Fileset, out: Path, options: AnalyzeOptions, progress) -> None:
+        self.fileset = fileset
+        self.out = out
+        self.options = options
+        self.progress = progress
+        self.stages = StageRunner(out / "stages", force=options.force)
+        self.files_of: dict[str, list[str]] = {}
+        for entry in fileset.files:
+            self.files_of.setdefault(entry.kind, []).append(entry.sha256)
+        for digests in self.files_of.values():
+            digests.sort()
+
+    def report(self, result: StageResult) -> None:
+        if self.progress:
+            info = {"reused": result.reused, "seconds": result.seconds}
+            for key in ("events", "loop_seconds"):
+                if key in result.outputs:
+                    info[key] = result.outputs[key]
+            self.progress(result.name, info)
+
+    def calibration(self) -> StageResult:
+        given = self.options.calibration
+
+        def run(folder: Path) -> dict:
+            target = folder / "calibration.json"
+            if given is not None:
+                shutil.copy(given, target)
+                source = str(given)
+            else:
+                sets = calibrate_fileset(self.fileset, name=f"{self.fileset.name}-derived")
+                write_calibration(target, sets, version=1)
+                source = "derived from the fileset's calibration and random runs"
+            return {"file": str(target), "sha256": sha256_file(target), "source": source}
+
+        inputs = (
+            {"file_sha256": sha256_file(given)}
+            if given is not None
+            else {
+                "calibration_runs": self.files_of.get("calibration", []),
+                "random_runs": self.files_of.get("random", []),
+            }
+        )
+        result = self.stages.run("calibration", inputs, run)
+        self.report(result)
+        return result
+
+    def selection(self, analysis: str, calib: StageResult, opened: bool) -> StageResult:
+        cutset = self.options.cutset(analysis)
+        others = () if opened else tuple(self.options.cutset(a) for a in ANALYSES if a != analysis)
+        options = self.options.run.model_copy(
+            update={
+                "calibration": Path(calib.outputs["file"]),
+                "unblind": opened,
+                "hide": others,
+                "kinds": ("physics",),
+            }
+        )
+
+        def run(folder: Path) -> dict:
+            summary = run_analysis(self.fileset, cutset, folder, options)
+            out = {"summary_sha256": sha256_file(folder / "summary.json")}
+            out["events"] = summary.events_processed
+            out["loop_seconds"] = summary.metrics.wall_s
+            if opened:  # events passing every cut, the box included, per period
+                last = cutset.cut_names[-1]
+                out["observed"] = {p: f[last] for p, f in summary.cutflow.items()}
+            return out
+
+        inputs = {
+            "physics": self.files_of.get("physics", []),
+            "calibration": calib.outputs["sha256"],
+            "cutset": sha256_json(cutset.as_dict()),
+            "unblind": opened,
+            "hidden": [_box_hash(c) for c in others],
+        }
+        name = f"run-{analysis}" + ("-unblinded" if opened else "")
+        result = self.stages.run(name, inputs, run)
+        self.report(result)
+        return result
+
+    def efficiency(self, calib: StageResult) -> StageResult:
+        options = self.options.run.model_copy(
+            update={"calibration": Path(calib.outputs["file"]), "hide": ()}
+        )
+        present = {signal_model_of(e) for e in self.fileset.files if e.kind == "signal"}
+        measured = [a for a in ANALYSES.values() if present & set(a.signal_models)]
+
+        def run(folder: Path) -> dict:
+            rows, executor = [], None
+            for analysis in measured:
+                result = run_signal_efficiency(
+                    self.fileset,
+                    self.options.cutset(analysis.name),
+                    options,
+                    models=analysis.signal_models,
+                )
+                rows += result["rows"]
+                executor = result["executor"]
+            path = folder / "efficiencies.json"
+            write_json(path, rows)
+            return {"file": str(path), "samples": len(rows), "executor": executor}
+
+        inputs = {
+            "signal": self.files_of.get("signal", []),
+            "calibration": calib.outputs["sha256"],
+            "cutsets": {
+                a.name: sha256_json(self.options.cutset(a.name).as_dict()) for a in measured
+            },
+        }
+        result = self.stages.run("efficiency", inputs, run)
+        self.report(result)
+        return result
+
+    def background(self, invisible: StageResult, eff: StageResult, observed) -> StageResult:
+        def run(folder: Path) -> dict:
+            rows = json.loads(Path(eff.outputs["file"]).read_text())
+            build_background(
+                [invisible.folder],
+                folder / "background.json",
+                plots_dir=folder / "plots",
+                efficiencies=rows,
+                limit_inputs=folder / "limit_inputs.json",
+                closure_eot=CLOSURE_EOT,
+            )
+            if observed is not None:
+                _open_box(folder / "limit_inputs.json", observed)
+            return {
+                "background": str(folder / "background.json"),
+                "limit_inputs": str(folder / "limit_inputs.json"),
+            }
+
+        inputs = {
+            "invisible": invisible.outputs["summary_sha256"],
+            "efficiency": sha256_file(eff.outputs["file"]),
+            "observed": observed,
+        }
+        result = self.stages.run("background", inputs, run)
+        self.report(result)
+        return result
+
+    def limits(self, bkg: StageResult) -> StageResult:
+        source = Path(bkg.outputs["limit_inputs"])
+
+        def run(folder: Path) -> dict:
+            inputs = load_limit_inputs(source)
+            made = {}
+            for model in LIMIT_MODELS:
+                try:
+                    doc = limit_document(
+                        inputs,
+                        model,
+                        source=source,
+                        n_masses=self.options.n_masses,
+                        command=self.options.command,
+                    )
+                except OptionsError as exc:  # no efficiency table for this model
+                    logger.warning("no limit for %s: %s", model, exc)
+                    continue
+                made[model] = str(write_limit(doc, folder)[0])
+            return {"limits": made}
+
+        inputs = {"limit_inputs": sha256_file(source), "n_masses": self.options.n_masses}
+        result = self.stages.run("limits", inputs, run)
+        self.report(result)
+        return result
+
+
+def analyze(
+    fileset: Fileset | str | Path | None,
+    out_dir: str | Path,
+    options: AnalyzeOptions | None = None,
+    *,
+    progress: Callable[[str, dict], None] | None = None,
+) -> dict:
+    """Run every stage on ``fileset`` (default: the shipped sample), reusing unchanged ones;
+    returns the results document (also written to ``OUT/results.json``)."""
+    start = time.perf_counter()
+    options = options or AnalyzeOptions()
+    fileset = as_fileset(fileset if fileset is not None else sample_fileset_path())
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chain = _Chain(fileset, out, options, progress)
+    calib = chain.calibration()
+    runs = {a: chain.selection(a, calib, opened=False) for a in ANALYSES}
+    observed = None
+    if options.unblind:
+        opened = chain.selection("invisible", calib, opened=True)
+        observed = opened.outputs["observed"]
+    eff = chain.efficiency(calib)
+    bkg = chain.background(runs["invisible"], eff, observed)
+    chain.limits(bkg)
+    results = build_results(fileset, out, chain.stages, options, time.perf_counter() - start)
+    write_analysis_report(out / "report.html", results, chain.stages)
+    if progress:
+        progress("report", {"reused": False, "seconds": 0.0})
+    return results

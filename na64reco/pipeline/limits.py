@@ -1,0 +1,155 @@
+"""The limit stage: limit inputs -> ``limit_<model>.json`` and its plots, the one way.
+
+``limit_document(inputs, model, ...)`` is what ``na64 limit`` and the limits stage of
+``na64 analyze`` both call, so their documents are the same (apart from the creation time, the
+run time and the command that made them): the 90% CL scan (``na64reco.limits.scan``), the
+inputs it rests on, the blinding status, the provenance (the inputs file with its sha256) and
+the title. Models without an efficiency table of their own take the table of their proxy
+(``EFFICIENCY_PROXY``: the A' efficiencies for the other vector/scalar/axial bosons, since the
+efficiency depends weakly on the boson type, paper 000), recorded in ``efficiency_proxy``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from na64reco.checksums import sha256_file
+from na64reco.documents import plain, write_json
+from na64reco.errors import OptionsError
+from na64reco.limit_inputs import LimitInputs
+from na64reco.limits.models import get_model
+from na64reco.limits.scan import inputs_summary, scan
+from na64reco.provenance import provenance
+from na64reco.schemas.limit import LIMIT_FORMAT, LIMIT_VERSION, LimitDocument
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MASSES = 50  # masses of a scan when none are given (log-spaced over the tables)
+EFFICIENCY_PROXY = {
+    "vector": "aprime",
+    "scalar": "aprime",
+    "pseudoscalar": "aprime",
+    "axial": "aprime",
+    "zprime": "aprime",
+    "zprime_dark": "aprime",
+}
+
+__all__ = [
+    "DEFAULT_MASSES",
+    "EFFICIENCY_PROXY",
+    "limit_document",
+    "limit_masses",
+    "with_proxy_efficiencies",
+    "write_limit",
+]
+
+
+def with_proxy_efficiencies(inputs: LimitInputs) -> tuple[LimitInputs, dict[str, str]]:
+    """The inputs with a proxy table for every model that has none, and {model: proxy}."""
+    used: dict[str, str] = {}
+    periods = []
+    for p in inputs.periods:
+        tables = {t.model: t for t in p.efficiencies}
+        for model, proxy in EFFICIENCY_PROXY.items():
+            if model not in tables and proxy in tables:
+                tables[model] = tables[proxy].model_copy(update={"model": model})
+                used[model] = proxy
+        periods.append(p.model_copy(update={"efficiencies": list(tables.values())}))
+    return inputs.model_copy(update={"periods": periods}), used
+
+
+def limit_masses(inputs: LimitInputs, model: str, n: int = DEFAULT_MASSES) -> np.ndarray:
+    """``n`` log-spaced masses over the overlap of the model's validity range and every
+    period's efficiency table (the one mass, when the tables hold a single one)."""
+    lo, hi = get_model(model).mass_range_gev
+    for p in inputs.periods:
+        table = next((t for t in p.efficiencies if t.model == model), None)
+        if table is None:
+            raise OptionsError("model", f"period {p.period} has no efficiency table for {model}")
+        lo, hi = max(lo, table.masses_gev[0]), min(hi, table.masses_gev[-1])
+    if lo > hi:
+        raise OptionsError(
+            "model", f"{model}: the efficiency tables and the model's mass range do not overlap"
+        )
+    return np.array([lo]) if lo == hi or n == 1 else np.geomspace(lo, hi, n)
+
+
+def limit_document(
+    inputs: LimitInputs,
+    model: str,
+    *,
+    source: str | Path,
+    masses: Any = None,
+    n_masses: int = DEFAULT_MASSES,
+    method: str = "auto",
+    ntoys: int = 2000,
+    seed: int = 20170101,
+    yield_unc: float | None = None,
+    alpha_d: float | None = None,
+    mass_ratio: float | None = None,
+    k_factor: bool = True,
+    command: str | None = None,
+) -> dict:
+    """The ``limit_<model>.json`` document of ``model`` from limit ``inputs`` read from
+    ``source`` (see the module docstring); ``masses`` default to ``limit_masses``."""
+    inputs, proxies = with_proxy_efficiencies(inputs)
+    if model not in inputs.models():
+        raise OptionsError(
+            "model",
+            f"{source}: no efficiency table for model {model!r} "
+            f"(has: {', '.join(sorted(inputs.models()))})",
+        )
+    if ntoys < 10:
+        raise OptionsError("toys", "need at least 10 pseudo-experiments")
+    if yield_unc is None:
+        yield_unc = float(inputs.provenance.get("signal_yield_rel_unc", 0.0))
+    grid = limit_masses(inputs, model, n_masses) if masses is None else np.asarray(masses)
+    try:
+        result = scan(
+            inputs,
+            model,
+            grid,
+            method=method,
+            ntoys=ntoys,
+            seed=seed,
+            signal_corr_unc=yield_unc,
+            alpha_d=alpha_d,
+            mass_ratio=mass_ratio,
+            k_factor=k_factor,
+        )
+    except ValueError as exc:  # a mass outside the model's range, an unknown method
+        raise OptionsError("masses" if "mass" in str(exc) else "method", str(exc)) from exc
+    result.update(
+        format=LIMIT_FORMAT,
+        version=LIMIT_VERSION,
+        title=inputs.name.split(":")[0],
+        efficiency_proxy=proxies.get(model),
+        inputs=inputs_summary(inputs),
+        blinding={
+            "blinded": inputs.blinded,
+            "observed": None if inputs.blinded else "limits from the observed counts",
+        },
+        provenance=provenance(
+            command=command,
+            inputs={
+                "path": str(Path(source).resolve()),
+                "sha256": sha256_file(source),
+                "provenance": inputs.provenance,
+            },
+        ),
+    )
+    return LimitDocument.model_validate(plain(result, nan_as_null=True)).model_dump(mode="json")
+
+
+def write_limit(doc: dict, out_dir: str | Path, plots: bool = True) -> list[Path]:
+    """Write ``limit_<model>.json`` (and its plots) into ``out_dir``; the paths written."""
+    from na64reco.limits.plots import make_limit_plots
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = write_json(out / f"limit_{doc['model']}.json", doc)
+    return [path, *(make_limit_plots(doc, out) if plots else [])]

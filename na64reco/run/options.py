@@ -1,0 +1,97 @@
+"""The options of a run: one typed, validated object, built once and handed down.
+
+``RunOptions`` holds how a run executes (executor, workers, scheduler, chunk size), what it
+reads (file kinds, calibration, checksum policy, bad files), what it writes (plots,
+checkpoints) and its blinding (``unblind``, the other analyses' regions it ``hide``s). The CLI
+builds one from its flags, a Python caller from keywords, ``na64 analyze`` one per stage from
+its own; nothing below re-reads flags. Invalid values raise pydantic's ``ValidationError``
+(a ``ValueError``) naming the field, before anything runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from na64reco.cutsets.config import CutSet
+from na64reco.errors import OptionsError
+
+EXECUTORS = ("iterative", "futures", "dask")
+FILE_KINDS = ("physics", "calibration", "signal", "random")
+
+__all__ = ["EXECUTORS", "FILE_KINDS", "ExecutorOptions", "RunOptions"]
+
+
+class ExecutorOptions(BaseModel):
+    """Where and how chunks are processed (``na64reco.run.executors``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    executor: Literal["iterative", "futures", "dask"] = "iterative"
+    workers: int = Field(2, ge=1, description="processes (futures, local Dask cluster)")
+    scheduler: str | None = Field(None, description="address of an existing Dask scheduler")
+    chunksize: int = Field(100_000, ge=1, description="events per chunk")
+    maxchunks: int | None = Field(None, ge=1, description="process at most this many chunks")
+    quiet: bool = Field(False, description="no progress output")
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> ExecutorOptions:
+        if self.scheduler is not None and self.executor != "dask":
+            raise ValueError(f"a scheduler needs the dask executor, not {self.executor!r}")
+        return self
+
+    def describe(self) -> dict:
+        """The settings that decide the result's content (for stage keys: none of them do)."""
+        return self.model_dump()
+
+
+class RunOptions(BaseModel):
+    """Everything a run needs besides its inputs (fileset, cut set) and output folder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    execution: ExecutorOptions = ExecutorOptions()
+    calibration: Path | None = Field(None, description="constants file; None: the shipped ones")
+    kinds: tuple[Literal["physics", "calibration", "signal", "random"], ...] = ("physics",)
+    unblind: bool = False
+    hide: tuple[CutSet, ...] | None = Field(
+        None,
+        description="other analyses whose signal regions are hidden too while blinded; None: "
+        "every shipped analysis other than the one run",
+    )
+    skip_bad_files: bool = False
+    verify_checksums: bool = True
+    checksum_cache: bool = True
+    make_plots: bool = True
+    plots: Literal["default", "all"] = Field(
+        "default", description="which plots: the first-look set, or every N-1 distribution too"
+    )
+    checkpoint: bool = False
+    resume: bool = False
+    checkpoint_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _kinds_given(self) -> RunOptions:
+        if not self.kinds:
+            raise ValueError("kinds must name at least one file kind")
+        return self
+
+    @classmethod
+    def build(cls, options: RunOptions | None = None, **overrides) -> RunOptions:
+        """``options`` (default: all defaults) with ``overrides``; executor settings may be given
+        flat (``executor="dask", workers=4``) as well as in ``execution``."""
+        base = options if options is not None else cls()
+        if not overrides:
+            return base
+        flat = {k: overrides.pop(k) for k in list(overrides) if k in ExecutorOptions.model_fields}
+        unknown = set(overrides) - set(cls.model_fields)
+        if unknown:
+            raise OptionsError(", ".join(sorted(unknown)), "unknown run option(s)")
+        values = {name: getattr(base, name) for name in cls.model_fields}
+        values.update(overrides)
+        if flat:
+            execution = values["execution"]
+            values["execution"] = ExecutorOptions(**{**execution.model_dump(), **flat})
+        return cls(**values)

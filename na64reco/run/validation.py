@@ -1,0 +1,254 @@
+"""Validate the input files of a run before any chunk is processed.
+
+``validate_inputs(fileset, kinds, calibration, options)`` keeps the manifest's files of the
+requested kinds and, for each, checks its sha256 against the manifest (a file unchanged on disk
+since it was last hashed takes its sha256 from the cache of ``na64reco.checksums``), opens it
+with ``open_event_file`` (the full schema-v1 validation, which also reads the run numbers, the
+file UUID and the cluster boundaries), compares its entries with the manifest and checks its
+runs lie in the manifest's run range. A failure is an ``InputFileError`` naming file and
+problem; with ``skip_bad_files`` the file is left out and listed with its reason, and every
+amplitude and time is read here too (``EventFile.scan_values``) so that a file with corrupt
+values is skipped like any other bad file. Then every run of every file must have calibration
+constants (``CalibrationError`` naming run and file; never skipped).
+
+The checks hash and open files: they run in ``VALIDATION_THREADS`` threads here, or on the
+workers of a Dask cluster (``dask_mapper``), in ``TASKS_PER_WORKER`` batches per worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import uproot
+
+from na64reco.calibration.constants import CalibrationDB
+from na64reco.checksums import cached_record, code_digest, file_sha256, file_status, remember_record
+from na64reco.errors import CalibrationError, InputFileError, NA64Error
+from na64reco.eventtree import open_event_file
+from na64reco.eventtree.contract import TREE_NAME
+from na64reco.fileset import Fileset, FilesetEntry
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_THREADS = 2  # files hashed and opened at once before a run
+TASKS_PER_WORKER = 4  # validation tasks per Dask worker (each checks a batch of files)
+
+__all__ = [
+    "InputFile",
+    "check_calibration_coverage",
+    "check_file",
+    "dask_mapper",
+    "validate_inputs",
+]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A validated input file."""
+
+    path: str
+    kind: str
+    period: str
+    entries: int
+    sha256: str
+    runs: tuple[int, ...]
+    checksum: str = "manifest"  # how sha256 was verified: computed, cache, or manifest (not)
+    contract: str = "checked"  # the contract checks: checked now, or cache (unchanged file)
+    uuid: bytes = b""
+    clusters: tuple[int, ...] = ()
+
+
+def check_file(
+    entry: FilesetEntry,
+    verify_checksums: bool = True,
+    scan_values: bool = False,
+    checksum_cache: bool = True,
+) -> InputFile:
+    """Validate one manifest entry; raise InputFileError naming the file and the problem.
+
+    ``scan_values``: also read every amplitude and time, so that a file with corrupt values is
+    found here (and can be skipped) rather than during the run. ``checksum_cache``: take the
+    sha256 from the cache when the file's status is unchanged since it was last hashed, and then
+    also the outcome of its contract checks if the same code validated it before."""
+    path = entry.path
+    sha, how = entry.sha256, "manifest"
+    if verify_checksums:
+        try:
+            sha, how = file_sha256(path, use_cache=checksum_cache)
+        except OSError as exc:
+            raise InputFileError(path, "file", f"cannot be read: {exc}") from exc
+        if sha != entry.sha256:
+            raise InputFileError(
+                path, "sha256", f"checksum mismatch: manifest {entry.sha256}, file {sha}"
+            )
+    # a file unchanged since an earlier run validated it, with the same code: the same outcome
+    key = f"validation {code_digest()} uproot {uproot.__version__} scan_values={scan_values}"
+    record = cached_record(path, key) if how == "cache" else None
+    contract_check = "cache" if record is not None else "checked"
+    if record is None:
+        try:
+            status = file_status(path)
+        except OSError as exc:
+            raise InputFileError(path, "file", f"cannot be read: {exc}") from exc
+        # a verified checksum proves the bytes are those written: the header and structure
+        # checks still run, the full read of every branch (a second decompression) is spared
+        efile = open_event_file(path, check_data=not verify_checksums)
+        if scan_values:
+            efile.scan_values()
+        record = {
+            "entries": int(efile.num_entries),
+            "runs": list(efile.runs),
+            "uuid": efile.uuid.hex(),
+            "clusters": list(efile.clusters),
+        }
+        if verify_checksums and checksum_cache:
+            remember_record(path, key, status, record)
+    if record["entries"] != entry.events:
+        raise InputFileError(
+            path,
+            f"tree {TREE_NAME}",
+            f"{record['entries']} entries, the manifest says {entry.events}",
+        )
+    outside = [r for r in record["runs"] if not entry.run_min <= r <= entry.run_max]
+    if outside:
+        raise InputFileError(
+            path,
+            "branch run",
+            f"runs {outside[:5]} outside the manifest's range {entry.run_min}-{entry.run_max}",
+        )
+    return InputFile(
+        path=path,
+        kind=entry.kind,
+        period=entry.period,
+        entries=record["entries"],
+        sha256=sha,
+        runs=tuple(record["runs"]),
+        checksum=how,
+        uuid=bytes.fromhex(record["uuid"]),
+        clusters=tuple(record["clusters"]),
+        contract=contract_check,
+    )
+
+
+def _check_batch(check: Callable, entries: list) -> list:
+    return [check(e) for e in entries]
+
+
+def dask_mapper(client: Any) -> Callable[[Callable, list], list]:
+    """``map_files`` for ``validate_inputs`` that checks the files on the workers of a Dask
+    ``client`` (results in input order), in ``TASKS_PER_WORKER`` batches per worker: on a
+    cluster the first run's hashing of every byte is spread over the workers instead of the
+    client's two threads, without one scheduler task per file (370k run files at ~1 ms per
+    task would make the scheduler the limit)."""
+
+    def map_files(check: Callable, entries: list) -> list:
+        if not entries:
+            return []
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        size = -(-len(entries) // (TASKS_PER_WORKER * n_workers))
+        batches = [entries[i : i + size] for i in range(0, len(entries), size)]
+        futures = [
+            client.submit(_check_batch, check, b, pure=False, key=f"na64-validate-{uuid.uuid4()}")
+            for b in batches
+        ]
+        try:
+            return [r for batch in client.gather(futures) for r in batch]
+        finally:
+            client.cancel(futures)
+
+    return map_files
+
+
+class _Checker:
+    """``check_file`` with fixed options that returns (instead of raising) InputFileError;
+    a picklable callable, so that Dask workers can run it."""
+
+    def __init__(self, verify_checksums: bool, scan_values: bool, checksum_cache: bool) -> None:
+        self.options = (verify_checksums, scan_values, checksum_cache)
+
+    def __call__(self, entry: FilesetEntry) -> InputFile | InputFileError:
+        try:
+            return check_file(entry, *self.options)
+        except InputFileError as exc:
+            return exc
+
+
+def validate_inputs(
+    fileset: Fileset,
+    kinds: Sequence[str],
+    calibration: CalibrationDB | None,
+    *,
+    skip_bad_files: bool = False,
+    verify_checksums: bool = True,
+    checksum_cache: bool = True,
+    map_files: Callable[[Callable, list], list] | None = None,
+) -> tuple[list[InputFile], list[dict]]:
+    """Validate the files of ``kinds`` in a fileset: (good files, bad files with reasons).
+
+    Raises InputFileError (a bad file, unless ``skip_bad_files``), CalibrationError (a run
+    without constants, naming run and file; not checked when ``calibration`` is None) or
+    NA64Error (no file of the requested kinds, or every file bad). ``map_files(check,
+    entries)``: where the files are checked, e.g. on Dask workers (``dask_mapper``); default:
+    ``VALIDATION_THREADS`` threads here.
+    """
+    selected = [e for e in fileset.files if e.kind in kinds]
+    if not selected:
+        found = sorted({e.kind for e in fileset.files})
+        raise NA64Error(
+            f"{fileset.source}: no file of kind {', '.join(kinds)} (kinds present: "
+            f"{', '.join(found)})"
+        )
+    check = _Checker(verify_checksums, skip_bad_files, checksum_cache)
+    if map_files is not None:
+        checked = list(map_files(check, selected))  # in manifest order
+    else:
+        # the checks hash and open files: I/O and hashlib release the GIL, so threads overlap
+        with ThreadPoolExecutor(max_workers=VALIDATION_THREADS) as pool:
+            checked = list(pool.map(check, selected))
+    good: list[InputFile] = []
+    bad: list[dict] = []
+    for entry, result in zip(selected, checked, strict=True):
+        if isinstance(result, InputFile):
+            good.append(result)
+            continue
+        if not skip_bad_files:
+            raise result
+        logger.warning("skipping bad file %s", result)
+        bad.append(
+            {
+                "path": entry.path,
+                "kind": entry.kind,
+                "entries": entry.events,  # unreadable file: the manifest's count
+                "item": result.item,
+                "reason": result.problem,
+            }
+        )
+    if calibration is not None:
+        check_calibration_coverage(good, calibration)
+    if not good:
+        raise NA64Error(f"{fileset.source}: every input file is bad, nothing to run on")
+    return good, bad
+
+
+def check_calibration_coverage(files: Sequence[InputFile], calibration: CalibrationDB) -> None:
+    """Every run of every file has constants; else CalibrationError naming runs and file."""
+    for f in files:
+        missing = []
+        for run in f.runs:
+            try:
+                calibration.for_run(run)
+            except CalibrationError:
+                missing.append(run)
+        if missing:
+            ranges = ", ".join(
+                f"{c.name} v{c.version}: {c.run_min}-{c.run_max}" for c in calibration.sets
+            )
+            raise CalibrationError(
+                f"{f.path}: run(s) {', '.join(map(str, missing))} have no calibration constants "
+                f"in {calibration.source or 'the calibration'} ({ranges})"
+            )
