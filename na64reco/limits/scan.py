@@ -266,10 +266,12 @@ def scan(
 
     Returns a JSON-ready dict: ``masses_gev``; ``n_up`` (limits on the number of signal events:
     ``expected`` band per key of statistics.BAND_KEYS and ``observed``, per mass); ``coupling``
-    (same layout, the couplings); ``eot_eff`` (sum_i EOT_i eff_i); ``yield_per_eot`` (the first
-    period's Y at unit coupling); ``efficiency`` per period; ``g2_band`` (lo, hi coupling
-    explaining the g-2 anomaly, NaN -> None) and ``g2_measurement``; for S, P, V, A ``delta_a``
-    (|Delta a_e| at the expected median and observed limits); settings.
+    (same layout, the couplings); ``eot_eff`` (sum_i EOT_i eff_i); ``efficiency`` per period;
+    ``g2_band`` (lo, hi coupling explaining the g-2 anomaly, NaN -> None); for S, P, V, A
+    ``delta_a`` (|Delta a_e| at the expected median and observed limits); ``settings``, which
+    also records the cross section, beam energies, box edges, the eta_down source per period,
+    the g-2 measurement (``g2_measurement``) and the first period's Y at unit coupling
+    (``unit_yield_per_eot``).
     """
     t0 = time.perf_counter()
     sig = get_signal_model(model, alpha_d, mass_ratio, k_factor, cross_section)
@@ -336,13 +338,11 @@ def scan(
         "method": sorted(methods),
         "masses_gev": [float(m) for m in masses],
         "eot_eff": eot_effs,
-        "yield_per_eot": unit,
         "n_up": nup,
         "coupling": coup,
         "g2_band": _clean([np.atleast_1d(band[0]).tolist(), np.atleast_1d(band[1]).tolist()])
         if band is not None
         else None,
-        "g2_measurement": list(measurement) if measurement else None,
         "efficiency": {
             p.period: [rows[i]["efficiency"] for rows in per_period]
             for i, p in enumerate(inputs.periods)
@@ -359,6 +359,8 @@ def scan(
             "k_factor": sig.cross_section != "iww",
             "e_box_gev": sorted({d.ecal_max_gev for d in downstreams}),
             "beam_energy_gev": sorted({d.beam_energy_gev for d in downstreams}),
+            "g2_measurement": list(measurement) if measurement else None,
+            "unit_yield_per_eot": unit,
             "eta_down": {
                 p.period: "table" if d.eta_e_f_gev else "resolution model"
                 for p, d in zip(inputs.periods, downstreams, strict=True)

@@ -65,6 +65,7 @@ from na64reco.limits.kfactor import k_factor
 from na64reco.physics import emission
 from na64reco.physics.cascade import track_lengths
 from na64reco.physics.etl import x_nodes
+from na64reco.physics.etl_tables import ENERGIES_GEV as ETL_ENERGIES_GEV
 from na64reco.physics.etl_tables import etl_ratio
 from na64reco.physics.zprime import pi_mixing, zprime_partial_widths
 
@@ -127,35 +128,39 @@ def _gl_log1m(a: float, b: float, rule) -> tuple[np.ndarray, np.ndarray]:
     return x, w * (1.0 - x)
 
 
-def _folded_at(model, m, e, ds: Downstream, cs) -> tuple[float, float]:
-    """(F, W) at emitter energy e: the eta-folded spectrum and the one in the box window [pb]."""
+def _folded_at(model, m, e, ds: Downstream, cs) -> float:
+    """The eta-folded spectrum at emitter energy e [pb] (phi: the cross section in the muon
+    window; eta_down and the box act on the emitter energy, applied by the caller)."""
     lo, hi = emission.x_range(model, m, e)
     if model == "phi":
         x_max = min(hi, 1.0 - ds.min_muon_energy_gev / e)
         if x_max <= lo:
-            return 0.0, 0.0
+            return 0.0
         xs, ws = x_nodes(lo, x_max, 64)
-        sig = float(np.sum(ws * spectrum(model, m, e, xs, cs)))
-        return float(ds.eta(e)) * sig, sig if e > ds.threshold_gev else 0.0
-    thr = ds.threshold_gev
-    edge = thr + 6.0 * float(ds.sigma_gev(ds.ecal_max_gev))
+        return float(np.sum(ws * spectrum(model, m, e, xs, cs)))
+    edge = ds.threshold_gev + 6.0 * float(ds.sigma_gev(ds.ecal_max_gev))
     a = max(lo, ds.e_f_min_gev / e)
-    f = w = 0.0
-    if a < hi:
-        c = min(hi, max(a, edge / e))
-        parts = []
-        if c > a:
-            parts.append(_gl(a, c, _GL32))
-        if hi > c:
-            parts.append(_gl_log1m(c, hi, _GL48))
-        xs = np.concatenate([p[0] for p in parts])
-        wx = np.concatenate([p[1] for p in parts])
-        f = float(np.sum(wx * spectrum(model, m, e, xs, cs) * ds.eta(xs * e)))
-    a_w = max(lo, thr / e)
-    if a_w < hi:
-        xs, wx = _gl_log1m(a_w, hi, _GL48)
-        w = float(np.sum(wx * spectrum(model, m, e, xs, cs)))
-    return f, w
+    if a >= hi:
+        return 0.0
+    c = min(hi, max(a, edge / e))
+    parts = []
+    if c > a:
+        parts.append(_gl(a, c, _GL32))
+    if hi > c:
+        parts.append(_gl_log1m(c, hi, _GL48))
+    xs = np.concatenate([p[0] for p in parts])
+    wx = np.concatenate([p[1] for p in parts])
+    return float(np.sum(wx * spectrum(model, m, e, xs, cs) * ds.eta(xs * e)))
+
+
+def _window_at(model, m, e, ds: Downstream, cs) -> float:
+    """The spectrum integrated over the box window E_F > E0 - E_box at emitter energy e [pb]."""
+    lo, hi = emission.x_range(model, m, e)
+    a = max(lo, ds.threshold_gev / e)
+    if a >= hi:
+        return 0.0
+    xs, wx = _gl_log1m(a, hi, _GL48)
+    return float(np.sum(wx * spectrum(model, m, e, xs, cs)))
 
 
 def _emitter_nodes(e_min: float, e0: float) -> np.ndarray:
@@ -184,18 +189,36 @@ def radiative_terms(
     e0 = ds.beam_energy_gev
     lep = MUON_MASS_GEV + ds.min_muon_energy_gev if model == "phi" else 0.0
     e_min = max(ds.e_f_min_gev, (mass_gev + lep) * 1.0001)
+    if cross_section == "etl":  # the ETL tables start at 25 GeV: eta_down < 1e-6 below (checked)
+        e_table = ETL_ENERGIES_GEV[0]
+        if ds.threshold_gev - 3.0 * float(ds.sigma_gev(ds.ecal_max_gev)) < e_table:
+            raise ValueError(
+                f"box edge E0 - E_box = {ds.threshold_gev:g} GeV too low for the ETL tables "
+                f"(emitter energies from {e_table:g} GeV)"
+            )
+        e_min = max(e_min, e_table)
     if e_min >= e0:
         return 0.0, 0.0
-    nodes = _emitter_nodes(e_min, e0)
-    fw = np.array([_folded_at(model, mass_gev, float(e), ds, cross_section) for e in nodes])
     casc = track_lengths(e0, ds.depth_x0)
     sel = casc.energy > e_min
     e_bins = casc.energy[sel]
     occ = casc.occupancy_minus[sel] + casc.occupancy_plus[sel]
     if not secondaries:
         occ = casc.occupancy_minus[sel] - casc.occupancy_plus[sel]  # the primary alone
-    f = float(np.sum(occ * _interp_log(e_bins, e_min, nodes, fw[:, 0])))
-    w = float(np.sum(occ * _interp_log(e_bins, e_min, nodes, fw[:, 1])))
+    nodes = _emitter_nodes(e_min, e0)
+    fvals = np.array([_folded_at(model, mass_gev, float(e), ds, cross_section) for e in nodes])
+    folded = _interp_log(e_bins, e_min, nodes, fvals)
+    if model == "phi":  # eta_down and the box act on the emitter energy
+        f = float(np.sum(occ * folded * ds.eta(e_bins)))
+        w = float(np.sum(occ * folded * (e_bins > ds.threshold_gev)))
+        return w * N_TARGET, f * N_TARGET
+    f = float(np.sum(occ * folded))
+    # the window integral starts at E = E0 - E_box with a finite step (the x -> 1 end of the
+    # spectrum): its own nodes, geometric above that edge
+    e_w = max(ds.threshold_gev, e_min)
+    nodes_w = _emitter_nodes(e_w, e0)
+    wvals = np.array([_window_at(model, mass_gev, float(e), ds, cross_section) for e in nodes_w])
+    w = float(np.sum(occ * _interp_log(e_bins, e_w, nodes_w, wvals)))
     return w * N_TARGET, f * N_TARGET
 
 

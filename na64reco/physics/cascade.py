@@ -238,18 +238,19 @@ def approximation_a(e_gev, e0_gev: float = 100.0, species: str = "plus", c9: flo
     es = np.atleast_1d(np.asarray(e_gev, float))
     out = np.empty(es.shape)
     c0 = 1.5
+
+    def big_f(y: float) -> complex:
+        s = c0 + 1j * y
+        a_, b_, c_, s0 = _mellin_abc(s, c9)
+        if species == "plus":
+            return 0.5 * b_ * c_ / (a_ * (a_ * s0 - b_ * c_))
+        return s0 / (a_ * s0 - b_ * c_)
+
     for k, e in enumerate(es.flat):
-        lr = np.log(e0_gev / e)
-
-        def f(y, lr=lr):
-            s = c0 + 1j * y
-            a_, b_, c_, s0 = _mellin_abc(s, c9)
-            if species == "plus":
-                val = 0.5 * b_ * c_ / (a_ * (a_ * s0 - b_ * c_))
-            else:
-                val = s0 / (a_ * s0 - b_ * c_)
-            return float(np.real(np.exp(s * lr) * val))
-
-        res, _ = integrate.quad(f, 0.0, np.inf, limit=2000, epsabs=0.0, epsrel=1e-8)
-        out.flat[k] = res / (np.pi * e)
+        lr = np.log(e0_gev / e)  # > 0
+        # Re[(E0/E)^s F(s)] = e^(c0 lr) [Re F cos(lr y) - Im F sin(lr y)]: Fourier integrals to
+        # infinity (QUADPACK QAWF)
+        re_part, _ = integrate.quad(lambda y: big_f(y).real, 0.0, np.inf, weight="cos", wvar=lr)
+        im_part, _ = integrate.quad(lambda y: big_f(y).imag, 0.0, np.inf, weight="sin", wvar=lr)
+        out.flat[k] = np.exp(c0 * lr) * (re_part - im_part) / (np.pi * e)
     return out if np.ndim(e_gev) else float(out[0])
