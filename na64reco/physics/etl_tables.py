@@ -6,7 +6,7 @@ constant), emitter energies (8, log-spaced 25-100 GeV) and N_U nodes of a normal
 u (log-spaced in x on the lower half of the kinematic range, in 1 - x on the upper half), and
 interpolated in ln R: linearly in ln m and ln E, monotone-cubic (PCHIP) in u; ETL = IWW * R.
 The ratio is far smoother than either spectrum (the IWW end-point peak and the 1/m^2 scaling
-divide out). Interpolation error < 1 % on the spectra, < 0.5 % on the window integrals (tests,
+divide out). Interpolation error < 2 % on the spectra, < 0.5 % on the window integrals (tests,
 against direct integrations off the grid points).
 
 Tables are content-hashed (grids, constants, quadrature, the symbolic squared amplitude, probe
