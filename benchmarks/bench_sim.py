@@ -45,6 +45,7 @@ from na64reco.conditions import PERIODS
 from na64reco.eventtree import write_events
 from na64reco.sim import generators as gen
 from na64reco.sim import hardware
+from na64reco.sim import record as simrecord
 from na64reco.sim import run as simrun
 from na64reco.sim.batch import EventBatch
 from na64reco.sim.run import SimRequest, generate_run, plan_runs, run_metadata, simulate
@@ -171,10 +172,10 @@ class _StageTimer:
             (gen, "generate_beam_trigger", "process generation"),
             (gen, "generate_random_trigger", "process generation"),
             (gen, "overlay_pileup", "pile-up overlay"),
-            (hardware, "physics_trigger", "trigger"),
+            (hardware, "analogue_trigger", "trigger"),
             (hardware, "digitize", "digitisation"),
             (hardware, "truth_deposits", "digitisation"),
-            (simrun, "simulate_tracker_hits", "tracker hits"),
+            (simrecord, "simulate_tracker_hits", "tracker hits"),
         ]
         saved = [(ns, name, getattr(ns, name)) for ns, name, _ in targets]
         saved_gens = dict(gen.BACKGROUND_GENERATORS)
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             "   process generation = the background generators + beam/random triggers + "
-            "EventBatch.concatenate;\n   trigger = hardware.physics_trigger; selection = "
+            "EventBatch.concatenate;\n   trigger = hardware.analogue_trigger; selection = "
             "EventBatch.take; digitisation = digitize + truth_deposits"
         )
 

@@ -192,7 +192,7 @@ inline void small(const RVec<float> &amp, const RVec<float> &t, const Det &d, fl
       Chan ch = channel(amp[c], t[c], d, c);
       const bool it = ch.pulse && ch.dt < d.window;
       e_in[c] = it ? ch.e : 0.f;
-      e_gate[c] = ch.dt < gC.gate ? ch.e : 0.f;
+      e_gate[c] = (ch.dt < gC.gate || !ch.pulse) ? ch.e : 0.f;
    }
 }
 
@@ -216,7 +216,7 @@ inline void calorimeters(Reco &r, const RVec<float> &ecal_amp, const RVec<float>
       quiet[j] = E.good[j] && !ch.pulse;
       e_it[j] = it ? ch.e : 0.f;
       buf_o[j] = (ch.strong && !it) ? ch.e : 0.f;
-      buf_g[j] = ch.dt < C.gate ? ch.e : 0.f;
+      buf_g[j] = (ch.dt < C.gate || !ch.pulse) ? ch.e : 0.f;
    }
    float best = 0.f;
    int bc = -1;

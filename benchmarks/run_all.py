@@ -146,6 +146,7 @@ def make_rdf_spec(fileset: Path, analysis: str, calibration: Path, entries: list
     import uproot
 
     from na64reco.analyses import resolve_cutset
+    from na64reco.blinding import BLINDING
     from na64reco.calibration.constants import STATUS_GOOD
     from na64reco.calibration.io import load_calibration
     from na64reco.conditions import RESPONSE, get_period
@@ -156,8 +157,6 @@ def make_rdf_spec(fileset: Path, analysis: str, calibration: Path, entries: list
     from na64reco.reco import showershape
     from na64reco.reco import tracking as trk
     from na64reco.reco.event import reconstruct_event
-    from na64reco.run import RunOptions
-    from na64reco.run.selection import hidden_regions
 
     db = load_calibration(calibration)
     sets = {id(s): s for e in entries for s in [db.for_run(e.run_min), db.for_run(e.run_max)]}
@@ -279,10 +278,11 @@ def make_rdf_spec(fileset: Path, analysis: str, calibration: Path, entries: list
         {"name": cut.name, "conditions": [resolved(c) for c in cut.conditions]}
         for cut in cutset.cuts
     ]
-    # blinding as run_analysis does it by default: this analysis's signal box and those of the
-    # other shipped analyses (``hide``)
-    hidden = hidden_regions(cutset, RunOptions())
-    blind = [region(c) for c in [cutset, *hidden] if c.signal_box]
+    # blinding as run_analysis does it: this analysis's signal box and every protected region
+    # of the blinding definition (evaluated with the shipped constants, those used here)
+    blind = [region(cutset)] if cutset.signal_box else []
+    blind += [[resolved(c) for c in r.conditions] for r in BLINDING.regions]
+    hidden = [r.name for r in BLINDING.regions]
     return {
         "files": [e.path for e in entries],
         "tree": "events",
@@ -292,7 +292,7 @@ def make_rdf_spec(fileset: Path, analysis: str, calibration: Path, entries: list
         "cuts": cuts,
         "signal_box": list(cutset.signal_box),
         "blind_regions": blind,
-        "hidden_analyses": [c.name for c in hidden],
+        "hidden_analyses": hidden,
     }
 
 

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from na64reco.background.sideband import sideband_estimate
+from na64reco.background.sideband import default_fit_range, sideband_estimate
 from na64reco.background.truth import truth_clean_plane
 from na64reco.conditions import get_period
 from na64reco.cutsets import load_cutset
@@ -48,9 +48,9 @@ def one_dataset(period: str, eot: float, scale: float, seed: int, variations: bo
     e, h = d["ecal"], d["hcal"]
     box_hi, hcal_zero = box(period)
     zero = h < hcal_zero
-    hi = get_period(period).trigger.ecal_max_gev
+    fit_range = default_fit_range(box_hi, get_period(period).trigger.ecal_max_gev)
     est = sideband_estimate(
-        e[zero & (e >= box_hi)], (0.0, box_hi), (box_hi, hi), variations=variations
+        e[zero & (e >= box_hi)], (0.0, box_hi), fit_range, variations=variations
     )
     return {
         "seed": seed,
@@ -68,7 +68,7 @@ def one_dataset(period: str, eot: float, scale: float, seed: int, variations: bo
 def run(
     period: str = "2018",
     eot: float = 1e10,
-    scale: float = 300.0,
+    scale: float = 1000.0,
     datasets: int = 10,
     truth_factor: int = 20,
     variations: bool = False,
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--period", default="2018")
     ap.add_argument("--eot", type=float, default=1e10)
-    ap.add_argument("--scale", type=float, default=300.0)
+    ap.add_argument("--scale", type=float, default=1000.0)
     ap.add_argument("--datasets", type=int, default=10)
     ap.add_argument("--truth-factor", type=int, default=20)
     ap.add_argument("--variations", action="store_true", help="also the syst variations")

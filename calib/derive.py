@@ -17,6 +17,9 @@ Method per constant (the numbers in the module constants below):
   in-time peak by an iterated median within +- 3 widths of the histogram mode.
 * **Pile-up tag** (per calibration event): any ECAL/HCAL/S-counter pulse > 20 sigma that is out
   of time (|t - t0| > max(4 widths, 6 ns)). Tagged events are not used for gains.
+* **Saturation** (scan events): an event with any ECAL channel at its ADC's full scale
+  (``conditions.response.saturation_adc``) measured only a lower bound of that channel's
+  energy and is not used for the gains or the shower profile.
 * **ECAL gains** (ecal-scan runs, trigger bit 8): linear least squares
   ``sum_c k_c (a_ic - ped_c) = E_beam * C(cell_i)`` over both sections and all scan events, with
   the beam energy of the file metadata and C the expected fraction of the shower energy in the
@@ -27,9 +30,10 @@ Method per constant (the numbers in the module constants below):
   more than 4 robust sigmas off (pile-up, showers aimed at a dead cell). A channel with no
   signal above 20 noise sigma in any scan event is dead.
 * **HCAL gains** (muon runs): per cell an unbinned Moyal fit (iminuit) of the MIP peak;
-  gain = ``RESPONSE.hcal_mip_per_module_gev`` / MPV (the simulated muon loss is a Moyal with that
-  MPV). Cells without MIP entries are flagged (dead, or not crossed by muons: HCAL3 at zero
-  degrees from 2021).
+  gain = reference / MPV, the reference being the MPV the same fit finds on the model spectrum
+  of the simulation's response (``calib.gains.hcal_reference_mpv_gev``: the scintillator
+  Landau of ``conditions.hcal_sampling`` with photo-statistics). Cells without MIP entries
+  are flagged (dead, or not crossed by muons: HCAL3 at zero degrees from 2021).
 * **VETO, counters** (muon runs; V1 from halo hits of the scan electrons): Moyal MPV per PMT /
   counter. The reference is the MPV the same fit finds on the model spectrum of the simulation's
   response (``RESPONSE.veto_mip_gev`` x Moyal x light-sharing for the VETO, exactly
@@ -55,6 +59,7 @@ from na64reco.calib.gains import (
     derive_ecal_gains,
     derive_mip_gains,
     derive_srd_gains,
+    hcal_reference_mpv_gev,
     srd_reference_quantiles,
     veto_reference_mpv_gev,
 )
@@ -110,7 +115,8 @@ def derive_calibration(
     n_quiet = peds.pop("_quiet_events")
     calib_events = concatenate_arrays([inputs.scan, inputs.muon])
     t0s, widths, _ = derive_t0(calib_events, peds, report)
-    keep_scan = ~pileup_tag(inputs.scan, peds, t0s, widths)
+    saturated_scan = _saturated(inputs.scan)
+    keep_scan = ~pileup_tag(inputs.scan, peds, t0s, widths) & ~saturated_scan
     keep_muon = ~pileup_tag(inputs.muon, peds, t0s, widths)
     status = {det: peds[det]["status"].copy() for det in CALORIMETER_DETECTORS}
     gains: dict[str, np.ndarray] = {}
@@ -132,7 +138,7 @@ def derive_calibration(
         "hcal",
         peds,
         status["hcal"],
-        RESPONSE.hcal_mip_per_module_gev,
+        hcal_reference_mpv_gev(),
         report,
         why_empty=hcal_why,
     )
@@ -191,12 +197,13 @@ def derive_calibration(
             "random_quiet": n_quiet,
             "ecal_scan": len(inputs.scan["trigger"]),
             "muon": len(inputs.muon["trigger"]),
-            "scan_pileup_tagged": int((~keep_scan).sum()),
+            "scan_saturated": int(saturated_scan.sum()),
+            "scan_pileup_tagged": int((~keep_scan & ~saturated_scan).sum()),
             "muon_pileup_tagged": int((~keep_muon).sum()),
         },
         "ecal_fit": ecal_info,
         "reference": {
-            "hcal_mip_gev": RESPONSE.hcal_mip_per_module_gev,
+            "hcal_mip_gev": hcal_reference_mpv_gev(),
             "veto_mpv_gev": veto_reference_mpv_gev(),
             "counter_mip_gev": RESPONSE.counter_mip_gev,
             "srd_trim_quantiles": list(SRD_TRIM),
@@ -222,6 +229,16 @@ def derive_calibration(
     )
     scan_clean = select_events(inputs.scan, inliers & keep_scan)
     return replace(cset, shower_profile=derive_profile(scan_clean, cset, report))
+
+
+def _saturated(events: dict) -> np.ndarray:
+    """Events with an ECAL channel at its ADC's full scale."""
+    from na64reco.conditions.response import saturation_adc
+    from na64reco.reco.calorimeters import SATURATION_TOLERANCE_ADC
+
+    amp = np.asarray(events["ecal_amp"])
+    level = saturation_adc("ecal") - SATURATION_TOLERANCE_ADC
+    return (amp >= level).reshape(len(amp), -1).any(axis=1)
 
 
 def derive_profile(scan: dict, cset: CalibrationSet, report: Report):

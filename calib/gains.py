@@ -25,9 +25,9 @@ from na64reco.calibration.constants import (
 )
 from na64reco.conditions import RESPONSE, beamline, get_period
 from na64reco.eventtree import contract
-from na64reco.sim import showers
+from na64reco.sim import mips, showers
 from na64reco.sim.deposits import Deposits
-from na64reco.sim.showers import add_veto_mips
+from na64reco.sim.mips import add_veto_mips
 from na64reco.sim.srd import add_synchrotron_radiation
 
 # --- ECAL ---------------------------------------------------------------------------------------
@@ -98,6 +98,12 @@ def derive_ecal_gains(
     usable = (status != STATUS_DEAD) & (status != STATUS_ABSENT)
     main = np.where(usable[1], a[:, 1], -np.inf).reshape(len(a), -1)
     aimed = np.argmax(main, axis=1)
+    # a shower aimed at a cell whose main section is dead has its largest main signal in a
+    # neighbour but its PS core in the aimed cell: aimed there (its containment excludes the
+    # dead channel), not at the neighbour, whose containment would make the fit hand the dead
+    # channel's energy to the PS channels around it
+    ps_core = np.argmax(np.where(usable[0], a[:, 0], -np.inf).reshape(len(a), -1), axis=1)
+    aimed = np.where(usable[1].reshape(-1)[ps_core], aimed, ps_core)
     containment = ecal_containment(period, usable, beam_energy_gev).reshape(-1)
     target = beam_energy_gev * containment[aimed]
     cols = usable.reshape(-1)
@@ -151,6 +157,18 @@ def veto_reference_mpv_gev(n: int = 200_000) -> float:
     layer = Deposits.zeros(n)
     add_veto_mips(rng, layer, np.arange(n), np.zeros(n), np.ones(n), RESPONSE)
     res = est.fit_moyal_mpv(layer.veto[:, 2])
+    assert res is not None
+    return res["mpv"]
+
+
+@lru_cache(maxsize=4)
+def hcal_reference_mpv_gev(n: int = 200_000) -> float:
+    """MPV of one HCAL module's MIP spectrum in the simulation's response model (fitted the
+    same way as the data): the scintillator Landau x photo-statistics of ``mips.mip_signal``
+    (a little above its Landau MPV, the photo-statistics smear a skewed peak)."""
+
+    rng = np.random.default_rng(MODEL_SEED)
+    res = est.fit_moyal_mpv(mips.mip_signal(rng, n, RESPONSE))
     assert res is not None
     return res["mpv"]
 

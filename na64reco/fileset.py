@@ -8,7 +8,8 @@ Format (``version`` 1), validated with pydantic (unknown keys are errors)::
                 "sha256": "<64 hex>", "generator": null}],
      "command": null, "description": null}
 
-``path`` is relative to the manifest's folder or absolute. Every problem raises
+``path`` is relative to the manifest's folder or absolute; ``period`` must be a run period and
+hold the run range (``run_min`` and ``run_max`` belong to it). Every problem raises
 ``ConfigError(manifest, key, problem)`` with the key as a dotted path (``files.2.run_max``).
 Loading also rejects a file listed twice (the same path, or the same sha256 under two paths)
 and overlapping run ranges between files of the same kind (physics, calibration and random
@@ -22,17 +23,19 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from na64reco.checksums import sha256_file
+from na64reco.conditions.periods import PERIODS, period_of_run
 from na64reco.documents import read_document, write_json
-from na64reco.errors import ConfigError
+from na64reco.errors import ConditionsError, ConfigError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "FILESET_FORMAT",
     "FILESET_VERSION",
+    "RUN_KINDS",
     "Fileset",
     "FilesetEntry",
     "as_fileset",
@@ -42,7 +45,7 @@ __all__ = [
 
 FILESET_FORMAT = "na64-fileset"
 FILESET_VERSION = 1
-_RUN_KINDS = ("physics", "calibration", "random")
+RUN_KINDS = ("physics", "calibration", "random")
 
 
 class FilesetEntry(BaseModel):
@@ -64,6 +67,26 @@ class FilesetEntry(BaseModel):
     def _runs_ordered(self) -> FilesetEntry:
         if self.run_max < self.run_min:
             raise ValueError(f"run_max {self.run_max} is below run_min {self.run_min}")
+        return self
+
+    @field_validator("period")
+    @classmethod
+    def _known_period(cls, value: str) -> str:
+        if value not in PERIODS:
+            raise ValueError(f"{value!r} is not a run period (known: {', '.join(PERIODS)})")
+        return value
+
+    @model_validator(mode="after")
+    def _runs_in_period(self) -> FilesetEntry:
+        for run in (self.run_min, self.run_max):
+            try:
+                period = period_of_run(run).name
+            except ConditionsError as exc:
+                raise ValueError(str(exc)) from None
+            if period != self.period:
+                raise ValueError(
+                    f"run {run} belongs to period {period}, the entry says {self.period}"
+                )
         return self
 
 
@@ -123,7 +146,7 @@ def _check_consistency(manifest: Path, fs: Fileset) -> None:
             )
         digests[entry.sha256] = i
     for i, a in enumerate(fs.files):
-        if a.kind not in _RUN_KINDS:
+        if a.kind not in RUN_KINDS:
             continue
         for j in range(i):
             b = fs.files[j]

@@ -36,11 +36,16 @@ def summarise_file(path: str | Path) -> dict:
     }
 
 
-def inspect_target(target: str | Path, verify_checksums: bool = False) -> str:
-    """A text table for a manifest or a single ROOT file (every file is validated on open)."""
+def inspect_target(target: str | Path, verify_checksums: bool = True) -> str:
+    """A text table for a manifest or a single ROOT file (every file is validated on open; the
+    files of a manifest also against it, unless ``verify_checksums`` is False)."""
     target = Path(target)
     if target.suffix == ".json":
-        fileset = load_fileset(target, verify_checksums=verify_checksums)
+        fileset = load_fileset(target)
+        if verify_checksums:  # sha256, entries, run range, period, duplicate events of each
+            from na64reco.run.validation import validate_inputs
+
+            validate_inputs(fileset, sorted({f.kind for f in fileset.files}), None)
         paths = [f.path for f in fileset.files]
         title = f"fileset {fileset.name} ({target}): {len(paths)} file(s)"
     else:

@@ -8,7 +8,8 @@ Per period: the exposure (EOT, live, with its uncertainty), the signal efficienc
 mass (with statistical and systematic uncertainties, and optionally eta_down(E_F)), the expected
 background in the signal box (statistical and systematic parts kept apart, per method and
 component), the observed count in the box (``null`` while blinded), the box definition, the
-dimuon cross-check; and the provenance of all of it.
+dimuon cross-check; the blinding record (``blinding``: required of inputs made from run outputs,
+checked by ``na64 limit``) and the provenance of all of it.
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ from pydantic import (
     model_validator,
 )
 
+from na64reco.blinding.record import ChainRecord
 from na64reco.documents import read_document, write_json
 
 FORMAT = "na64-limit-inputs"
 VERSION = 1
+#: [choose] more electrons on target than any experiment delivers: NA64 had 9.4e11 in all
+#: (conditions.periods); 1e15 leaves a factor 1000 and keeps every yield a finite number
+MAX_EOT = 1e15
 
 
 class _Strict(BaseModel):
@@ -100,6 +105,11 @@ class PeriodInputs(_Strict):
     def _exposure_positive(cls, eot: Measurement) -> Measurement:
         if eot.value <= 0:
             raise ValueError(f"value must be > 0 (electrons on target), found {eot.value:g}")
+        if eot.value > MAX_EOT or eot.stat > MAX_EOT or eot.syst > MAX_EOT:
+            raise ValueError(
+                f"value {eot.value:g} (stat {eot.stat:g}, syst {eot.syst:g}) is beyond "
+                f"{MAX_EOT:g} electrons on target: not an exposure of this experiment"
+            )
         return eot
 
 
@@ -108,6 +118,11 @@ class LimitInputs(_Strict):
     version: Literal[1] = VERSION
     name: str
     blinded: StrictBool  # "no" or 0 must not silently mean unblinded
+    blinding: ChainRecord | None = Field(
+        None,
+        description="the blinding record of inputs made from run outputs (na64 background); "
+        "None for external inputs (published numbers)",
+    )
     periods: list[PeriodInputs] = Field(min_length=1)
     provenance: dict[str, Any] = Field(default_factory=dict)
 

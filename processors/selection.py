@@ -2,9 +2,13 @@
 
 A coffea ``ProcessorABC``, thin and stateless: everything it needs (cut set, calibration
 constants, blinding choice) is given at construction and never modified. For each chunk it
-reconstructs every selection variable (``na64reco.reco.event``), evaluates the cut set per run
-period, drops the events of the blinded signal region unless unblinded (its own and, with
-``hidden``, the regions of other analyses run on the same data), and fills:
+screens the raw values (``na64reco.eventtree.reader.check_values``: ADC range, times; hit
+indices against the period's geometry; amplitudes far below their pedestals), reconstructs
+every selection variable (``na64reco.reco.event``), evaluates the cut set per run period and
+drops, before anything is filled, the events of every protected blinded region
+(``na64reco.blinding``: evaluated with the blinding definition's own constants, whatever the
+run's calibration) and of the cut set's own signal box, unless explicitly opened (``unblind``:
+the cut set's box and the protected region of the same name, nothing else). It fills:
 
 * ``cutflow``: per period, events after each cumulative cut (blinded events never counted; the
   cuts defining the signal region are reported ``null`` while blinded, see
@@ -17,9 +21,10 @@ period, drops the events of the blinded signal region unless unblinded (its own 
 * ``sideband_events``: run/spill/event, E_ECAL, E_HCAL of the events passing every cut but the
   signal-region ones (all cuts when unblinded), for background studies;
 * ``files``: events processed per input file (accounting);
-* ``corrupt``: per file, the problems of chunks with non-finite or absurd amplitudes or times
-  (``na64reco.eventtree.reader.check_values``): such a chunk fills nothing and ``run_analysis``
-  raises ``InputFileError`` for it after the run.
+* ``corrupt``: per file, the problems of chunks with bad raw values (see above): such a chunk
+  fills nothing and ``run_analysis`` raises ``InputFileError`` for it after the run;
+* ``saturated``: per file and amplitude branch, the readings at the saturation code (valid,
+  counted: ``summary.json`` flags them).
 
 Memory: run with ``uproot_options={"array_cache": None}`` (``run_analysis`` does). With uproot's
 default per-file array cache every column a chunk reads stays referenced from its file object,
@@ -34,14 +39,22 @@ import hist
 import numpy as np
 from coffea import processor
 
-from na64reco.calibration.constants import CalibrationDB
-from na64reco.conditions import period_of_run
+from na64reco.blinding.definition import (
+    BLINDING,
+    blinding_set,
+    load_blinding_calibration,
+    region_masks,
+)
+from na64reco.calibration.constants import CalibrationDB, CalibrationSet
+from na64reco.conditions import get_period, period_of_run
 from na64reco.cutsets.config import CutSet
 from na64reco.cutsets.evaluate import blind_mask, cut_masks
 from na64reco.cutsets.variables import VARIABLES
 from na64reco.errors import InputFileError
 from na64reco.eventtree.nanoevents import raw_arrays
 from na64reco.eventtree.reader import check_values
+from na64reco.eventtree.value_screen import check_hit_indices, check_pedestals
+from na64reco.reco.calorimeters import reconstruct_calorimeters
 from na64reco.reco.event import reconstruct_event
 
 ECAL_AXIS = dict(bins=150, start=0.0, stop=150.0)  # 1 GeV: the box edges 47, 50 are bin edges
@@ -69,21 +82,64 @@ NMINUS1_BINNING: dict[str, tuple[int, float, float]] = {
 }
 
 
+def region_variables(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarray]:
+    """The variables of the blinded regions (``na64reco.blinding.REGION_VARIABLES``) of a
+    chunk, reconstructed with ``cset`` (the blinding constants): the calorimeters only, with the
+    definitions of ``reconstruct_event`` (tests check the two agree)."""
+    calo = reconstruct_calorimeters(arrays, cset)
+    in_line = calo["hcal_module_e"][:, : get_period(cset.period).geometry.hcal_modules_in_line]
+    return {
+        "ecal_e": np.asarray(calo["ecal_e"]),
+        "hcal_e": np.asarray(calo["hcal_e"]),
+        "hcal_inline_min": in_line.min(axis=1),
+        "hcal_inline_max": in_line.max(axis=1),
+    }
+
+
+def same_constants(a: CalibrationSet, b: CalibrationSet) -> bool:
+    """True when two calibration sets hold the same calorimeter constants (then the variables
+    reconstructed with one are those of the other)."""
+    if a is b:
+        return True
+    if (a.period, a.run_min, a.run_max) != (b.period, b.run_min, b.run_max):
+        return False
+    return all(
+        np.array_equal(getattr(a.detector(d), q), getattr(b.detector(d), q))
+        for d in ("ecal", "hcal")
+        for q in ("pedestal", "gain", "noise", "t0", "status")
+    )
+
+
+def screen_chunk(path: str, arrays: dict, entries: np.ndarray, cset: CalibrationSet) -> None:
+    """The raw-value checks that need the conditions: hit indices in the period's geometry,
+    amplitudes not far below their pedestals (InputFileError naming branch and entry)."""
+    check_hit_indices(path, arrays, entries, get_period(cset.period).geometry)
+    check_pedestals(path, arrays, entries, cset)
+
+
 class SelectionProcessor(processor.ProcessorABC):
-    """Reconstruct, select and fill blinded histograms for one cut set."""
+    """Reconstruct, select and fill blinded histograms for one cut set.
+
+    ``blinding_calibration``: the constants the protected regions are evaluated with (default:
+    those the blinding definition names, sha256 checked); ``unblind`` opens the cut set's own
+    box and the protected region named like the cut set, every other region stays hidden.
+    """
 
     def __init__(
         self,
         cutset: CutSet,
         calibration: CalibrationDB,
         unblind: bool = False,
-        hidden: tuple[CutSet, ...] = (),
+        blinding_calibration: CalibrationDB | None = None,
     ):
         self.cutset = cutset
         self.calibration = calibration
         self.unblind = bool(unblind)
-        # other analyses' cut sets whose signal regions are hidden too while blinded
-        self.hidden = tuple(hidden)
+        if blinding_calibration is None:
+            blinding_calibration = load_blinding_calibration()[0]
+        self.blinding_calibration = blinding_calibration
+        self.opened = (cutset.name,) if self.unblind and BLINDING.region(cutset.name) else ()
+        self.hidden_regions = tuple(n for n in BLINDING.names if n not in self.opened)
 
     # --- output layout --------------------------------------------------------------------
     def stages(self) -> list[str]:
@@ -124,6 +180,7 @@ class SelectionProcessor(processor.ProcessorABC):
             "sideband_events": {},
             "files": {filename: n},
             "corrupt": {},
+            "saturated": {},
         }
 
     def process(self, events):
@@ -132,34 +189,49 @@ class SelectionProcessor(processor.ProcessorABC):
         n = len(arrays["run"])
         if n == 0:
             return self._output(filename, n, [])
-        try:  # non-finite or absurd values: the chunk is not used, run_analysis raises
-            check_values(filename, arrays, int(events.metadata.get("entrystart", 0)))
+        start = int(events.metadata.get("entrystart", 0))
+        runs = arrays["run"]
+        unique = np.unique(runs)
+        parts = [(int(unique[0]), arrays, np.arange(start, start + n))]
+        if len(unique) > 1:  # constants and cuts are per run (period)
+            parts = []
+            for run in unique:
+                index = np.flatnonzero(runs == run)
+                parts.append((int(run), {k: v[index] for k, v in arrays.items()}, start + index))
+        try:  # bad raw values: the chunk is not used, run_analysis raises
+            saturated = check_values(filename, arrays, start)
+            for run, part, entries in parts:
+                screen_chunk(filename, part, entries, self.calibration.for_run(run))
         except InputFileError as exc:
             output = self._output(filename, n, [])
             output["corrupt"][filename] = [f"{exc.item}: {exc.problem}"]
             return output
-        runs = arrays["run"]
-        unique = np.unique(runs)
         output = self._output(filename, n, sorted({period_of_run(int(r)).name for r in unique}))
-        if len(unique) == 1:  # the usual case (one run per file): no copy
-            self._fill(output, arrays, int(unique[0]))
-            return output
-        for run in unique:  # constants and cuts are per run (period)
-            index = np.flatnonzero(runs == run)
-            self._fill(output, {k: v[index] for k, v in arrays.items()}, int(run))
+        if saturated:
+            output["saturated"][filename] = saturated
+        for run, part, _ in parts:
+            self._fill(output, part, run)
         return output
+
+    def hidden_mask(self, arrays: dict, run: int, cset: CalibrationSet, variables, masks):
+        """The events no output of this run may show: every protected region not opened
+        (evaluated with the blinding constants) and, while blinded, the cut set's own box."""
+        period = period_of_run(run).name
+        bset = blinding_set(self.blinding_calibration, run)
+        region_vars = variables if same_constants(cset, bset) else region_variables(arrays, bset)
+        hidden = np.zeros(len(variables["ecal_e"]), dtype=bool)
+        for mask in region_masks(region_vars, period, self.hidden_regions).values():
+            hidden |= mask
+        if not self.unblind:
+            hidden |= blind_mask(self.cutset, masks)
+        return hidden
 
     def _fill(self, output: dict, arrays: dict, run: int) -> None:
         period = period_of_run(run).name
         cset = self.calibration.for_run(run)
         variables = reconstruct_event(arrays, cset)
         masks = cut_masks(self.cutset, variables, period)
-        blinded = blind_mask(self.cutset, masks) if not self.unblind else None
-        if blinded is not None:
-            for other in self.hidden:
-                region = cut_masks(other, variables, period, names=other.signal_box)
-                blinded |= blind_mask(other, region)
-        visible = ~blinded if blinded is not None else np.ones(len(variables["ecal_e"]), bool)
+        visible = ~self.hidden_mask(arrays, run, cset, variables, masks)
         ecal, hcal = variables["ecal_e"], variables["hcal_e"]
 
         flow = output["cutflow"].setdefault(period, {})
@@ -211,4 +283,10 @@ class SelectionProcessor(processor.ProcessorABC):
         return accumulator
 
 
-__all__ = ["NMINUS1_BINNING", "SelectionProcessor"]
+__all__ = [
+    "NMINUS1_BINNING",
+    "SelectionProcessor",
+    "region_variables",
+    "same_constants",
+    "screen_chunk",
+]

@@ -13,8 +13,9 @@ Output per sample key ``"<model>/<mass_gev>"``: ``cutflow`` (recorded events aft
 cumulative cut), ``e_miss_upstream`` and ``e_miss_selected`` (true emitted energy after the
 upstream cuts and after every cut, in the file's ``e_miss_edges_gev`` bins),
 ``e_miss_generated`` (the generated spectrum, from the file metadata: added once per file),
-``period`` and ``events_generated``. ``na64reco.run.efficiency`` turns them into eps_up,
-eta_down and eps.
+``period`` and ``events_generated``; ``corrupt``: the chunks with bad raw values (screened as in
+the selection processor: nothing of them is filled, the run raises). ``na64reco.run.efficiency``
+turns them into eps_up, eta_down and eps.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from na64reco.calibration.constants import CalibrationDB
 from na64reco.conditions import period_of_run
 from na64reco.cutsets.config import CutSet
 from na64reco.cutsets.evaluate import cut_masks
+from na64reco.errors import InputFileError
 from na64reco.eventtree.nanoevents import raw_arrays
+from na64reco.eventtree.reader import check_values
+from na64reco.processors.selection import screen_chunk
 from na64reco.reco.event import reconstruct_event
 
 UPSTREAM_CUTS = ("trigger", "momentum", "srd", "pileup", "beam_cell")
@@ -46,8 +50,18 @@ class SignalEfficiencyProcessor(processor.ProcessorABC):
         key = f"{info['model']}/{info['mass_gev']:g}"
         arrays = raw_arrays(events)
         n = len(arrays["run"])
-        out = {"files": {filename: n}, "samples": {key: {}}}
+        out = {"files": {filename: n}, "samples": {key: {}}, "corrupt": {}}
         sample = out["samples"][key]
+        start = int(events.metadata.get("entrystart", 0))
+        try:  # bad raw values: nothing filled, run_signal_efficiency raises
+            check_values(filename, arrays, start)
+            for run in np.unique(arrays["run"]):
+                index = np.flatnonzero(arrays["run"] == run)
+                part = {k: v[index] for k, v in arrays.items()}
+                screen_chunk(filename, part, start + index, self.calibration.for_run(int(run)))
+        except InputFileError as exc:
+            out["corrupt"][filename] = [f"{exc.item}: {exc.problem}"]
+            return out
         if events.metadata.get("entrystart", 0) == 0:  # once per file
             sample["events_generated"] = int(info["events_generated"])
             sample["e_miss_generated"] = np.asarray(info["e_miss_generated"], dtype=np.int64)

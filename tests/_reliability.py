@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from na64reco.checksums import sha256_file
 from na64reco.eventtree import open_event_file, write_events
 from na64reco.fileset import Fileset, load_fileset, write_fileset
+from na64reco.run.outputs import read_histograms
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 MANIFEST = SAMPLE / "fileset.json"
@@ -40,8 +40,7 @@ def reclustered(entry, folder: Path, cluster_size: int, **update):
 
 def load_outputs(out: Path) -> tuple[dict, dict, list[str]]:
     summary = json.loads((out / "summary.json").read_text())
-    with open(out / "histograms.pkl", "rb") as fh:
-        hists = pickle.load(fh)
+    hists = read_histograms(out / "histograms.json")
     csv = (out / "sideband_events.csv").read_text().splitlines()
     return summary, hists, csv
 

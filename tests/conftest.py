@@ -25,6 +25,31 @@ def _private_checksum_cache(tmp_path_factory):
         os.environ["NA64_CACHE_DIR"] = previous
 
 
+@pytest.fixture(scope="session")
+def analyzed_sample(tmp_path_factory):
+    """``na64 -q analyze`` on a copy of the shipped sample, once per session, from and into
+    folders whose names have non-ASCII characters and spaces (every path of the chain handles
+    them). Tests must not change it: copy the folder to rerun stages."""
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from na64reco.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "data_samples"
+    root = tmp_path_factory.mktemp("analyze")
+    data = root / "données du run"
+    shutil.copytree(sample, data, ignore=shutil.ignore_patterns("*.py", "*.sh", "__pycache__"))
+    out = root / "résultats é"
+    result = CliRunner().invoke(
+        main, ["-q", "analyze", str(data / "fileset.json"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == ""  # quiet really is quiet
+    return out
+
+
 def _hits(rng: np.random.Generator, n: int, fields: dict[str, tuple], mean: float) -> ak.Array:
     counts = rng.poisson(mean, size=n)
     total = int(counts.sum())

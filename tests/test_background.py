@@ -22,6 +22,7 @@ from na64reco.background.sideband import (
 from na64reco.cli import main
 from na64reco.errors import ConfigError
 from na64reco.limit_inputs import load_limit_inputs
+from na64reco.run.outputs import read_histograms
 
 
 def _exp_sample(rng, n, slope, lo, hi):
@@ -125,14 +126,14 @@ def test_cli_background_and_limit_inputs(run_output, tmp_path):
     periods = {p["period"]: p for p in doc["periods"]}
     assert set(periods) == {"2016", "2022"}
     assert periods["2016"]["sideband"]["kind"] == "upper_bound"  # no sideband event in 2016
-    # 2022: the fit range stops at 80 GeV, short of the 90 GeV trigger threshold; nearly all of
-    # the sample's sideband is the full-energy tail above it, too few events remain for a fit
+    # 2022: the fit range stops 3 resolutions (85.05 GeV) short of the 90 GeV trigger threshold;
+    # nearly all of the sample's sideband is the full-energy tail above it, too few events remain
     sb22 = periods["2022"]["sideband"]
-    assert sb22["fit_range_gev"] == [50.0, 80.0]
+    assert sb22["fit_range_gev"] == pytest.approx([50.0, 85.05], abs=0.01)
     assert sb22["trigger_max_gev"] == 90.0
     assert sb22["n_above_fit_range"] > 10 * sb22["n_sideband"]
     assert sb22["kind"] == "upper_bound"
-    assert periods["2016"]["sideband"]["fit_range_gev"] == [50.0, 80.0]
+    assert periods["2016"]["sideband"]["fit_range_gev"] == pytest.approx([50.0, 75.51], abs=0.01)
     assert (tmp_path / "background.md").read_text().startswith("| period")
     assert (tmp_path / "background_plots" / "sideband_2022.png").is_file()
     inputs = load_limit_inputs(li)
@@ -140,9 +141,7 @@ def test_cli_background_and_limit_inputs(run_output, tmp_path):
     assert all(p.observed is None for p in inputs.periods)
     assert inputs.provenance["run_outputs"][0]["summary_sha256"]
     # blinded input: the plane holds no event in the box, and the estimate does not need one
-    import pickle
-
-    plane = pickle.loads((run_output / "histograms.pkl").read_bytes())["plane"]
+    plane = read_histograms(run_output / "histograms.json")["plane"]
     veto = plane[{"stage": "veto"}].values()  # (period, ecal, hcal)
     assert veto[:, :50, :1].sum() == 0
 
@@ -174,15 +173,17 @@ def _full_energy_tail(rng, n, threshold, e0=100.0, sigma=2.5):
 
 
 def test_default_fit_range_stops_short_of_the_full_energy_tail():
-    assert default_fit_range(50.0, 80.0) == (50.0, 80.0)  # 2016-2018: trigger at 80 GeV
-    assert default_fit_range(50.0, 90.0) == (50.0, FIT_MAX_GEV) == (50.0, 80.0)  # 2021-2022
-    assert default_fit_range(47.0, 75.0) == (47.0, 75.0)  # a lower threshold still ends it
+    """The trigger threshold less 3 ECAL resolutions there: 80 - 3 x 1.50, 90 - 3 x 1.65 GeV."""
+    assert default_fit_range(50.0, 80.0) == pytest.approx((50.0, 75.51), abs=0.01)  # 2016-2018
+    assert default_fit_range(50.0, 90.0) == pytest.approx((50.0, 85.05), abs=0.01)  # 2021-2022
+    assert default_fit_range(47.0, 90.0)[0] == 47.0
+    assert pytest.approx(85.05, abs=0.01) == FIT_MAX_GEV
 
 
 def test_full_energy_tail_near_the_threshold_does_not_bias_the_estimate():
     """2021-2022-like sideband: a falling background plus the low tail of 100 GeV showers that
     the 90 GeV trigger lets in. Fitted up to the threshold the exponential follows the tail and
-    extrapolates ~0; the default range (to 80 GeV) recovers the true box background."""
+    extrapolates ~0; the default range (to 85 GeV) recovers the true box background."""
     rng = np.random.default_rng(11)
     slope, lo, top, n_bg = 0.1, 50.0, 90.0, 600
     bg = _exp_sample(rng, n_bg, slope, lo, top)
@@ -192,7 +193,7 @@ def test_full_energy_tail_near_the_threshold_does_not_bias_the_estimate():
     truth = n_bg * (np.exp(slope * 50) - 1) / (np.exp(slope * top) - np.exp(slope * lo))
 
     new = sideband_estimate(e, box, default_fit_range(50.0, top))
-    assert new["fit_range_gev"] == [50.0, 80.0]
+    assert new["fit_range_gev"] == pytest.approx([50.0, 85.05], abs=0.01)
     assert new["kind"] == "fit"
     assert abs(new["expected"] - truth) < 3 * new["stat"]
     assert new["low"] <= truth * 1.5
@@ -200,3 +201,70 @@ def test_full_energy_tail_near_the_threshold_does_not_bias_the_estimate():
 
     old = sideband_estimate(e, box, (50.0, top), variations=False)
     assert old["expected"] < truth / 100  # the tail's slope: the box is extrapolated to ~0
+
+
+def _edited_copy(run_output, folder, edit):
+    other = folder / "edited"
+    shutil.copytree(run_output, other)
+    summary = json.loads((other / "summary.json").read_text())
+    edit(summary)
+    (other / "summary.json").write_text(json.dumps(summary))
+    return other
+
+
+def _forged_unblinding(summary: dict) -> None:
+    entry = {"format": "na64-unblinding", "version": 1, "time": "2026-01-01T00:00:00+00:00",
+             "user": "someone", "host": "h", "regions": ["invisible"], "signal_box": [],
+             "analysis": "invisible", "configuration_sha256": "c", "configuration": {},
+             "output": "o", "command": None, "previous_sha256": None,
+             "entry_sha256": "e"}  # fmt: skip
+    summary["blinding"]["ledger"]["entries"] = [entry]
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "problem"),
+    [
+        (lambda s: s.pop("blinding"), "blinding", "Field required"),
+        (lambda s: s["blinding"]["definition"].update(version=0), "blinding.definition",
+         "made with the blinding definition v0"),
+        (lambda s: s["blinding"]["regions_hidden"].remove("phi"), "blinding.regions_hidden",
+         "the region(s) ['phi'] were neither hidden nor opened"),
+        (lambda s: s["blinding"].update(regions_opened=["invisible"]), "blinding.blinded",
+         "says blinded=True with the region(s) ['invisible'] opened"),
+        (lambda s: s["blinding"]["calibration"].update(sha256="0" * 64), "blinding.calibration",
+         "regions evaluated with constants of sha256 000"),
+        (_forged_unblinding, "blinding.ledger", "which is missing: outputs stay next to their"),
+        (lambda s: s["cutset"].update(signal_box=["box"]), "cutset.signal_box",
+         "the protected region 'invisible'"),
+    ],
+    ids=["no record", "another definition", "a region not hidden", "opened but blinded",
+         "other blinding constants", "unblinding not in the ledger", "box of the cut set"],
+)  # fmt: skip
+def test_background_refuses_a_run_whose_blinding_record_does_not_match(
+    run_output, tmp_path, edit, key, problem
+):
+    other = _edited_copy(run_output, tmp_path, edit)
+    with pytest.raises(ConfigError) as info:
+        build_background([other], tmp_path / "b.json", closure=False)
+    assert (info.value.path, info.value.key) == (str(other / "summary.json"), key)
+    assert problem in info.value.problem
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_background_of_a_run_without_a_box_is_refused(tmp_path):
+    """``na64 background`` on a dimuon output (no signal box): one error line naming it."""
+    from importlib import resources
+
+    from _reliability import run_analysis
+
+    samples = resources.files("na64reco.data_samples")
+    out = tmp_path / "dimuon"
+    run_analysis(str(samples / "fileset.json"), "dimuon", out, quiet=True, make_plots=False)
+    result = CliRunner().invoke(
+        main, ["-q", "background", str(out), "--out", str(tmp_path / "b.json"), "--no-closure"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"Error: {out / 'summary.json'}: cutset.name: is 'dimuon', expected 'invisible'" in (
+        " ".join(result.output.split())
+    )

@@ -213,7 +213,8 @@ def missing_file(folder, b, run):
 
 def run_without_calibration(folder, b, run):
     run = 3000  # between the shipped constants' 2016 (1800-2466) and 2022 (6035-) sets
-    path = write_events(folder / "run3000.root", with_run(b["batch"], run), b["metadata"])
+    metadata = {**b["metadata"], "period": "2017"}
+    path = write_events(folder / "run3000.root", with_run(b["batch"], run), metadata)
     return entry_for(path, run, period="2017")
 
 
@@ -234,7 +235,7 @@ def fileset_same_sha256(folder, b):
 
 def fileset_overlapping_runs(folder, b):
     other = write_events(folder / "other.root", with_run(b["batch"], 1801), b["metadata"])
-    entries = [entry_for(b["good"], GOOD_RUN), entry_for(other, 1790, run_min=1790, run_max=1810)]
+    entries = [entry_for(b["good"], GOOD_RUN), entry_for(other, 1801, run_min=1800, run_max=1810)]
     path = manifest(folder, entries)
     return {"fileset": path}, path
 
@@ -404,7 +405,7 @@ CASES = [
          "files.1.sha256",
          ("copy_of_good.root has the same sha256 as", "good_run1800.root (files.0)")),
     Case("overlapping run ranges", "run", fileset_overlapping_runs, ConfigError, "files.1.run_min",
-         ("runs 1790-1810 of", "other.root overlap runs 1800-1800 of", "(files.0, kind physics)")),
+         ("runs 1800-1810 of", "other.root overlap runs 1800-1800 of", "(files.0, kind physics)")),
     Case("malformed fileset", "run", fileset_malformed, ConfigError, "(file)", ("malformed JSON",)),
     # selections (ConfigError(toml, key, problem))
     Case("malformed selection file", "run", cutset_malformed, ConfigError, "(file)",

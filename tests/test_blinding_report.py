@@ -11,7 +11,7 @@ manifests have the same name and file names, in different folders.
 While blinded the two analyses must agree on everything but what differs between any two
 runs (see ``VOLATILE``). This also covers the dimuon and phi selections, which used to show
 the invisible box in their early stages (trigger ... no_extra_charged: the candidates were
-counted in their cutflows and N-1 plots); every run now hides the other analyses' boxes.
+counted in their cutflows and N-1 plots); every run now hides every protected region.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ VOLATILE = (
     ("limits", "*", "provenance", "inputs", "provenance", "run_outputs"),  # the run folders
     ("stages", "*", "folder"),  # the output folder of each run...
     ("runs", "*", "folder"),
+    ("blinding", "ledger", "path"),  # the unblinding ledger beside the outputs, and
+    ("runs", "*", "blinding", "ledger", "path"),  # as each run recorded it
     ("background", "*", "sideband", "plot"),
     ("provenance", "calibration", "file"),  # ... (the constants are copied into it)
     ("fileset", "path"),  # the manifest's folder
@@ -131,7 +133,7 @@ def _normal_html(run: dict) -> str:
     text = run["html"].replace(str(run["root"]), "<RUN>").replace(run["sha256"], "<SHA256>")
     subs = (
         (ISO_TIME, "<TIME>"),  # provenance.created
-        (re.compile(r"analysis wall time [0-9.]+ s"), "analysis wall time <S> s"),
+        (re.compile(r"this analysis took [0-9.]+ s"), "this analysis took <S> s"),
         (re.compile(r"(<td>(?:yes|no)</td><td>)[0-9.e+-]+(</td>)"), r"\1<S>\2"),  # stage times
     )
     for pattern, repl in subs:
@@ -159,10 +161,10 @@ def test_blinded_results_do_not_depend_on_the_box_content(analyzed):
     ins = [{i["path"]: i["sha256"] for i in r["provenance"]["inputs"]} for r in (a, b)]
     differ = [p for p, s in ins[0].items() if s not in ins[1].values()]
     assert [Path(p).name for p in differ] == ["na64sim_2016_physics_run01800.root"]
-    # every selection hides the others' signal regions, and says so
-    assert a["blinding"]["also_hidden"] == {"phi": ["muon_tag", "box"]}
-    assert set(a["runs"]["dimuon"]["blinding"]["also_hidden"]) == {"invisible", "phi"}
-    assert set(a["runs"]["phi"]["blinding"]["also_hidden"]) == {"invisible"}
+    # every selection hides every protected region, and says so
+    for run in ("invisible", "dimuon", "phi"):
+        assert a["runs"][run]["blinding"]["regions_hidden"] == ["invisible", "phi"], run
+    assert a["blinding"]["ledger"]["entries"] == []
 
 
 def test_blinded_report_does_not_depend_on_the_box_content(analyzed):
@@ -218,3 +220,19 @@ def test_unblinding_shows_the_box_and_is_recorded(analyzed, caplog):
     assert f"at {blinding['unblinded_at']} by {blinding['unblinded_by']}" in html
     assert f"observed in the box: 2016: {n}" in html
     assert f"<td>box</td><td>{n}</td>" in html
+    # the ledger beside the outputs holds the act; results, report and limits show it
+    (entry,) = blinding["ledger"]["entries"]
+    assert entry == blinding["unblinding"]
+    assert entry["regions"] == ["invisible"]
+    assert blinding["ledger"]["path"] == str((run["out"] / "unblinding.jsonl").resolve())
+    assert f"<td>{entry['configuration_sha256']}</td>" in html
+    for model, lim in doc["limits"].items():
+        assert lim["blinding"]["record"]["unblinding"] == entry, model
+    # a blinded chain into the same folder afterwards: blinded again, the record kept
+    ledger = (run["out"] / "unblinding.jsonl").read_bytes()
+    _analyze(run["manifest"], run["out"])
+    again = json.loads((run["out"] / "results.json").read_text())
+    assert again["blinding"]["blinded"] is True
+    assert again["blinding"]["ledger"]["entries"] == [entry]
+    assert (run["out"] / "unblinding.jsonl").read_bytes() == ledger
+    assert f"<td>{entry['configuration_sha256']}</td>" in (run["out"] / "report.html").read_text()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import pickle
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from na64reco.cli import main
 from na64reco.errors import InputFileError, NA64Error
 from na64reco.fileset import Fileset, load_fileset, write_fileset
 from na64reco.run import executors
+from na64reco.run.outputs import read_histograms
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 MANIFEST = SAMPLE / "fileset.json"
@@ -38,8 +38,7 @@ START_TIMEOUT_S = 40  # scheduler file written and both workers connected
 
 def _load(out: Path) -> tuple[dict, dict, str]:
     summary = json.loads((out / "summary.json").read_text())
-    with open(out / "histograms.pkl", "rb") as fh:
-        hists = pickle.load(fh)
+    hists = read_histograms(out / "histograms.json")
     return summary, hists, (out / "sideband_events.csv").read_text()
 
 

@@ -21,7 +21,7 @@ from _reliability import (
 from na64reco.eventtree import content_digest
 from na64reco.sim.run import SimRequest, simulate
 
-CLUSTER = 150  # the shipped physics files in clusters of 150 events: 12 + 8 clusters
+CLUSTER = 150  # the shipped physics files in clusters of 150 events: 14 + 10 clusters
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def _run(sample: dict, out, **options) -> dict:
     )
 
 
-@pytest.mark.parametrize(("chunksize", "chunks"), [(150, 20), (450, 7), (1000, 4)])
+@pytest.mark.parametrize(("chunksize", "chunks"), [(150, 24), (450, 9), (1000, 4)])
 def test_chunk_size_does_not_change_results(sample, tmp_path, chunksize, chunks):
     """Chunks of one or several clusters (coffea never splits one) give the same outputs."""
     summary = _run(sample, tmp_path / "out", chunksize=chunksize)
@@ -57,7 +57,7 @@ def test_futures_executor_any_worker_count(sample, tmp_path, workers, chunksize)
 
 
 def test_dask_executor_gives_identical_results(sample, tmp_path):
-    """A LocalCluster of 2 worker processes, started and closed by run_analysis; 20 chunks
+    """A LocalCluster of 2 worker processes, started and closed by run_analysis; 24 chunks
     finished in whatever order the workers take them."""
     summary = _run(sample, tmp_path / "dask", executor="dask", workers=2, chunksize=CLUSTER)
     assert summary["provenance"]["executor"] == {
@@ -65,7 +65,7 @@ def test_dask_executor_gives_identical_results(sample, tmp_path):
         "scheduler": "LocalCluster",
         "workers": 2,
     }
-    assert summary["metrics"]["chunks"] == 20
+    assert summary["metrics"]["chunks"] == 24
     assert_same_results(tmp_path / "dask", sample["reference"])
 
 

@@ -118,7 +118,8 @@ def test_real_data_without_mc(tmp_path, make_batch):
 
 
 def test_streaming_clusters(tmp_path, make_batch):
-    batches = [make_batch(n, seed=s) for s, n in enumerate([70, 0, 130, 45])]
+    # one run per batch: the events of one run must have distinct ids (the reader checks)
+    batches = [make_batch(n, seed=s, run=9000 + s) for s, n in enumerate([70, 0, 130, 45])]
     path = tmp_path / "stream.root"
     with EventTreeWriter(path, {"seed": 3}, cluster_size=100, compression="lz4") as w:
         for b in batches:

@@ -12,6 +12,7 @@ from _reliability import run_analysis
 from click.testing import CliRunner
 
 from na64reco.analyses import ANALYSES
+from na64reco.blinding import definition_record
 from na64reco.calibration.constants import CalibrationError
 from na64reco.calibration.io import load_calibration
 from na64reco.checksums import sha256_file
@@ -25,7 +26,7 @@ from na64reco.shipped import calibration_path
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 MANIFEST = SAMPLE / "fileset.json"
-OUTPUT_FILES = ("histograms.root", "histograms.pkl", "summary.json", "sideband_events.csv")
+OUTPUT_FILES = ("histograms.root", "histograms.json", "summary.json", "sideband_events.csv")
 SUMMARY_KEYS = {
     "analysis",
     "cutset",
@@ -68,13 +69,20 @@ def test_shipped_sample_writes_all_outputs(shipped_run):
     assert loaded.keys() >= SUMMARY_KEYS
     assert loaded["analysis"] == "invisible"
     assert loaded["cutset"] == load_cutset("invisible").as_dict()
-    assert loaded["blinding"] == {
-        "blinded": True,
-        "unblinded_at": None,
-        "unblinded_by": None,
-        # the other shipped analyses' signal regions are hidden as well (same events)
-        "also_hidden": {"phi": ["muon_tag", "box"]},
-    }
+    blinding = loaded["blinding"]
+    assert blinding["blinded"] is True
+    assert (blinding["unblinded_at"], blinding["unblinded_by"], blinding["unblinding"]) == (
+        None,
+        None,
+        None,
+    )
+    # every protected region is hidden (same events), with the definition's own constants
+    assert blinding["regions_hidden"] == ["invisible", "phi"]
+    assert blinding["regions_opened"] == []
+    assert blinding["signal_box_hidden"] == ["hcal_zero", "box"]
+    assert blinding["definition"] == definition_record()
+    assert blinding["calibration"]["sha256"] == sha256_file(calibration_path())
+    assert blinding["ledger"] == {"path": str((out / "unblinding.jsonl").resolve()), "entries": []}
     assert loaded["bad_files"] == []
     prov = loaded["provenance"]
     physics = [e for e in load_fileset(MANIFEST).files if e.kind == "physics"]

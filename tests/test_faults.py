@@ -24,8 +24,8 @@ from na64reco.errors import NA64Error
 
 pytestmark = pytest.mark.slow  # a Dask cluster and a worker restart: ~30 s
 
-CLUSTER = 150  # 20 chunks on the shipped physics files
-CHUNKS = 20
+CLUSTER = 150  # 24 chunks on the shipped physics files
+CHUNKS = 24
 TASK_SECONDS = 0.1  # added to every chunk on the workers: the run outlasts the kill
 
 
@@ -46,7 +46,7 @@ def _slow_chunks(seconds: float) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A LocalCluster of 2 worker processes (with nannies, which restart a killed worker), the
-    shipped physics files in 20 chunks and their undisturbed (iterative) run."""
+    shipped physics files in 24 chunks and their undisturbed (iterative) run."""
     from distributed import Client, LocalCluster
 
     tmp = tmp_path_factory.mktemp("faults")
@@ -70,13 +70,13 @@ def cluster(tmp_path_factory):
 def _kill_a_busy_worker(client, checkpoints: Path, record: dict) -> None:
     """Once 2 chunks are checkpointed, SIGKILL a worker that is processing a task."""
     deadline = time.monotonic() + 60
-    while len(list(checkpoints.rglob("*.pkl.lz4"))) < 2:
+    while len(list(checkpoints.rglob("*.ckpt"))) < 2:
         if time.monotonic() > deadline:
             return
         time.sleep(0.01)
     busy = [w for w, keys in client.processing().items() if keys]
     pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
-    record["chunks_done"] = len(list(checkpoints.rglob("*.pkl.lz4")))
+    record["chunks_done"] = len(list(checkpoints.rglob("*.ckpt")))
     os.kill(pid, signal.SIGKILL)
     record["pid"] = pid
 
@@ -133,5 +133,33 @@ def test_killed_worker_without_retries_fails_clearly(cluster, tmp_path):
     assert "Dask workers died" in str(error)
     assert "finished chunks are checkpointed: resume the run" in str(error)
     assert not (out / "summary.json").exists()
-    assert not (out / "histograms.pkl").exists()
-    assert list((out / ".checkpoint").rglob("*.pkl.lz4"))  # resumable
+    assert not (out / "histograms.json").exists()
+    assert list((out / ".checkpoint").rglob("*.ckpt"))  # resumable
+
+
+def test_warm_up_never_waits_for_a_lost_worker(cluster):
+    """The Dask warm-up (one task per worker, started while the inputs are validated) whose
+    worker is killed, and whose other task does not end: ``finish_warm_up`` returns after its
+    timeout instead of waiting for the lost worker forever (the tasks may run on any worker)."""
+    from types import SimpleNamespace
+
+    from na64reco.run.executors import finish_warm_up, start_warm_up
+
+    client = cluster["client"]
+    client.wait_for_workers(2, timeout=60)
+    slow = SimpleNamespace(process=lambda events: time.sleep(20))  # a warm-up that hangs
+    futures = start_warm_up(SimpleNamespace(client=client), slow, physics_entries()[0].path)
+    assert len(futures) == 2
+    deadline = time.monotonic() + 30
+    while not all(keys for keys in client.processing().values()):  # both warm-ups running
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pids = client.run(os.getpid)
+    first = sorted(pids)[0]
+    os.kill(pids[first], signal.SIGKILL)  # the worker of one warm-up is lost
+    start = time.monotonic()
+    finish_warm_up(futures, timeout_s=4.0)
+    assert time.monotonic() - start < 8.0  # the timeout, not the lost worker, ends the wait
+    for pid in client.run(os.getpid).values():  # leave two fresh workers (nannies restart them)
+        os.kill(pid, signal.SIGKILL)
+    client.wait_for_workers(2, timeout=60)

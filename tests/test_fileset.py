@@ -20,9 +20,9 @@ def entry(path, sha, **kw):
     base = {
         "path": path,
         "kind": "physics",
-        "period": "2023B",
-        "run_min": 9000,
-        "run_max": 9000,
+        "period": "2022",
+        "run_min": 7000,
+        "run_max": 7000,
         "events": 100,
         "eot": 1.0e6,
         "sha256": sha,
@@ -47,8 +47,8 @@ def manifest(tmp_path):
         "name": "2023B-physics",
         "tree": "events",
         "files": [
-            entry("a.root", sha256_file(data / "a.root"), run_min=9000, run_max=9004),
-            entry("b.root", sha256_file(data / "b.root"), run_min=9005, run_max=9010, events=50),
+            entry("a.root", sha256_file(data / "a.root"), run_min=7000, run_max=7004),
+            entry("b.root", sha256_file(data / "b.root"), run_min=7005, run_max=7010, events=50),
             entry(
                 str(sig), sha256_file(sig), kind="signal", eot=None,
                 generator={"name": "na64reco.sim", "seed": 1},
@@ -113,7 +113,7 @@ def test_write_round_trip(manifest, tmp_path):
         (lambda r: r["files"][0].update(sha256="xyz"), "files.0.sha256", "should match pattern"),
         (lambda r: r["files"][1].pop("period"), "files.1.period", "Field required"),
         (lambda r: r["files"][1].update(runs=3), "files.1.runs", "Extra inputs"),
-        (lambda r: r["files"][1].update(run_min=9011), "files.1", "run_max 9010 is below run_min"),
+        (lambda r: r["files"][1].update(run_min=7011), "files.1", "run_max 7010 is below run_min"),
         (lambda r: r["files"][1].update(run_max="x"), "files.1.run_max", "valid integer"),
     ],
 )
@@ -141,7 +141,7 @@ def test_not_json(tmp_path):
 
 def test_duplicate_file(manifest):
     path, raw = manifest
-    dup = dict(raw["files"][0], path="./a.root", run_min=9100, run_max=9100)
+    dup = dict(raw["files"][0], path="./a.root", run_min=7100, run_max=7100)
     raw["files"].append(dup)
     with pytest.raises(ConfigError) as info:
         load_fileset(write(path, raw))
@@ -151,18 +151,18 @@ def test_duplicate_file(manifest):
 
 def test_overlapping_runs(manifest):
     path, raw = manifest
-    raw["files"][1]["run_min"] = 9004
+    raw["files"][1]["run_min"] = 7004
     with pytest.raises(ConfigError) as info:
         load_fileset(write(path, raw))
     assert info.value.key == "files.1.run_min"
     assert "a.root" in info.value.problem
     assert "b.root" in info.value.problem
-    assert "9000-9004" in info.value.problem
+    assert "7000-7004" in info.value.problem
 
 
 def test_overlap_allowed_across_kinds_and_for_signal(manifest, tmp_path):
     path, raw = manifest
-    raw["files"][1].update(kind="calibration", run_min=9000)
+    raw["files"][1].update(kind="calibration", run_min=7000)
     sig2 = tmp_path / "sig2.root"
     sig2.write_bytes(b"x")
     raw["files"].append(dict(raw["files"][2], path=str(sig2), sha256=sha256_file(sig2)))

@@ -26,8 +26,8 @@ from click.testing import CliRunner
 from na64reco.cli import main
 from na64reco.run.checkpoint import ChunkCheckpointer
 
-CLUSTER = 150  # events per cluster: 12 + 8 chunks on the shipped physics files
-CHUNKS = 20
+CLUSTER = 150  # events per cluster: 14 + 10 chunks on the shipped physics files
+CHUNKS = 24
 SELECTIONS = Path(__file__).resolve().parents[1] / "selections"
 
 
@@ -46,7 +46,7 @@ def many_chunks(tmp_path_factory) -> dict:
 
 
 def _chunk_files(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("*.pkl.lz4"))
+    return sorted(folder.rglob("*.ckpt"))
 
 
 # `na64` with every chunk slowed by 0.1 s, so that the signal surely lands mid-run (a chunk of
@@ -70,9 +70,9 @@ SLOW_MAIN = (
 def _start_and_interrupt(d: dict, out: Path, sig: int) -> int:
     """``na64 run`` in a subprocess, stopped with ``sig`` once 3 chunks are checkpointed;
     returns the number of chunk checkpoints left behind."""
-    out.mkdir()
-    # a complete summary of an earlier run in the folder: must not survive the new run's start
-    shutil.copy(d["reference"] / "summary.json", out / "summary.json")
+    # a complete set of outputs of an earlier run in the folder: must not survive the new
+    # run's start (the folder's previous set is removed before any chunk is processed)
+    shutil.copytree(d["reference"], out)
     cmd = [sys.executable, "-c", SLOW_MAIN, "-q", "run",
            str(d["manifest"]), "--analysis", "invisible", "--out", str(out),
            "--chunksize", str(CLUSTER), "--no-plots"]  # fmt: skip
@@ -94,6 +94,7 @@ def _start_and_interrupt(d: dict, out: Path, sig: int) -> int:
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     assert not (out / "summary.json").exists()  # no complete-looking result
+    assert not (out / "histograms.json").exists()  # nor any file of the earlier set
     done = len(_chunk_files(checkpoints))
     assert 3 <= done < CHUNKS
     return done

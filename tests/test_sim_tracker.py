@@ -14,7 +14,6 @@ from na64reco.conditions.periods import get_period
 from na64reco.conditions.truth_calibration import true_calibration
 from na64reco.eventtree.contract import JAGGED_BRANCHES
 from na64reco.sim.tracker import (
-    MM_X_OVER_X0,
     READOUT_WINDOW_NS,
     TrackSegments,
     beam_segments,
@@ -317,7 +316,7 @@ def test_multiple_scattering_grows_at_low_momentum():
     lo = _mm_line_residual(rng, 1.0)
     # the kick at MM5 cancels in x6 - (x5 + x7) / 2; the one at MM6 moves x7 by theta0 * 0.7 m:
     # 1 GeV: theta0 = 13.6 MeV / 1 GeV * sqrt(0.003) = 0.74 mrad -> 0.26 mm residual
-    theta0 = 13.6e-3 / 1.0 * np.sqrt(MM_X_OVER_X0)
+    theta0 = 13.6e-3 / 1.0 * np.sqrt(GEOM.mm_stations[5].x_over_x0)
     expected = 0.5 * theta0 * 700.0
     assert hi < 0.15
     assert lo == pytest.approx(np.hypot(hi, expected), rel=0.15)

@@ -1,17 +1,21 @@
 """Trigger emulation (paper 000 eq. 8) against the simulated hardware's recorded physics bit.
 
-The simulated hardware forms Tr(X) from the digitised channels in the gate with the *true*
-constants (``na64reco.sim.hardware.digital_trigger``); the emulation applies the same rule with
-constants *derived* from simulated calibration runs, so what is tested is the emulation plus the
-calibration. Compared: P(emulated == recorded bit) over every recorded event (physics, beam and
-random triggers). The 95% trigger efficiency (random loss) is invisible on recorded events: an
-event the hardware fired and then lost is recorded only if the 1e-5 beam trigger also took it.
+The simulated hardware forms Tr(X) from the analogue signals (``na64reco.sim.hardware``: the
+in-gate deposits plus the channels' noise, before any ADC); the emulation applies the rule of
+``na64reco.trigger`` to the digitised channels with constants *derived* from simulated
+calibration runs. Compared: P(emulated == recorded bit) over every recorded event (physics,
+beam and random triggers). They differ by the calibration, the digitisation and the read-out
+of pile-up: a channel reports one pulse, the larger of two, so an out-of-gate pile-up pulse can
+hide the in-time one the hardware summed (events with a pile-up particle: ~10% of 2016, ~25% of
+2022 recorded events; the selection's pile-up cut removes them). The 95% trigger efficiency
+(random loss) is invisible on recorded events: an event the hardware fired and then lost is
+recorded only if the 1e-5 beam trigger also took it.
 
-Measured with the seeds below and 1500 scan events per cell: 2016 99.96%, 2022 99.66%; the
-remaining disagreements are events within the calibration uncertainty of a threshold (preshower
-gains known to ~2%, the ECAL scale of the beam cell to ~0.15%; 2022 has the full-energy shower
-tail right at its 90 GeV threshold). With the 30 scan events per cell of the shipped sample the
-agreement is ~99.1%.
+Measured with the seeds below and 1500 scan events per cell, events without pile-up: 2016
+99.70%, 2022 99.53% (all events: 93.8%, 81.0%); with the true constants 99.87% and 99.84%. The
+rest are events within the calibration uncertainty of a threshold (preshower gains known to a
+few %, 2022's full-energy shower tail piling up at its 90 GeV threshold) and PS channels whose
+small deposit (< 1 noise sigma) the digitiser reports as a noise pulse out of the gate.
 """
 
 from __future__ import annotations
@@ -51,28 +55,31 @@ def test_agreement_with_recorded_bit(period):
     emu = emulate_trigger(reco, get_period(period))
     assert set(TRIGGER_TERMS) < set(emu)
     recorded = (a["trigger"] & 1) > 0
-    agreement = (emu["trigger"] == recorded).mean()
-    assert agreement >= 0.995, agreement
-    # emulated but not recorded (the efficiency loss seen on recorded events) is ~0
-    assert (emu["trigger"] & ~recorded).mean() < 0.001
+    quiet = a["mc_n_pileup"] == 0
+    agreement = (emu["trigger"] == recorded)[quiet].mean()
+    assert agreement >= 0.993, agreement
+    # with pile-up the read-out hides in-time pulses: recorded but not emulated, never the reverse
+    assert (emu["trigger"] & ~recorded).mean() < 0.003
+    assert (emu["trigger"] == recorded)[~quiet].mean() > 0.2
     # the terms: random triggers rarely fire the counters; beam electrons fail the ECAL term
     rnd = (a["trigger"] & 4) > 0
     assert emu["s_counters"][rnd].mean() < 0.06  # only a pile-up beam particle in the gate
     beam_e = ((a["trigger"] & 2) > 0) & (a["mc_process"] == 1) & (a["mc_beam_energy"] > 95)
-    beam_e &= a["mc_n_pileup"] == 0  # an out-of-gate pile-up pulse can hide the in-time one
+    beam_e &= quiet  # an out-of-gate pile-up pulse can hide the in-time one
     assert (~emu["ecal_below"][beam_e]).mean() > 0.95
     prod = emu["s_counters"] & emu["no_v1"] & emu["ps_above"] & emu["ecal_below"]
     np.testing.assert_array_equal(prod, emu["trigger"])
 
 
-def test_true_constants_reproduce_the_hardware_exactly():
-    """With the true constants the emulation is the hardware rule (no statistics involved)."""
+def test_true_constants_reproduce_the_hardware():
+    """With the true constants the emulation of events without pile-up is the hardware's
+    decision up to the digitisation (99.8% measured)."""
     a = _generate("2018", 9, eot=2e8)
     cset = calibration_from_truth("2018")
     sums = trigger_sums(a, cset, get_period("2018").trigger.gate_ns)
     emu = emulate_trigger(sums, get_period("2018"))["trigger"]
     recorded = (a["trigger"] & 1) > 0
-    # recorded => fired; fired but not recorded only through the 95% efficiency
-    assert np.all(emu[recorded])
-    lost = emu & ~recorded
-    assert lost.mean() < 0.001
+    quiet = a["mc_n_pileup"] == 0
+    assert (emu == recorded)[quiet].mean() > 0.997
+    # fired but not recorded only through the 95% efficiency
+    assert (emu & ~recorded).mean() < 0.003

@@ -1,12 +1,14 @@
 """The background-and-normalisation stage: blinded run outputs -> background.json, limit inputs.
 
 ``build_background(run_dirs, out, ...)`` reads each ``na64 run --analysis invisible`` output
-(``summary.json``, ``histograms.pkl``, ``sideband_events.csv``), checks they can be combined (the
-same cut set; no input file or run in two outputs; blinded), and per run period computes:
+(``summary.json``, ``histograms.json``, ``sideband_events.csv``: data formats, nothing read back
+executes), checks they can be combined (the protected invisible cut set; no input file or run in
+two outputs; blinded, with a blinding record that matches the current definition and its ledger,
+``na64reco.blinding.check_record``), and per run period computes:
 
 * the sideband extrapolation (``sideband.sideband_estimate``; primary method) with its plot,
-  fitted on ``sideband.default_fit_range``: from the box edge to min(trigger threshold, 80 GeV)
-  (recorded as ``fit_range_gev`` with the rule and the trigger threshold);
+  fitted on ``sideband.default_fit_range``: from the box edge to the trigger threshold less three
+  ECAL resolutions there (recorded as ``fit_range_gev`` with the rule and the threshold);
 * the ABCD estimate with the closure factor from a truth-level simulated plane (``abcd``);
 * the MC-based components from ``na64reco.sim.validation.expected_box_background`` at the
   period's delivered EOT, *without* the upstream interactions (that is what the sideband
@@ -23,7 +25,6 @@ are used.
 from __future__ import annotations
 
 import csv
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +34,13 @@ import numpy as np
 from na64reco.background.abcd import abcd_prediction, closure_factor, region_counts
 from na64reco.background.exposure import dimuon_ratio, eot_from_beam_trigger, run_output_eot
 from na64reco.background.sideband import (
-    FIT_MAX_GEV,
+    FIT_RANGE_RULE,
     default_fit_range,
     plot_sideband,
     sideband_estimate,
 )
+from na64reco.blinding.definition import check_protected_cutset, definition_record
+from na64reco.blinding.record import check_record
 from na64reco.checksums import sha256_file
 from na64reco.conditions import get_period
 from na64reco.cutsets.config import CutSet
@@ -53,6 +56,7 @@ from na64reco.limit_inputs import (
     write_limit_inputs,
 )
 from na64reco.provenance import provenance
+from na64reco.run.outputs import read_histograms
 from na64reco.schemas.background import BACKGROUND_FORMAT, BACKGROUND_VERSION, BackgroundDocument
 from na64reco.schemas.summary import SUMMARY_FORMAT, SUMMARY_VERSION, RunSummary
 from na64reco.sim.validation import expected_box_background
@@ -81,9 +85,9 @@ class RunOutput:
 
 
 def load_run_output(run_dir: str | Path) -> RunOutput:
-    """summary.json (validated), histograms.pkl and the sideband events of one run output."""
+    """summary.json (validated), histograms.json and the sideband events of one run output."""
     d = Path(run_dir)
-    files = {n: d / n for n in ("summary.json", "histograms.pkl", "sideband_events.csv")}
+    files = {n: d / n for n in ("summary.json", "histograms.json", "sideband_events.csv")}
     for name, path in files.items():
         if not path.is_file():
             raise ConfigError(path, "(file)", f"missing: {d} is not a complete run output ({name})")
@@ -93,9 +97,8 @@ def load_run_output(run_dir: str | Path) -> RunOutput:
         format_name=SUMMARY_FORMAT,
         versions=(SUMMARY_VERSION,),
     )
-    with open(files["histograms.pkl"], "rb") as fh:
-        hists = pickle.load(fh)  # our own output
-    with open(files["sideband_events.csv"], newline="") as fh:
+    hists = read_histograms(files["histograms.json"])
+    with open(files["sideband_events.csv"], newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     return RunOutput(
         dir=str(d),
@@ -113,6 +116,11 @@ def check_combinable(outputs: list[RunOutput], analysis: str | None = "invisible
         path = Path(o.dir) / "summary.json"
         if analysis and o.cutset.name != analysis:
             raise ConfigError(path, "cutset.name", f"is {o.cutset.name!r}, expected {analysis!r}")
+        try:  # the box edges the background needs are those of the protected region
+            check_protected_cutset(o.cutset.model_copy(update={"source": str(path)}))
+        except ConfigError as exc:
+            raise ConfigError(path, f"cutset.{exc.key}", exc.problem) from None
+        check_record(o.summary.blinding, path, blinded=True)
         if o.summary.cutset != first.summary.cutset:
             raise ConfigError(
                 path,
@@ -187,10 +195,7 @@ def period_background(
     source = ", ".join(str(Path(o.dir) / "sideband_events.csv") for o in outputs)
     sb = sideband_estimate(ecal, box, fit_range, source=f"{source} (period {period})")
     sb["trigger_max_gev"] = float(p.trigger.ecal_max_gev)
-    sb["fit_range_rule"] = (
-        f"box edge to min(trigger threshold, {FIT_MAX_GEV:g} GeV): above the 2016-2018 "
-        "threshold the sideband is the full-energy electron tail (default_fit_range)"
-    )
+    sb["fit_range_rule"] = FIT_RANGE_RULE
     sb["n_above_fit_range"] = int(np.count_nonzero(ecal >= fit_range[1]))
     if plots_dir is not None:
         plots_dir.mkdir(parents=True, exist_ok=True)
@@ -329,6 +334,11 @@ def build_background(
     if dimuon_dir is not None:
         dimuon = dimuon_crosscheck(dimuon_dir, dimuon_reference, verify_checksums)
 
+    blinding = {
+        "blinded": True,
+        "definition": definition_record(),
+        "ledger": _ledger_entries(outputs),
+    }
     prov = provenance(
         run_outputs=[
             {
@@ -346,6 +356,7 @@ def build_background(
         "format": BACKGROUND_FORMAT,
         "version": BACKGROUND_VERSION,
         "blinded": True,
+        "blinding": blinding,
         "periods": results,
         "efficiencies": efficiencies,
         "dimuon": dimuon,
@@ -358,6 +369,15 @@ def build_background(
     if limit_inputs is not None:
         write_inputs(limit_inputs, doc)
     return doc
+
+
+def _ledger_entries(outputs: list[RunOutput]) -> list[dict]:
+    """Every unblinding recorded in the inputs' ledgers (once each, in time order)."""
+    entries = {}
+    for o in outputs:
+        for e in o.summary.blinding.ledger.entries:
+            entries[e.entry_sha256] = e.model_dump(mode="json")
+    return sorted(entries.values(), key=lambda e: e["time"])
 
 
 def _final_count(path: Path, summary: RunSummary) -> dict[str, int]:
@@ -450,6 +470,7 @@ def write_inputs(path: str | Path, doc: dict) -> Path:
     inputs = LimitInputs(
         name="na64reco background stage",
         blinded=True,
+        blinding={**doc["blinding"], "unblinding": None},
         periods=periods,
         provenance={**doc["provenance"], "efficiency_notes": notes},
     )

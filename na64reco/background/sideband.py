@@ -5,11 +5,11 @@ Events passing every cut but the signal-region ones, with E_HCAL below the zero 
 maximum-likelihood fit (iminuit) in a range above the box; the fitted model is integrated into
 the box (``box_lo``-``box_hi`` GeV).
 
-* Nominal model: an exponential ``exp(b E)`` (paper 001) on ``[box_hi, min(trigger threshold,
-  80 GeV)]`` (``default_fit_range``): the physics trigger requires E_ECAL below 80 GeV in
-  2016-2018 and 90 GeV in 2021-2022, and above 80 GeV the 2021-2022 sideband is the low tail of
-  full-energy (100 GeV) electron showers let in by the raised threshold, not the upstream
-  interactions the fit extrapolates; the fit uses the same 80 GeV upper edge in every period.
+* Nominal model: an exponential ``exp(b E)`` (paper 001) on ``[box_hi, E_th - 3 sigma(E_th)]``
+  (``default_fit_range``): E_th is the period's trigger threshold (80 GeV in 2016-2018, 90 GeV
+  in 2021-2022) and sigma(E_th) the ECAL resolution there (conditions): 75.5 and 85.0 GeV.
+  Within a few resolutions of the threshold the recorded sideband is not the upstream spectrum
+  the fit extrapolates (trigger turn-on, full-energy showers of the resolution tail).
 * Statistical uncertainty: the fit covariance of (nu, shape parameters) propagated to the box
   integral with the numerical gradient (delta method).
 * Systematic uncertainty: the same extrapolation with alternative functions (exponential,
@@ -35,12 +35,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from iminuit import Minuit
 from scipy import integrate, stats
 
 from na64reco.conditions.periods import BEAM_ENERGY_GEV, PERIODS
+from na64reco.conditions.response import RESPONSE, Response
 from na64reco.errors import SidebandFitError
 
 MIN_EVENTS = 5
@@ -49,10 +51,24 @@ MIN_EVENTS = 5
 MIN_EVENTS_ALTERNATIVES = 30
 RANGE_SHIFT_GEV = 5.0
 DISFAVOURED = 4.0  # 2 delta NLL: a variation worse than the exponential by > 2 sigma is left out
-# Upper edge of the sideband fit: the lowest physics-trigger threshold of any period, i.e. the
-# 2016-2018 one (80 GeV, papers 000, 002), kept for 2021-2022 when the trigger moved to 90 GeV
-# (paper 001): see ``default_fit_range``. From the run-period conditions, not repeated here.
-FIT_MAX_GEV = min(p.trigger.ecal_max_gev for p in PERIODS.values())
+# Upper edge of the sideband fit: the trigger threshold less FIT_EDGE_SIGMAS resolutions at the
+# threshold [choose 3], see ``default_fit_range``; from the run-period conditions.
+FIT_EDGE_SIGMAS = 3.0
+FIT_RANGE_RULE = (
+    f"box edge to E_th - {FIT_EDGE_SIGMAS:g} sigma_E(E_th) (trigger threshold less "
+    f"{FIT_EDGE_SIGMAS:g} ECAL resolutions there: trigger turn-on and full-energy tail stay out; "
+    "default_fit_range)"
+)
+
+
+def fit_upper_edge(trigger_max: float, resp: Response = RESPONSE) -> float:
+    """E_th - FIT_EDGE_SIGMAS x sigma_E(E_th), sigma_E/E = a / sqrt(E) (+) c of the ECAL."""
+    sigma = trigger_max * np.hypot(resp.ecal_stochastic / np.sqrt(trigger_max), resp.ecal_constant)
+    return float(trigger_max - FIT_EDGE_SIGMAS * sigma)
+
+
+# The largest upper edge of any period (kept for callers that quote a single number)
+FIT_MAX_GEV = max(fit_upper_edge(p.trigger.ecal_max_gev) for p in PERIODS.values())
 
 
 @dataclass(frozen=True)
@@ -213,35 +229,28 @@ def fit_sideband(
     return res
 
 
-def default_fit_range(
-    box_hi: float, trigger_max: float, fit_max: float = FIT_MAX_GEV
-) -> tuple[float, float]:
-    """From the box edge to ``min(trigger_max, fit_max)`` (80 GeV): the sideband fit range.
+def default_fit_range(box_hi: float, trigger_max: float) -> tuple[float, float]:
+    """From the box edge to ``fit_upper_edge(trigger_max)``: the sideband fit range.
 
     What is extrapolated is the upstream-interaction background: degraded electrons with
-    E_HCAL ~ 0 and an E_ECAL spectrum falling towards the box (papers 000, 001, detector.md).
-    Paper 000 (2016-2018, trigger E_ECAL < 80 GeV) takes it from the sideband
-    "E_ECAL > 50 GeV; E_HCAL < 1 GeV", i.e. from the box edge to the 80 GeV threshold. In
-    2021-2022 the threshold is ~90 GeV (paper 001), which also records the low tail of
-    full-energy (E0 = 100 GeV) electron showers (resolution, beam-momentum spread, leakage):
-    in the simulated 2016-2022 exposure 99.9% of the 2021-2022 sideband events below 90 GeV
-    lie at 85-90 GeV and the counts rise steeply from ~76 GeV on (2022: 4.5 events/GeV at
-    78-80 GeV, 24 at 82-84, 290 at 86-87, ~5e5 at 89-90). An exponential fitted up to 90 GeV
-    measures the slope of that tail, not of the background, and extrapolates ~1e-29 events
-    into the box, its systematic being whatever an alternative shape makes of the tail (10.7
-    events for 2022). Above the 2016-2018 threshold the sideband adds no information on the
-    extrapolated background, so the fit stops at 80 GeV in every period: the same background
-    population and range as the published 2016-2018 method (papers 000, 001 use one method for
-    all periods); a lower trigger threshold still ends the range. The range variation (upper
-    edge - 5 GeV, ``RANGE_SHIFT_GEV``) probes what is left of the tail below 80 GeV (2022:
-    22 of the 39 events at 50-80 GeV lie at 76-80 GeV).
+    E_HCAL ~ 0 and an E_ECAL spectrum falling towards the box (papers 000, 001, detector.md),
+    taken from the sideband "E_ECAL > 50 GeV; E_HCAL < 1 GeV" (paper 000). Near the trigger
+    threshold E_th (80 GeV 2016-2018, 90 GeV 2021-2022) the recorded sideband is something else:
 
-    Not ``trigger_max - 10 GeV``: the same 80 GeV for 2021-2022, but it would shorten the
-    2016-2018 range (70 GeV) where no tail is seen. A two-component fit (background + tail) was
-    not adopted: on the 2022 sideband its box integral moves by 25x with the upper edge (86 vs
-    87 GeV), the tail shape not being exponential near the trigger turn-on.
+    * the trigger turn-on: the hardware sums the analogue signal (noise ~0.4 GeV), the
+      reconstruction measures it with its calibration and zero suppression, so the acceptance
+      in the reconstructed E_ECAL is not a step at E_th;
+    * full-energy showers: the resolution tail of 100 GeV electrons fires the trigger and
+      piles up just below E_th (2021-2022: a Gaussian of sigma ~2 GeV from the 100 GeV peak; in
+      the simulated clean sideband of the 2022 exposure ~5000 events/GeV at 87-88 GeV, ~250 at
+      86-87 GeV and none below 86 GeV in a 1.2e10 EOT sample, tests/test_sim_sideband.py).
+
+    Both scale with the ECAL resolution at the threshold, so the range ends FIT_EDGE_SIGMAS = 3
+    resolutions below it: 80 - 3 x 1.50 = 75.5 GeV (2016-2018), 90 - 3 x 1.65 = 85.0 GeV
+    (2021-2022). The range variation (upper edge - 5 GeV, ``RANGE_SHIFT_GEV``) probes the
+    dependence on that choice.
     """
-    return (float(box_hi), float(min(trigger_max, fit_max)))
+    return (float(box_hi), fit_upper_edge(trigger_max))
 
 
 def poisson_upper(n: int, cl: float = 0.9) -> float:
@@ -352,11 +361,9 @@ def sideband_estimate(
 
 def plot_sideband(result: dict, ecal: np.ndarray, path, title: str = "") -> None:
     """The sideband E_ECAL histogram, every converged fit extrapolated, the box shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import mplhep
+
+    from na64reco.plots.common import figure, save
 
     _, hi = result["fit_range_gev"]
     box = result["box_gev"]
@@ -364,14 +371,15 @@ def plot_sideband(result: dict, ecal: np.ndarray, path, title: str = "") -> None
     top = max(hi, float(result.get("trigger_max_gev") or hi))
     edges = np.arange(0.0, top + 2.0, 2.0)
     counts, _ = np.histogram(ecal, bins=edges)
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = figure((7, 5))
+    ax = fig.add_subplot()
     mplhep.histplot(
         counts,
         edges,
         ax=ax,
         histtype="errorbar",
         yerr=np.sqrt(counts),
-        label="sideband, E_HCAL < 1 GeV",
+        label="sideband (E_HCAL below the box edge)",
         color="k",
     )
     x = np.linspace(0.5, hi, 400)
@@ -408,17 +416,19 @@ def plot_sideband(result: dict, ecal: np.ndarray, path, title: str = "") -> None
     ax.set_title(f"{title} {txt}".strip(), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, Path(path))
 
 
 __all__ = [
+    "FIT_EDGE_SIGMAS",
     "FIT_MAX_GEV",
+    "FIT_RANGE_RULE",
     "MODELS",
     "FitResult",
     "SidebandFitError",
     "default_fit_range",
     "fit_sideband",
+    "fit_upper_edge",
     "plot_sideband",
     "poisson_upper",
     "sideband_estimate",

@@ -27,9 +27,10 @@ from na64reco.conditions import get_period
 from na64reco.eventtree.contract import TRIGGER_PHYSICS
 from na64reco.sim import generators as gen
 from na64reco.sim import hardware
+from na64reco.sim.upstream import MAX_ESCAPE_BOOST
 from na64reco.sim.validation import in_truth_box
 
-ESCAPE_BOOST = 150.0  # max boosted escape probability 0.0055 x 150 x 0.2 x exp(-10/8) < 1
+ESCAPE_BOOST = MAX_ESCAPE_BOOST  # the largest that keeps the boosted escape probability < 1
 CHUNK = 100_000
 
 
@@ -38,6 +39,7 @@ def _clean_events(rng, name: str, n: int, ctx, period) -> tuple[np.ndarray, np.n
     for start in range(0, n, CHUNK):
         m = min(CHUNK, n - start)
         batch = gen.BACKGROUND_GENERATORS[name](rng, m, ctx)
+        m = len(batch)  # em_shower keeps only part of its drawn electrons (sim.em_tail)
         gen.overlay_pileup(rng, batch, ctx)
         fired = hardware.physics_trigger(batch, period, ctx.response)
         fired &= rng.random(m) < period.trigger.efficiency * period.daq_live_fraction

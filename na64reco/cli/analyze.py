@@ -12,6 +12,7 @@ from na64reco.cli.group import (
     command_line,
     execution_options,
     executor_options,
+    gain_tolerance_option,
     logger,
     main,
     out_folder_option,
@@ -20,6 +21,7 @@ from na64reco.cli.group import (
 
 def _cutset_overrides(items: tuple[str, ...]) -> dict:
     from na64reco.analyses import ANALYSES
+    from na64reco.blinding import check_protected_cutset
     from na64reco.cutsets import load_cutset
 
     overrides = {}
@@ -31,7 +33,14 @@ def _cutset_overrides(items: tuple[str, ...]) -> dict:
                 f"{', '.join(ANALYSES)} and an existing file",
                 param_hint="--cutset",
             )
-        overrides[name] = load_cutset(Path(path))
+        cutset = load_cutset(Path(path))
+        if cutset.name != name:
+            raise click.BadParameter(
+                f"{item!r}: the cut set in {path} is named {cutset.name!r}, not {name!r}",
+                param_hint="--cutset",
+            )
+        check_protected_cutset(cutset)  # a protected analysis keeps its blinded region
+        overrides[name] = cutset
     return overrides
 
 
@@ -42,6 +51,7 @@ def _cutset_overrides(items: tuple[str, ...]) -> dict:
 @out_folder_option("Folder for the stages, report.html and results.json.")
 @executor_options
 @calibration_option("Use these constants instead of deriving them from the calibration runs.")
+@gain_tolerance_option
 @click.option(
     "--cutset",
     "cutsets",
@@ -61,6 +71,7 @@ def analyze(
     scheduler,
     chunksize,
     calibration,
+    gain_tolerance,
     cutsets,
     unblind,
     force,
@@ -81,8 +92,10 @@ def analyze(
     options = build_options(
         AnalyzeOptions,
         # the stages' own progress bars stay quiet: the chain prints one line per stage
-        run=RunOptions(
-            execution=execution_options(ctx, executor, workers, scheduler, chunksize, quiet=True)
+        run=build_options(
+            RunOptions,
+            execution=execution_options(ctx, executor, workers, scheduler, chunksize, quiet=True),
+            gain_tolerance=gain_tolerance,
         ),
         calibration=calibration,
         cutsets=_cutset_overrides(cutsets),

@@ -85,11 +85,11 @@ def background(
     """Background in the signal box and normalisation from blinded invisible-mode outputs.
 
     Per run period: exponential sideband fit (E_HCAL below the box's HCAL edge, E_ECAL from the
-    box edge to the trigger threshold or 80 GeV, whichever is lower: above 80 GeV the 2021-2022
-    sideband is the full-energy electron tail) extrapolated into the box, with stat (fit
-    covariance) and syst (spread of alternative functions and ranges); ABCD (regions A, C, D)
-    with an MC closure factor; MC components; EOT from the prescaled beam trigger. Never reads
-    the box content.
+    box edge to the trigger threshold less three ECAL resolutions there: the turn-on and the
+    full-energy electron tail stay out) extrapolated into the box, with stat (fit covariance)
+    and syst (spread of alternative functions and ranges); ABCD (regions A, C, D) with an MC
+    closure factor; MC components; EOT from the prescaled beam trigger. Never reads the box
+    content.
     """
     from na64reco.background.build import CLOSURE_EOT, build_background, load_run_output
     from na64reco.run import RunOptions, run_signal_efficiency

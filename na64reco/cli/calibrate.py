@@ -12,7 +12,10 @@ from na64reco.cli.group import main
 @main.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option(
-    "--verify-checksums", is_flag=True, help="Check every file against its manifest sha256."
+    "--verify-checksums/--no-verify-checksums",
+    default=True,
+    show_default=True,
+    help="Check every file of a manifest against its sha256, entries, run range and period.",
 )
 def inspect(target: Path, verify_checksums: bool) -> None:
     """Validate a fileset manifest (or one ROOT file) and summarise its content.
@@ -47,8 +50,13 @@ def calibrate(fileset: Path, out: Path, name: str | None, version: int) -> None:
     """
     from na64reco.calib.derive import calibrate_fileset
     from na64reco.calibration.io import write_calibration
+    from na64reco.fileset import load_fileset
+    from na64reco.pipeline.chain import validate_calibration_inputs
+    from na64reco.run import RunOptions
 
-    sets = calibrate_fileset(fileset, name=name or out.stem, version=version)
+    fs = load_fileset(fileset)
+    validate_calibration_inputs(fs, RunOptions())  # sha256, entries, runs, periods first
+    sets = calibrate_fileset(fs, name=name or out.stem, version=version)
     write_calibration(out, sets, version=version)
     for cset in sets:
         flags = cset.provenance["flags"]

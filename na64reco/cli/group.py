@@ -163,6 +163,20 @@ def executor_options(func):
     return func
 
 
+def gain_tolerance_option(func):
+    """``--gain-tolerance F``: a gain more than F times off its nominal value is an error."""
+    from na64reco.calibration.sanity import DEFAULT_GAIN_TOLERANCE, GAIN_WARN_FACTOR
+
+    return click.option(
+        "--gain-tolerance",
+        type=float,
+        default=DEFAULT_GAIN_TOLERANCE,
+        show_default=True,
+        help=f"A calibration gain more than this factor from the nominal one is an error "
+        f"(beyond {GAIN_WARN_FACTOR:g}: a warning, recorded).",
+    )(func)
+
+
 def execution_options(ctx: click.Context, executor, workers, scheduler, chunksize, **more):
     """The ExecutorOptions of the executor flags (``quiet`` from the group unless given)."""
     from na64reco.run.options import ExecutorOptions
@@ -186,6 +200,7 @@ __all__ = [
     "cutflow_table",
     "execution_options",
     "executor_options",
+    "gain_tolerance_option",
     "logger",
     "main",
     "out_folder_option",

@@ -9,9 +9,11 @@ import click
 from na64reco.cli.group import (
     build_options,
     calibration_option,
+    command_line,
     cutflow_table,
     execution_options,
     executor_options,
+    gain_tolerance_option,
     logger,
     main,
     out_folder_option,
@@ -25,13 +27,17 @@ from na64reco.cli.group import (
     required=True,
     help="Analysis: invisible, dimuon, phi (shipped cut sets) or a cut-set .toml file.",
 )
-@out_folder_option("Output folder: histograms.root/.pkl, summary.json, sideband_events.csv, plots.")
+@out_folder_option(
+    "Output folder: histograms.root/.json, summary.json, sideband_events.csv, plots."
+)
 @executor_options
 @calibration_option("Calibration constants [default: the shipped calib/na64sim-2016-2022.json].")
+@gain_tolerance_option
 @click.option(
     "--unblind",
     is_flag=True,
-    help="Reveal the signal region (recorded in summary.json). Only for a frozen analysis.",
+    help="Reveal the cut set's signal region and the protected region of its name (recorded "
+    "in OUT/unblinding.jsonl and summary.json). Only for a frozen analysis.",
 )
 @click.option(
     "--skip-bad-files", is_flag=True, help="Leave out invalid files (listed in the summary)."
@@ -77,6 +83,7 @@ def run(
     scheduler,
     chunksize,
     calibration,
+    gain_tolerance,
     unblind,
     skip_bad_files,
     maxchunks,
@@ -96,8 +103,9 @@ def run(
       na64 run FILESET --analysis invisible --out DIR --executor dask --scheduler tcp://HOST:8786
       na64 run FILESET --analysis invisible --out DIR --resume   # after an interrupted run
 
-    Every input file is validated first; the signal region stays blinded unless --unblind.
-    summary.json is written last: a folder without it holds no complete result.
+    Every input file is validated first; every blinded region stays hidden unless --unblind.
+    The previous outputs in OUT are replaced as a whole (files the toolkit did not write are
+    never removed); summary.json is written last: a folder without it holds no complete result.
     """
     from na64reco.analyses import resolve_cutset
     from na64reco.fileset import load_fileset
@@ -109,6 +117,7 @@ def run(
             ctx, executor, workers, scheduler, chunksize, maxchunks=maxchunks
         ),
         calibration=calibration,
+        gain_tolerance=gain_tolerance,
         unblind=unblind,
         skip_bad_files=skip_bad_files,
         make_plots=not no_plots and plots != "none",
@@ -117,13 +126,14 @@ def run(
         resume=resume,
         checkpoint_dir=checkpoint_dir,
         checksum_cache=not rehash,
+        command=command_line(),
     )
     cutset = resolve_cutset(analysis)
     fs = load_fileset(fileset)
     if unblind:
         click.secho(
             "WARNING: --unblind: the signal region will be visible in every output. "
-            "This is recorded in summary.json.",
+            "This is recorded in the unblinding ledger and in summary.json.",
             fg="red",
             bold=True,
             err=True,

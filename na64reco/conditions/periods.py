@@ -25,6 +25,7 @@ class TrackerStation:
     efficiency: float  # probability that a crossing particle leaves a hit per plane
     noise_hits_mean: float  # mean number of random noise hits per plane per event
     time_sigma_ns: float
+    x_over_x0: float = 0.0  # material in radiation lengths (multiple scattering, upstream rate)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Geometry:
     magnet_kick_z_m: float
     nominal_momentum_gev: float  # the momentum the magnets bend onto the beam cell (beam energy)
     ecal_z_m: float
+    hcal_z_m: float  # face of the first HCAL module
     mm_stations: tuple[TrackerStation, ...]
     straw_stations: tuple[TrackerStation, ...]
 
@@ -95,15 +97,18 @@ MAGNET_KICK_Z_M = 2.5
 # magnets, MM3-MM4 just downstream, MM5-MM7 at the end of the vacuum vessel before the ECAL. Pair
 # separations of 0.7 m give delta p / p ~ 1% with 0.25/sqrt(12) mm resolution [paper 002, 003].
 # Efficiency 0.985 per plane (NA64 Micromegas reach 98-99%) and ~0.1 noise hits per plane [choose].
+# Material ~0.3% X0 per station (two planes, drift and mesh, PCB) [choose].
 _MM = tuple(
-    TrackerStation(f"MM{i + 1}", z, 0.25, 320, 0.985, 0.1, 5.0)
+    TrackerStation(f"MM{i + 1}", z, 0.25, 320, 0.985, 0.1, 5.0, 0.003)
     for i, z in enumerate((-3.5, -2.8, 5.0, 5.7, 17.2, 17.9, 18.6))
 )
 # Straw tubes ST1, ST2 after the magnets, 6 mm wires, the largest transverse acceptance [paper 000]
 # (1.2 m wide planes, 200 wires) [choose]; efficiency 0.95, 0.02 noise hits per plane in the
 # 200 ns read-out window [choose]: the "no extra straw hit" cut then costs ~3% of electrons.
+# Material ~0.4% X0 per two-plane station with gas and walls [choose].
 _ST = tuple(
-    TrackerStation(f"ST{i + 1}", z, 6.0, 200, 0.95, 0.02, 10.0) for i, z in enumerate((6.5, 16.5))
+    TrackerStation(f"ST{i + 1}", z, 6.0, 200, 0.95, 0.02, 10.0, 0.004)
+    for i, z in enumerate((6.5, 16.5))
 )
 
 
@@ -119,6 +124,7 @@ def _geometry(ecal_nx: int, beam_cell: tuple[int, int], hcal_in_line: int) -> Ge
         magnet_kick_z_m=MAGNET_KICK_Z_M,
         nominal_momentum_gev=BEAM_ENERGY_GEV,  # the spectrometer is tuned to the beam energy
         ecal_z_m=19.5,  # ECAL face ~15 m vacuum vessel after the magnets [paper 002; choose]
+        hcal_z_m=20.1,  # behind the ~45 cm ECAL (150 x 3 mm [paper 003]) and the VETO [choose]
         mm_stations=_MM,
         straw_stations=_ST,
     )

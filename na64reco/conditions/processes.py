@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from na64reco.conditions.periods import RunPeriod
 from na64reco.conditions.response import RESPONSE
+from na64reco.conditions.upstream import UPSTREAM_Y_MIN, beam_line
 
 PROCESS_IDS: dict[str, int] = {
     "random": 0,
@@ -55,8 +56,8 @@ class ProcessSpec:
 #  * ~5e3 clean dimuons with E_ECAL <~ 60 GeV per 2.75e9 EOT [paper 002] -> 4.2e-6 for x_gamma > 0.2
 #    (the fraction with x_gamma > 0.4 of the bremsstrahlung spectrum is 0.54; trigger, SR tag and
 #    dead time keep ~85%).
-#  * ~0.5 events per 2.84e11 EOT in the signal box at truth level [paper 000] -> the upstream
-#    interaction parameters UPSTREAM_* below.
+#  * the box background of papers 000 and 001 -> the upstream escape parameters UPSTREAM_* below
+#    (the upstream rate itself follows from the beam-line material, ``conditions.upstream``).
 HADRON_ELECTROPRODUCTION_RATE = 2.8e-5
 HADRON_ELECTROPRODUCTION_YMIN = 0.12  # E_had > 12 GeV: below, E_ECAL > 88 GeV fails the trigger
 PUNCH_THROUGH_PROBABILITY = 2e-7  # all hadrons escape the HCAL through cracks [choose]
@@ -78,18 +79,22 @@ PION_ENU_BR = 1.23e-4
 KAON_DECAY_LENGTH_M = 751.0
 PION_DECAY_LENGTH_M = 5585.0
 # e- interactions in beam-line material (windows, counters, trackers) [paper 000, 001, 003]: the
-# dominant box background. A hadronic system takes y E0 (dN/dy ~ 1/y); with probability
+# dominant box background. The rate per EOT and the share before/after the magnets follow from
+# the material of the period's beam line (``conditions.upstream``: 1.3e-5 per EOT, 35% after the
+# magnets). A hadronic system takes y E0 (dN/dy ~ 1/y); with probability
 # UPSTREAM_ESCAPE_PROB * (y / 0.5) * exp(-y E0 / UPSTREAM_ESCAPE_SCALE_GEV) every secondary leaves
 # at large angle undetected (no tracker hit, no VETO, no HCAL), otherwise charged secondaries
 # cross the trackers and part of the energy reaches the HCAL. NA64 sees the clean sideband
 # (E_HCAL < 1 GeV, E_ECAL < E0) fall exponentially towards low E_ECAL and extrapolates it with an
 # exponential [paper 001]: the y factor, which cancels the 1/y of the spectrum, makes the
 # simulated clean spectrum exactly that exponential [choose: the escape probability is not
-# published; its shape is set by the observed sideband].
-UPSTREAM_RATE = 5e-6
-UPSTREAM_YMIN = 0.1
-UPSTREAM_AFTER_MAGNETS_FRACTION = 0.5  # the rest happen upstream of the magnets
-UPSTREAM_ESCAPE_PROB = 5.5e-3
+# published; its shape is set by the observed sideband]. UPSTREAM_ESCAPE_PROB is the one number
+# set on a background figure [choose]: the 2016-2018 box, 0.53 +- 0.17 events for 2.84e11 EOT in
+# all [paper 000], 0.4 +- 0.2 of them from upstream interactions [paper 001]. The same
+# probability holds for 2021-2022, whose figure (0.3 +- 0.2 [paper 001]) is then a check: there
+# the zero-degree HCAL3 catches part of the escaping systems (``sim.upstream``).
+UPSTREAM_YMIN = UPSTREAM_Y_MIN
+UPSTREAM_ESCAPE_PROB = 1.4e-3
 UPSTREAM_ESCAPE_SCALE_GEV = 8.0
 UPSTREAM_EXTRA_CHARGED_MEAN = 2.5  # mean extra charged secondaries when detected
 BEAM_MUON_TRIGGER_PROBABILITY = 1e-3  # mu Z -> mu Z gamma with a hard photon in the PS [choose]
@@ -153,11 +158,12 @@ def process_table(period: RunPeriod) -> dict[str, ProcessSpec]:
         ),
         ProcessSpec(
             "upstream_interaction",
-            UPSTREAM_RATE,
+            beam_line(period).interaction_rate(UPSTREAM_YMIN),
             f"y > {UPSTREAM_YMIN}",
             "e- interacting in beam-line material before or after the magnets: degraded e- "
             "(1 - y) E0 reaches the ECAL, hadrons at large angle mostly leave straw/MM hits",
-            "[choose] to give ~0.5 truth-level box events per 2.84e11 EOT [paper 000]",
+            "beam-line material x electronuclear yield per X0 (conditions.upstream); escape "
+            "probability [choose] on the 2016-2018 box [papers 000, 001]",
         ),
         ProcessSpec(
             "beam_muon",

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from na64reco.conditions import hcal_sampling
+from na64reco.eventtree.contract import DETECTOR_SHAPES
+
 
 @dataclass(frozen=True)
 class ChannelElectronics:
@@ -51,9 +56,15 @@ class Response:
     # HCAL: Fe/Sc, sigma/E ~ 60%/sqrt(E) [paper 002]; ~7.5 lambda_I per module [paper 002]
     hcal_stochastic: float = 0.60
     hcal_module_interaction_lengths: float = 7.5
-    hcal_mip_per_module_gev: float = 2.0  # a muon leaves ~2 GeV per module [paper 004, code]
-    hcal_mip_landau_width_gev: float = 0.25  # [choose]
-    hcal_muon_loss_per_module_gev: float = 1.4  # dE/dx of a muon in ~1.2 m Fe [choose]
+    # a muon's most probable signal per module, from the sampling structure: 1.93 GeV
+    # (conditions/hcal_sampling.py; paper 004: ~2 GeV, paper 002: ~2.5 GeV)
+    hcal_mip_per_module_gev: float = hcal_sampling.mip_signal_per_module_gev()
+    hcal_mip_landau_width_gev: float = hcal_sampling.mip_landau_width_gev()  # 0.087 GeV
+    # photo-statistics of the MIP signal: 50 photoelectrons per MIP and module [choose], a
+    # Gaussian 14% on top of the Landau (widths seen on the MIP peaks of the muon runs)
+    hcal_mip_photoelectrons: float = 50.0
+    # mean energy a ~10 GeV muon loses in a module (48 x 25.45 mm Fe): 1.93 GeV [derived, PDG]
+    hcal_muon_loss_per_module_gev: float = hcal_sampling.muon_loss_per_module_gev()
     hcal_lateral_core_fraction: float = 0.7  # hadron shower in the hit cell [choose]
     # VETO: 3 modules x 2 PMTs; a MIP deposits 4 MeV in ~2 cm of plastic [choose]
     veto_mip_gev: float = 0.004
@@ -87,6 +98,12 @@ RESPONSE = Response()
 # Read-out electronics per detector type [choose], tuned so that 100 GeV in one ECAL cell and the
 # largest HCAL deposits stay below the 12-bit ADC range, and the HCAL noise summed over 36 channels
 # (~0.3 GeV) sits well below the 1 GeV zero-energy threshold set by the noise [paper 002].
+# Saturation: the 12-bit ADC clips the raw amplitude (pedestal included) at 4095 [choose: a 12-bit
+# MSADC]. With 150 ADC/GeV and a 15% spread the PS channel of a beam cell can saturate at ~20 GeV
+# (2022: 184 ADC/GeV, 21.1 GeV), which a full-energy shower with a large PS fraction reaches
+# (~5e-4 of beam electrons in 2022): the reconstruction flags such channels
+# (``na64reco.reco.calorimeters``) and the trigger, which sums the analogue signal, never sees
+# the clipping (``na64reco.sim.hardware``).
 ELECTRONICS: dict[str, ChannelElectronics] = {
     "ecal_ps": ChannelElectronics(150.0, 0.15, 200.0, 30.0, 1.5, 1.5, 8.0, 4095.0),
     "ecal_main": ChannelElectronics(30.0, 0.12, 200.0, 30.0, 2.0, 1.5, 8.0, 4095.0),
@@ -95,3 +112,27 @@ ELECTRONICS: dict[str, ChannelElectronics] = {
     "veto": ChannelElectronics(25000.0, 0.15, 100.0, 15.0, 3.0, 1.0, 5.0, 4095.0),
     "counter": ChannelElectronics(100000.0, 0.15, 100.0, 15.0, 3.0, 0.5, 5.0, 4095.0),
 }
+
+
+def electronics_key(detector: str, section: int | None = None) -> str:
+    """The ``ELECTRONICS`` key of a detector (ECAL: section 0 is the PS, 1 the main section)."""
+    if detector == "ecal":
+        return "ecal_ps" if section == 0 else "ecal_main"
+    return detector
+
+
+#: a channel reports a pulse (and the reconstruction keeps it: zero suppression) when its signal
+#: exceeds this many noise sigmas [choose]: the one threshold of the digitiser model, the
+#: reconstruction and the trigger emulation
+PULSE_THRESHOLD_SIGMAS = 3.0
+
+
+def saturation_adc(detector: str) -> np.ndarray:
+    """Raw amplitude [ADC] at which each channel of ``detector`` clips (its channel shape)."""
+    shape = DETECTOR_SHAPES[detector]
+    if detector == "ecal":
+        out = np.empty(shape)
+        out[0] = ELECTRONICS["ecal_ps"].saturation_adc
+        out[1] = ELECTRONICS["ecal_main"].saturation_adc
+        return out
+    return np.full(shape, ELECTRONICS[electronics_key(detector)].saturation_adc)

@@ -5,6 +5,10 @@ calibration derived from simulated calibration runs must recover them (closure).
 on the period and a calibration epoch, never on the simulation seed, so that calibration runs and
 physics runs of one period share the same detector.
 
+Every detector also carries ``saturation`` [ADC]: the raw amplitude at which its channel's ADC
+clips (``ChannelElectronics.saturation_adc`` of its electronics type, the same for every channel of
+a type: the ADC range, not a calibrated number).
+
 Status codes: 0 good, 1 dead (no signal response), 2 noisy (noise x NOISY_FACTOR), 3 absent
 (not instrumented, e.g. the sixth ECAL column in 2021-2022: amplitude and time read 0).
 """
@@ -17,19 +21,13 @@ from functools import lru_cache
 import numpy as np
 
 from na64reco.conditions.periods import get_period
-from na64reco.conditions.response import ELECTRONICS
+from na64reco.conditions.response import ELECTRONICS, electronics_key
 from na64reco.eventtree import contract
 
 STATUS_GOOD, STATUS_DEAD, STATUS_NOISY, STATUS_ABSENT = 0, 1, 2, 3
 NOISY_FACTOR = 8.0  # [choose] a noisy channel has 8x the nominal noise
 # Detector-level cable/trigger delays added to the per-channel t0 spread [choose], ns
 DETECTOR_DELAY_NS = {"ecal": 12.0, "hcal": 25.0, "srd": -8.0, "veto": 18.0, "counter": -20.0}
-
-
-def _electronics_key(detector: str, section: int | None = None) -> str:
-    if detector == "ecal":
-        return "ecal_ps" if section == 0 else "ecal_main"
-    return detector
 
 
 @lru_cache(maxsize=32)
@@ -44,9 +42,10 @@ def _true_calibration(period_name: str, epoch: int) -> dict:
         gain = np.empty(shape)
         noise = np.empty(shape)
         t0 = np.empty(shape)
+        saturation = np.empty(shape)
         sections = (0, 1) if det == "ecal" else (None,)
         for sec in sections:
-            el = ELECTRONICS[_electronics_key(det, sec)]
+            el = ELECTRONICS[electronics_key(det, sec)]
             sl = (sec,) if sec is not None else ()
             sub_shape = shape[1:] if sec is not None else shape
             ped[sl] = rng.normal(el.pedestal_adc, el.pedestal_spread_adc, sub_shape)
@@ -54,8 +53,16 @@ def _true_calibration(period_name: str, epoch: int) -> dict:
             gain[sl] = el.gain_adc_per_gev * rng.lognormal(0.0, el.gain_spread, sub_shape)
             noise[sl] = el.noise_adc * rng.uniform(0.8, 1.2, sub_shape)
             t0[sl] = DETECTOR_DELAY_NS[det] + rng.normal(0.0, el.t0_spread_ns, sub_shape)
+            saturation[sl] = el.saturation_adc
         status = np.zeros(shape, dtype=np.int8)
-        out[det] = {"pedestal": ped, "gain": gain, "noise": noise, "t0": t0, "status": status}
+        out[det] = {
+            "pedestal": ped,
+            "gain": gain,
+            "noise": noise,
+            "t0": t0,
+            "status": status,
+            "saturation": saturation,
+        }
 
     geom = period.geometry
     ecal_status = out["ecal"]["status"]
@@ -94,7 +101,8 @@ def _true_calibration(period_name: str, epoch: int) -> dict:
 
 
 def true_calibration(period: str, epoch: int = 0) -> dict[str, dict[str, np.ndarray]]:
-    """True constants per detector: pedestal [ADC], gain [ADC/GeV], noise [ADC], t0 [ns], status.
+    """True constants per detector: pedestal [ADC], gain [ADC/GeV], noise [ADC], t0 [ns], status,
+    saturation [ADC].
 
     ``mm`` and ``straw`` carry per-station time offsets (and the straw maximal drift time).
     Arrays are read-only and cached.

@@ -5,7 +5,7 @@ variables (``na64reco.cutsets.variables.VARIABLES``). A condition's bounds may d
 period: a bound is a number, a boolean, or a table keyed by period names or period groups
 ("2016-2018", "2021-2022", "2016", ...), the most specific key winning. One cut may be marked as
 the signal box: ``signal_box = ["hcal_zero", "box"]`` lists the cuts whose conjunction defines the
-blinded region (``na64reco.cutsets.blinding``).
+blinded region (``na64reco.cutsets.evaluate.blind_mask``); ``CutSet.box_edges`` reads its edges.
 
 Every problem (unknown key, misspelt cut field, unknown variable or period, a bound missing for
 a period) raises ConfigError naming the file and the key, e.g. ``cuts.3.conditions.0.min``.
@@ -13,6 +13,7 @@ a period) raises ConfigError naming the file and the key, e.g. ``cuts.3.conditio
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,23 @@ Bound = float | bool | dict[str, float | bool]
 
 
 def period_group(key: str) -> tuple[str, ...]:
-    """The periods a key names: "2016", "2016-2018" (inclusive by year), or "all"."""
+    """The periods a key names: "2016", "2016-2018" (inclusive; both ends must be periods, the
+    first not after the second: a typo such as "2016-2108" is an error, not every period from
+    2016 on), or "all"."""
+    known = ", ".join(PERIODS)
     if key == "all":
         return tuple(PERIODS)
     if "-" in key:
         lo, _, hi = key.partition("-")
-        group = tuple(p for p in PERIODS if lo <= p <= hi)
-    else:
-        group = (key,) if key in PERIODS else ()
-    if not group:
-        raise ValueError(f"{key!r} names no run period (known: {', '.join(PERIODS)})")
-    return group
+        for end in (lo, hi):
+            if end not in PERIODS:
+                raise ValueError(f"{key!r}: {end!r} is not a run period (known: {known})")
+        if hi < lo:
+            raise ValueError(f"{key!r}: the range is reversed ({hi} is before {lo})")
+        return tuple(p for p in PERIODS if lo <= p <= hi)
+    if key not in PERIODS:
+        raise ValueError(f"{key!r} names no run period (known: {known})")
+    return (key,)
 
 
 def resolve(bound: Bound | None, period: str) -> float | bool | None:
@@ -68,17 +75,23 @@ class Condition(BaseModel):
     @field_validator("min", "max", "equals")
     @classmethod
     def _keys_are_periods(cls, value: Bound | None) -> Bound | None:
+        values = value.values() if isinstance(value, dict) else [value]
         if isinstance(value, dict):
             if not value:
                 raise ValueError("a per-period table must not be empty")
             for key in value:
                 period_group(key)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"bounds must be finite numbers, found {v}")
         return value
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> Condition:
         if self.min is None and self.max is None and self.equals is None:
             raise ValueError(f"condition on {self.variable!r} has no min, max or equals")
+        if self.equals is not None and (self.min is not None or self.max is not None):
+            raise ValueError(f"condition on {self.variable!r}: equals excludes min and max")
         return self
 
     def bounds(self, period: str) -> tuple[Any, Any, Any]:
@@ -164,6 +177,40 @@ class CutSet(BaseModel):
         return self.model_dump(mode="json", exclude={"source"})
 
 
+def _check_equals(cond: Condition, equals: Any, kind: str) -> str | None:
+    """What is wrong with ``equals`` on a variable of ``kind`` (None: nothing)."""
+    if kind == "float":
+        return (
+            f"equals on the continuous variable {cond.variable!r}: exact equality of a "
+            "measured value selects nothing; use min and max"
+        )
+    if kind == "bool" and not isinstance(equals, bool):
+        return f"{cond.variable!r} is a boolean: equals must be true or false, found {equals!r}"
+    if kind == "int" and (isinstance(equals, bool) or float(equals) != int(equals)):
+        return f"{cond.variable!r} is a count: equals must be a whole number, found {equals!r}"
+    return None
+
+
+def _check_condition(cut: Cut, cond: Condition, period: str) -> tuple[str, str] | None:
+    """(key suffix, problem) for a condition that cannot be evaluated in ``period``."""
+    from na64reco.cutsets.variables import variable_kind
+
+    try:
+        lo, hi, eq = cond.bounds(period)
+    except ValueError as exc:
+        return "", f"cut {cut.name!r}: {exc}"
+    if eq is not None:
+        problem = _check_equals(cond, eq, variable_kind(cond.variable))
+        if problem:
+            return ".equals", f"cut {cut.name!r}: {problem}"
+    if lo is not None and hi is not None and not lo < hi:
+        return ".min", (
+            f"cut {cut.name!r}: min {lo:g} is not below max {hi:g} in {period} "
+            f"({cond.variable} in [{lo:g}, {hi:g}) selects nothing)"
+        )
+    return None
+
+
 def _check_variables_and_periods(path: str, cutset: CutSet, variables: set[str]) -> None:
     for i, cut in enumerate(cutset.cuts):
         for j, cond in enumerate(cut.conditions):
@@ -176,10 +223,23 @@ def _check_variables_and_periods(path: str, cutset: CutSet, variables: set[str])
                     f"{cut.name!r} (known: {', '.join(sorted(variables))})",
                 )
             for period in cutset.periods:
-                try:
-                    cond.bounds(period)
-                except ValueError as exc:
-                    raise ConfigError(path, key, f"cut {cut.name!r}: {exc}") from None
+                problem = _check_condition(cut, cond, period)
+                if problem:
+                    raise ConfigError(path, key + problem[0], problem[1])
+
+
+def check_periods_covered(cutset: CutSet, periods: dict[str, str]) -> None:
+    """Every period of the data (``{period: a file of it}``) is one of the cut set's
+    ``periods``; ConfigError naming the cut set's file otherwise (its bounds may not even
+    exist for that period)."""
+    for period, path in sorted(periods.items()):
+        if period not in cutset.periods:
+            raise ConfigError(
+                cutset.source or f"cut set {cutset.name!r}",
+                "periods",
+                f"{cutset.periods} does not cover period {period} of {path}: the cuts of that "
+                "period are not defined",
+            )
 
 
 def load_cutset(name_or_path: str | Path) -> CutSet:

@@ -2,7 +2,8 @@
 
 ``na64reco.reco.event.reconstruct_event`` computes every one of them as a flat numpy array; a
 cut set naming anything else is rejected on load. This table is the contract between
-reconstruction and selection (and the axis labels of the N-1 plots).
+reconstruction and selection (and the axis labels of the N-1 plots); ``VARIABLE_KINDS`` says which
+take whole values.
 """
 
 from __future__ import annotations
@@ -26,6 +27,25 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "n_mm_extra_upstream": ("", "extra in-time Micromegas clusters upstream of the magnets"),
     "n_mm_extra_downstream": ("", "extra in-time Micromegas clusters downstream of the magnets"),
     "n_straw_extra": ("", "extra in-time straw-tube hits beyond the track's"),
+    "n_saturated": ("", "ECAL and HCAL channels whose ADC saturated (energy unknown)"),
 }
 
-__all__ = ["VARIABLES"]
+#: the variables that take whole values: booleans and counts (``equals`` is allowed on these
+#: only; every other variable is continuous)
+VARIABLE_KINDS: dict[str, str] = {
+    "trigger_physics": "bool",
+    "trigger_emulated": "bool",
+    "in_beam_cell": "bool",
+    "srd_modules_fired": "int",
+    "n_mm_extra_upstream": "int",
+    "n_mm_extra_downstream": "int",
+    "n_straw_extra": "int",
+}
+
+
+def variable_kind(name: str) -> str:
+    """``bool``, ``int`` or ``float``."""
+    return VARIABLE_KINDS.get(name, "float")
+
+
+__all__ = ["VARIABLES", "VARIABLE_KINDS", "variable_kind"]

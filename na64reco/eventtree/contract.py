@@ -24,6 +24,10 @@ TRIGGER_BEAM = 2
 TRIGGER_RANDOM = 4
 TRIGGER_CALIBRATION = 8
 
+#: the digitisers are 12-bit: an amplitude (``*_amp``, pedestal included) lies in [0, ADC_MAX];
+#: ADC_MAX itself is the saturation code (a saturated channel: valid, counted, flagged)
+ADC_MAX = 4095.0
+
 ECAL_SHAPE = (2, 6, 6)  # [section][x][y]; section 0 = preshower, 1 = main
 HCAL_SHAPE = (4, 3, 3)  # [module][x][y]
 SRD_SHAPE = (3,)

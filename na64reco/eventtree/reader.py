@@ -45,7 +45,7 @@ from uproot.interpretation.numerical import AsDtype
 from na64reco.errors import InputFileError
 from na64reco.eventtree import contract
 from na64reco.eventtree.metadata import decode_metadata
-from na64reco.eventtree.value_screen import all_within
+from na64reco.eventtree.value_screen import all_in_range, all_within, duplicate_ids
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ def _value_problem(name: str, values: np.ndarray, entries: np.ndarray) -> str | 
     if not bad.any() and name.endswith("_t"):
         bad = np.abs(values) > TIME_LIMIT_NS
         what = f"outside +-{TIME_LIMIT_NS:g} ns of the trigger"
+    if not bad.any() and name.endswith("_amp"):
+        bad = (values < 0) | (values > contract.ADC_MAX)
+        what = f"outside the ADC range [0, {contract.ADC_MAX:g}] (12-bit digitisers)"
     if not bad.any():
         return None
     rows = entries[bad.reshape(len(bad), -1).any(axis=1)]
@@ -88,27 +91,37 @@ def _value_problem(name: str, values: np.ndarray, entries: np.ndarray) -> str | 
 def _clean(name: str, values: np.ndarray) -> bool:
     """Fast screen (one compiled pass, no temporaries): True when ``_value_problem`` would find
     nothing; False sends the values to ``_value_problem`` for the message."""
+    if name.endswith("_amp"):
+        return all_in_range(values, 0.0, contract.ADC_MAX)
     limit = TIME_LIMIT_NS if name.endswith("_t") else float(np.finfo(values.dtype).max)
     return all_within(values, limit)
 
 
-def check_values(path: str | Path, arrays: dict, entry_start: int = 0) -> None:
-    """Raise InputFileError naming the branch if an amplitude or time is non-finite or absurd.
+def check_values(path: str | Path, arrays: dict, entry_start: int = 0) -> dict[str, int]:
+    """Raise InputFileError naming the branch if an amplitude or time is non-finite or absurd
+    (an amplitude outside the digitisers' range [0, ADC_MAX], a time beyond TIME_LIMIT_NS).
 
     ``arrays``: a writer-style dict (fixed branches as numpy arrays, ``"mm"``/``"st"`` as awkward
-    records) of the entries from ``entry_start`` on; other keys are ignored.
+    records) of the entries from ``entry_start`` on; other keys are ignored. Returns the
+    saturated readings (amplitude == ADC_MAX, valid) per channel branch (only non-zero counts).
     """
+    saturated: dict[str, int] = {}
     for spec in contract.FIXED_BRANCHES:
         values = arrays.get(spec.name)
         if values is None or spec.dtype.kind != "f":
             continue
         values = np.asarray(values)
-        if values.size == 0 or _clean(spec.name, values):
+        if values.size == 0:
             continue
-        entries = np.arange(entry_start, entry_start + len(values))
-        problem = _value_problem(spec.name, values, entries)
-        if problem:
-            raise InputFileError(path, f"branch {spec.name}", problem)
+        if not _clean(spec.name, values):
+            entries = np.arange(entry_start, entry_start + len(values))
+            problem = _value_problem(spec.name, values, entries)
+            if problem:
+                raise InputFileError(path, f"branch {spec.name}", problem)
+        if spec.name.endswith("_amp"):
+            n_saturated = int(np.count_nonzero(values == np.float32(contract.ADC_MAX)))
+            if n_saturated:
+                saturated[spec.name] = n_saturated
     for coll, specs in _COLLECTIONS.items():
         hits = arrays.get(coll)
         if hits is None or len(hits) == 0:
@@ -125,6 +138,7 @@ def check_values(path: str | Path, arrays: dict, entry_start: int = 0) -> None:
             problem = _value_problem(spec.name, values, entries)
             if problem:
                 raise InputFileError(path, f"branch {spec.name}", problem)
+    return saturated
 
 
 def _check_hit_counts(path: Path, columns: list[tuple[str, Any]], start: int) -> None:
@@ -263,11 +277,14 @@ def _check_tree(path: Path, tree: Any, check_data: bool) -> tuple[int, list[str]
 
 def _tree_layout(path: Path, file: Any, tree: Any) -> dict[str, Any]:
     """What a run plans with, read while the file is open: the file UUID, the cluster
-    boundaries (coffea's chunk planning) and the distinct run numbers."""
+    boundaries (coffea's chunk planning) and the distinct run numbers; the (run, spill, event)
+    ids are checked to be unique on the way."""
     try:
-        runs = np.unique(tree["run"].array(library="np"))
+        ids = tree.arrays(["run", "spill", "event"], library="np")
     except Exception as exc:
         raise InputFileError(path, "branch run", f"unreadable: {exc}") from exc
+    duplicate_ids(path, ids["run"], ids["spill"], ids["event"])
+    runs = np.unique(ids["run"])
     return {
         "uuid": bytes(file.file.fUUID),
         "clusters": [int(c) for c in tree.common_entry_offsets()],
@@ -375,11 +392,15 @@ class EventFile:
         """True if metadata says ``simulation: true`` or the file has MC-truth branches."""
         return bool(self.metadata.get("simulation", False)) or bool(self.mc_branches)
 
-    def scan_values(self, step: int = 200_000) -> None:
-        """Read every amplitude and time, ``step`` entries at a time (``check_values`` on each)."""
-        names = sorted(_VALUE_BRANCHES)
+    def scan_values(self, step: int = 200_000, screen=None) -> None:
+        """Read every amplitude and time (and the hit indices), ``step`` entries at a time:
+        ``check_values`` on each block, then ``screen(path, block, start)`` if given (the
+        checks that need the conditions, ``na64reco.run.validation.ValueScreen``)."""
+        names = [*sorted(_VALUE_BRANCHES), "run", "mm", "st"]
         for start in range(0, self.num_entries, step):
-            self.arrays(names, entry_start=start, entry_stop=start + step)
+            block = self.arrays(names, entry_start=start, entry_stop=start + step)
+            if screen is not None:
+                screen(self.path, block, start)
 
     def _resolve(self, branches: Iterable[str] | None) -> tuple[list[str], dict[str, list]]:
         if branches is None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from na64reco.plots.common import figure as _figure
+from na64reco.plots.common import save as _save
 from na64reco.plots.common import style as _style
 
 GREEN, YELLOW = "#00cc00", "#ffcc00"
@@ -80,7 +81,7 @@ def plot_coupling(result: dict[str, Any], path: str | Path) -> Path:
         ax.legend(loc="upper left", fontsize=13)
         _label(ax, result)
         path = Path(path)
-        fig.savefig(path, dpi=100)
+        _save(fig, Path(path))
     return path
 
 
@@ -119,7 +120,7 @@ def plot_delta_a(result: dict[str, Any], path: str | Path) -> Path | None:
         ax.legend(loc="upper left", fontsize=13)
         _label(ax, result)
         path = Path(path)
-        fig.savefig(path, dpi=100)
+        _save(fig, Path(path))
     return path
 
 

@@ -6,17 +6,23 @@ Each stage calls the same function as the command that runs it alone, with the s
    calibration and random-trigger runs (``na64 calibrate``: ``na64reco.calib.derive``);
 2. ``run-<analysis>`` for every shipped analysis (``na64 run``: ``na64reco.run.run_analysis``)
    over the physics runs, always blinded (so the background is estimated, and frozen, before
-   any unblinding; an ``unblind`` run after a blinded one reuses them); each hides the signal
-   regions of the others as well as its own; with ``unblind``, ``run-invisible-unblinded``: the
-   invisible selection with its box open (the recorded unblind act), whose box count per period
-   is the observed count given to the limits;
+   any unblinding; an ``unblind`` run after a blinded one reuses them); every run hides every
+   protected region (``na64reco.blinding``); with ``unblind``, ``run-invisible-unblinded``: the
+   invisible selection with its box open (recorded in ``OUT/unblinding.jsonl``, the ledger no
+   re-run removes), whose box count per period is the observed count given to the limits;
 3. ``efficiency``: each analysis's cut set on the signal samples of the models it measures
    (``na64reco.run.run_signal_efficiency``, through the same executor and validation);
 4. ``background``: sideband fit, ABCD, MC components, EOT and ``limit_inputs.json``
    (``na64 background``: ``na64reco.background.build_background``);
 5. ``limits``: every model's 90% CL expected (observed once unblinded) limits
    (``na64 limit``: ``na64reco.pipeline.limits.limit_document``);
-then ``report.html`` (self-contained) and ``results.json`` (``schemas.results``) in OUT.
+then ``report.html`` (self-contained) and ``results.json`` (``schemas.results``) in OUT, as one
+set (``na64reco.run.folder``: the previous report and results are removed when the chain
+starts, so a failed chain never leaves an old report beside new stages).
+
+A cut set given for a shipped analysis (``cutsets``) is checked before anything runs: under a
+protected analysis' name it must define that analysis' blinded region
+(``na64reco.blinding.check_protected_cutset``).
 
 Stages live under ``OUT/stages/<name>`` and re-run only when the hash of their inputs changes
 (``na64reco.pipeline.stages``): changing one cut re-runs only what reads that cut set.
@@ -35,6 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from na64reco.analyses import ANALYSES
 from na64reco.background.build import CLOSURE_EOT, build_background
+from na64reco.blinding.definition import check_protected_cutset, definition_record
+from na64reco.blinding.ledger import LEDGER_NAME
 from na64reco.calib.derive import calibrate_fileset
 from na64reco.calibration.io import write_calibration
 from na64reco.checksums import sha256_file, sha256_json
@@ -50,13 +58,22 @@ from na64reco.pipeline.results import build_results
 from na64reco.pipeline.stages import StageResult, StageRunner
 from na64reco.run import RunOptions, run_analysis, run_signal_efficiency
 from na64reco.run.efficiency import signal_model_of
+from na64reco.run.folder import OutputFolder
+from na64reco.run.validation import validate_inputs
 from na64reco.shipped import sample_fileset_path
 
 logger = logging.getLogger(__name__)
 
 LIMIT_MODELS = tuple(MODELS)
+REPORT_NAMES = ("results.json", "report.html")  # the set of the chain's own outputs
 
-__all__ = ["LIMIT_MODELS", "AnalyzeOptions", "analyze"]
+__all__ = [
+    "LIMIT_MODELS",
+    "REPORT_NAMES",
+    "AnalyzeOptions",
+    "analyze",
+    "validate_calibration_inputs",
+]
 
 
 class AnalyzeOptions(BaseModel):
@@ -78,18 +95,19 @@ class AnalyzeOptions(BaseModel):
         return self.cutsets.get(analysis) or ANALYSES[analysis].cutset()
 
 
-def _box_hash(cutset: CutSet) -> str:
-    """Hash of a cut set's signal-region definition (its other cuts do not matter to a run
-    that only hides that region)."""
-    box = [c.model_dump(mode="json") for c in cutset.cuts if c.name in cutset.signal_box]
-    return sha256_json({"signal_box": cutset.signal_box, "cuts": box})
-
-
-def _open_box(path: Path, observed: dict[str, int]) -> None:
-    """Unblind limit inputs: the observed box count of every period (0 where no event)."""
+def _open_box(path: Path, observed: dict[str, int], opened: dict) -> None:
+    """Unblind limit inputs: the observed box count of every period (0 where no event), and the
+    unblinding that opened the box (``opened``: the unblinded run's blinding record)."""
     doc = load_limit_inputs(path).model_dump(mode="json")
     for period in doc["periods"]:
         period["observed"] = int(observed.get(period["period"], 0))
+    doc["blinding"] = {
+        **doc["blinding"],
+        "blinded": False,
+        "unblinding": opened["unblinding"],
+        "unblinding_ledger": opened["ledger"]["path"],
+        "ledger": opened["ledger"]["entries"],
+    }
     write_limit_inputs(path, LimitInputs.model_validate({**doc, "blinded": False}))
 
 
@@ -125,6 +143,7 @@ class _Chain:
                 shutil.copy(given, target)
                 source = str(given)
             else:
+                validate_calibration_inputs(self.fileset, self.options.run)
                 sets = calibrate_fileset(self.fileset, name=f"{self.fileset.name}-derived")
                 write_calibration(target, sets, version=1)
                 source = "derived from the fileset's calibration and random runs"
@@ -144,13 +163,13 @@ class _Chain:
 
     def selection(self, analysis: str, calib: StageResult, opened: bool) -> StageResult:
         cutset = self.options.cutset(analysis)
-        others = () if opened else tuple(self.options.cutset(a) for a in ANALYSES if a != analysis)
         options = self.options.run.model_copy(
             update={
                 "calibration": Path(calib.outputs["file"]),
                 "unblind": opened,
-                "hide": others,
                 "kinds": ("physics",),
+                "ledger": self.out / LEDGER_NAME,
+                "command": self.options.command,
             }
         )
 
@@ -169,7 +188,7 @@ class _Chain:
             "calibration": calib.outputs["sha256"],
             "cutset": sha256_json(cutset.as_dict()),
             "unblind": opened,
-            "hidden": [_box_hash(c) for c in others],
+            "blinding": definition_record(),
         }
         name = f"run-{analysis}" + ("-unblinded" if opened else "")
         result = self.stages.run(name, inputs, run)
@@ -177,9 +196,7 @@ class _Chain:
         return result
 
     def efficiency(self, calib: StageResult) -> StageResult:
-        options = self.options.run.model_copy(
-            update={"calibration": Path(calib.outputs["file"]), "hide": ()}
-        )
+        options = self.options.run.model_copy(update={"calibration": Path(calib.outputs["file"])})
         present = {signal_model_of(e) for e in self.fileset.files if e.kind == "signal"}
         measured = [a for a in ANALYSES.values() if present & set(a.signal_models)]
 
@@ -209,7 +226,11 @@ class _Chain:
         self.report(result)
         return result
 
-    def background(self, invisible: StageResult, eff: StageResult, observed) -> StageResult:
+    def background(
+        self, invisible: StageResult, eff: StageResult, opened: StageResult | None
+    ) -> StageResult:
+        observed = None if opened is None else opened.outputs["observed"]
+
         def run(folder: Path) -> dict:
             rows = json.loads(Path(eff.outputs["file"]).read_text())
             build_background(
@@ -220,8 +241,9 @@ class _Chain:
                 limit_inputs=folder / "limit_inputs.json",
                 closure_eot=CLOSURE_EOT,
             )
-            if observed is not None:
-                _open_box(folder / "limit_inputs.json", observed)
+            if opened is not None:
+                summary = json.loads((opened.folder / "summary.json").read_text())
+                _open_box(folder / "limit_inputs.json", observed, summary["blinding"])
             return {
                 "background": str(folder / "background.json"),
                 "limit_inputs": str(folder / "limit_inputs.json"),
@@ -274,21 +296,40 @@ def analyze(
     returns the results document (also written to ``OUT/results.json``)."""
     start = time.perf_counter()
     options = options or AnalyzeOptions()
+    for cutset in options.cutsets.values():  # before anything runs
+        check_protected_cutset(cutset)
     fileset = as_fileset(fileset if fileset is not None else sample_fileset_path())
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = OutputFolder(out, REPORT_NAMES, kind="na64 analyze")
+    folder.prepare()  # no old report survives, whatever happens next
     chain = _Chain(fileset, out, options, progress)
     calib = chain.calibration()
     runs = {a: chain.selection(a, calib, opened=False) for a in ANALYSES}
-    observed = None
-    if options.unblind:
-        opened = chain.selection("invisible", calib, opened=True)
-        observed = opened.outputs["observed"]
+    opened = chain.selection("invisible", calib, opened=True) if options.unblind else None
     eff = chain.efficiency(calib)
-    bkg = chain.background(runs["invisible"], eff, observed)
+    bkg = chain.background(runs["invisible"], eff, opened)
     chain.limits(bkg)
-    results = build_results(fileset, out, chain.stages, options, time.perf_counter() - start)
-    write_analysis_report(out / "report.html", results, chain.stages)
+    staging = folder.staging()
+    try:
+        results = build_results(
+            fileset, out, staging, chain.stages, options, time.perf_counter() - start
+        )
+        write_analysis_report(staging / "report.html", results, chain.stages)
+        folder.commit(staging, last="results.json")
+    finally:
+        folder.discard(staging)
     if progress:
         progress("report", {"reused": False, "seconds": 0.0})
     return results
+
+
+def validate_calibration_inputs(fileset: Fileset, options: RunOptions) -> None:
+    """The calibration and random-trigger files checked as every run's (sha256, entries, run
+    range, period) before constants are derived from them (``na64 calibrate`` too)."""
+    validate_inputs(
+        fileset,
+        ("calibration", "random"),
+        None,
+        verify_checksums=options.verify_checksums,
+        checksum_cache=options.checksum_cache,
+    )

@@ -3,8 +3,9 @@
 ``limit_document(inputs, model, ...)`` is what ``na64 limit`` and the limits stage of
 ``na64 analyze`` both call, so their documents are the same (apart from the creation time, the
 run time and the command that made them): the 90% CL scan (``na64reco.limits.scan``), the
-inputs it rests on, the blinding status, the provenance (the inputs file with its sha256) and
-the title. Models without an efficiency table of their own take the table of their proxy
+inputs it rests on, the blinding status and record, the provenance (the inputs file with its
+sha256) and the title. Inputs whose blinding record does not match are refused first
+(``check_blinding``). Models without an efficiency table of their own take the table of their proxy
 (``EFFICIENCY_PROXY``: the A' efficiencies for the other vector/scalar/axial bosons, since the
 efficiency depends weakly on the boson type, paper 000), recorded in ``efficiency_proxy``.
 """
@@ -17,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from na64reco.blinding.record import ChainRecord, check_chain_record
 from na64reco.checksums import sha256_file
 from na64reco.documents import plain, write_json
-from na64reco.errors import OptionsError
+from na64reco.errors import ConfigError, OptionsError
 from na64reco.limit_inputs import LimitInputs
 from na64reco.limits.models import get_model
 from na64reco.limits.scan import inputs_summary, scan
@@ -41,6 +43,7 @@ EFFICIENCY_PROXY = {
 __all__ = [
     "DEFAULT_MASSES",
     "EFFICIENCY_PROXY",
+    "check_blinding",
     "limit_document",
     "limit_masses",
     "with_proxy_efficiencies",
@@ -78,6 +81,23 @@ def limit_masses(inputs: LimitInputs, model: str, n: int = DEFAULT_MASSES) -> np
     return np.array([lo]) if lo == hi or n == 1 else np.geomspace(lo, hi, n)
 
 
+def check_blinding(inputs: LimitInputs, source: str | Path) -> ChainRecord | None:
+    """The inputs' blinding record, checked (``na64reco.blinding.check_chain_record``); None for
+    external inputs (published numbers: no record and no run outputs in their provenance).
+    Inputs made from run outputs without a record, or with one that does not match, are
+    refused (ConfigError naming the file)."""
+    if inputs.blinding is None:
+        if "run_outputs" in inputs.provenance:
+            raise ConfigError(
+                source,
+                "blinding",
+                "inputs made from run outputs (provenance.run_outputs) carry no blinding "
+                "record: edited by hand or made by an older na64reco",
+            )
+        return None
+    return check_chain_record(inputs.blinding, source, blinded=inputs.blinded)
+
+
 def limit_document(
     inputs: LimitInputs,
     model: str,
@@ -96,6 +116,7 @@ def limit_document(
 ) -> dict:
     """The ``limit_<model>.json`` document of ``model`` from limit ``inputs`` read from
     ``source`` (see the module docstring); ``masses`` default to ``limit_masses``."""
+    record = check_blinding(inputs, source)
     inputs, proxies = with_proxy_efficiencies(inputs)
     if model not in inputs.models():
         raise OptionsError(
@@ -132,6 +153,7 @@ def limit_document(
         blinding={
             "blinded": inputs.blinded,
             "observed": None if inputs.blinded else "limits from the observed counts",
+            "record": None if record is None else record.model_dump(mode="json"),
         },
         provenance=provenance(
             command=command,

@@ -1,7 +1,11 @@
-"""``report.html`` of ``na64 analyze``: every section of the results with the stages' plots.
+"""``report.html`` of ``na64 analyze``: a first screen with the summary, then folded sections.
 
-Made from ``results.json``'s numbers and the PNGs in the stage folders only (never by re-running
-anything); self-contained (``na64reco.pipeline.html``).
+The first screen holds what a physicist reads first: the inputs and the exposure per period,
+what is blinded, the cutflow of every analysis in one table, the background estimate and the
+limit plot. The sections below (cutflows, planes, N-1, calibration, background, efficiency,
+limits, blinding, provenance) fold open. Made from ``results.json``'s numbers and the PNGs in
+the stage folders only (never by re-running anything); self-contained
+(``na64reco.pipeline.html``).
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from na64reco.pipeline.html import Section, Table, write_report
+from na64reco.pipeline.html import Card, Section, Table, write_report
 from na64reco.pipeline.stages import StageRunner
+
+FIRST_LIMIT = "limit_aprime.png"  # the limit plot of the first screen
+
+__all__ = ["write_analysis_report"]
 
 
 def _fmt(x: Any) -> str:
@@ -35,30 +43,142 @@ def _all_runs(stages: dict, pattern: str) -> list[tuple[Path, str]]:
     return out
 
 
+def _banner(blinding: dict) -> str:
+    if blinding["blinded"]:
+        regions = ", ".join(blinding.get("regions_hidden") or [])
+        which = f" ({html.escape(regions)})" if regions else ""
+        return (
+            f'<div class="blinded"><b>Blinded.</b> The signal regions{which} are hidden in every '
+            "table and plot; the box counts read &mdash;. Unblinding is an explicit option "
+            "(<code>--unblind</code>) and is recorded.</div>"
+        )
+    observed = ", ".join(f"{p}: {n}" for p, n in blinding["observed"].items())
+    return (
+        '<div class="unblinded"><b>Unblinded</b> (the invisible-search box) at '
+        f"{html.escape(str(blinding.get('unblinded_at')))} by "
+        f"{html.escape(str(blinding.get('unblinded_by')))}; observed in the box: "
+        f"{html.escape(observed)}.</div>"
+    )
+
+
+def _cutflow_summary(results: dict) -> Table:
+    """One row per analysis and period: all events, the last cut with a visible count and that
+    count, and the events selected by every cut ("blinded" while in a hidden region)."""
+    rows = []
+    for analysis, run in results["runs"].items():
+        for period, flow in sorted(run["cutflow"].items()):
+            values = list(flow.items())
+            last_cut, last_n = [(cut, n) for cut, n in values if n is not None][-1]
+            final = values[-1][1]
+            rows.append(
+                [analysis, period, flow.get("all"), last_cut, last_n,
+                 "blinded" if final is None else final]
+            )  # fmt: skip
+    return Table(
+        ["analysis", "period", "events", "last visible cut", "after it", "selected"],
+        rows,
+        "every analysis at a glance (full cutflows below)",
+    )
+
+
+def _first_screen(results: dict, limits_folder: Path) -> list[Card]:
+    fileset = results["fileset"]
+    exposure = Table(
+        ["period", "beam triggers", "EOT (live)", "stat"],
+        [
+            [p, e.get("n_beam_trigger"), e.get("eot_live"), e.get("eot_live_stat")]
+            for p, e in sorted(results["exposure"].items())
+        ],
+    )
+    background = Table(
+        ["period", "expected in the box", "stat", "syst"],
+        [
+            [
+                p["period"],
+                _fmt(p["total"]["expected"]),
+                _fmt(p["total"]["stat"]),
+                _fmt(p["total"]["syst"]),
+            ]
+            for p in results["background"]
+        ],
+        "sideband fit (an upper bound when too few events) + MC components",
+    )
+    limit_png = limits_folder / FIRST_LIMIT
+    inputs = Card(
+        "Inputs, exposure and background",
+        tables=[exposure, background],
+        text=[
+            f"{fileset['name']}: {fileset['files']} files, {fileset['events']:,} events; "
+            f"this analysis took {results['wall_seconds']} s (reused stages included at 0 s)."
+        ],
+    )
+    cards = [inputs, Card("Cutflows", tables=[_cutflow_summary(results)])]
+    if limit_png.is_file():
+        cards.insert(1, Card("A' limit (90% CL)", images=[(limit_png, "A' 90% CL limit")]))
+    return cards
+
+
+def _full_cutflows(results: dict) -> list[Table]:
+    tables = []
+    for analysis, run in results["runs"].items():
+        periods = sorted(run["cutflow"])
+        cuts = list(dict.fromkeys(c for p in periods for c in run["cutflow"][p]))
+        rows = [[cut, *(run["cutflow"][p].get(cut) for p in periods)] for cut in cuts]
+        tables.append(Table(["cut", *periods], rows, f"{analysis}: events after each cut"))
+    return tables
+
+
+def _blinding_section(blinding: dict, banner: str) -> Section:
+    """The banner, the definition and regions, and every entry of the unblinding ledger."""
+    entries = blinding["ledger"]["entries"]
+    definition = blinding["definition"]
+    return Section(
+        "blinding",
+        "Blinding status",
+        raw_html=banner,
+        text=[
+            f"Blinding definition v{definition['version']} (sha256 {definition['sha256']}); "
+            f"regions hidden: {', '.join(blinding['regions_hidden']) or 'none'}; opened: "
+            f"{', '.join(blinding['regions_opened']) or 'none'}; evaluated with the constants "
+            f"{blinding['calibration']['file']} (sha256 {blinding['calibration']['sha256']}).",
+            f"Unblinding ledger {blinding['ledger']['path']}: {len(entries)} entr"
+            + ("y" if len(entries) == 1 else "ies")
+            + " (append-only; no re-run removes one).",
+        ],
+        tables=[
+            Table(
+                ["time", "user", "host", "regions", "analysis", "configuration sha256"],
+                [
+                    [
+                        e["time"],
+                        e["user"],
+                        e["host"],
+                        ", ".join(e["regions"]) or "-",
+                        e["analysis"],
+                        e["configuration_sha256"],
+                    ]
+                    for e in entries
+                ],
+                "every unblinding recorded next to these outputs",
+            )
+        ]
+        if entries
+        else [],
+    )
+
+
 def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Path:
     st = runner.results
-    blinded = results["blinding"]["blinded"]
-    banner = (
-        '<div class="blinded"><b>Blinded.</b> The signal region is hidden in every table and '
-        "plot; the box counts read &mdash;. Unblinding is an explicit option "
-        "(<code>--unblind</code>) and is recorded.</div>"
-        if blinded
-        else '<div class="unblinded"><b>Unblinded</b> (the invisible-search box) at '
-        f"{html.escape(str(results['blinding'].get('unblinded_at')))} by "
-        f"{html.escape(str(results['blinding'].get('unblinded_by')))}; observed in the box: "
-        + html.escape(", ".join(f"{p}: {n}" for p, n in results["blinding"]["observed"].items()))
-        + ".</div>"
+    banner = _banner(results["blinding"])
+    stage_table = Table(
+        ["stage", "reused", "seconds"],
+        [[s["name"], "yes" if s["reused"] else "no", s["seconds"]] for s in results["stages"]],
+        "stages (re-run only when their inputs change)",
     )
     sections = [
         Section(
             "summary",
             "Run summary and exposure",
-            raw_html=banner,
-            text=[
-                f"Fileset {results['fileset']['name']}: {results['fileset']['files']} files, "
-                f"{results['fileset']['events']} events; analysis wall time "
-                f"{results['wall_seconds']} s.",
-            ],
             tables=[
                 Table(
                     ["period", "beam triggers", "EOT (live)", "stat", "EOT (delivered)"],
@@ -74,30 +194,26 @@ def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Pat
                     ],
                     "EOT from the prescaled unbiased beam trigger",
                 ),
-                Table(
-                    ["stage", "reused", "seconds"],
-                    [
-                        [s["name"], "yes" if s["reused"] else "no", s["seconds"]]
-                        for s in results["stages"]
-                    ],
-                    "stages (re-run only when their inputs change)",
-                ),
+                stage_table,
             ],
         ),
+        Section(
+            "cutflows",
+            "Cutflows",
+            tables=_full_cutflows(results),
+            images=_all_runs(st, "cutflow_*.png"),
+        ),
+        Section("planes", "The (E_ECAL, E_HCAL) plane", images=_all_runs(st, "plane_*.png")),
     ]
-    flows = []
-    for analysis, run in results["runs"].items():
-        for period, flow in sorted(run["cutflow"].items()):
-            flows.append(
-                Table(["cut", "events"], [[k, v] for k, v in flow.items()], f"{analysis}, {period}")
-            )
+    n1 = _all_runs(st, "nminus1_*.png")
     sections.append(
-        Section("cutflows", "Cutflows", tables=flows, images=_all_runs(st, "cutflow_*.png"))
+        Section(
+            "nminus1",
+            "N-1 distributions",
+            images=n1,
+            text=[] if n1 else ["Not made by default: run a stage with --plots all for them."],
+        )
     )
-    sections.append(
-        Section("planes", "The (E_ECAL, E_HCAL) plane", images=_all_runs(st, "plane_*.png"))
-    )
-    sections.append(Section("nminus1", "N-1 distributions", images=_all_runs(st, "nminus1_*.png")))
     sections.append(
         Section(
             "calibration",
@@ -230,21 +346,28 @@ def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Pat
                 f"{model}: 90% CL upper limit on {res['coupling_name']}",
             )
         )
-    sections.append(
-        Section("limits", "Limits", tables=lim_tables, images=_pngs(st["limits"].folder, "*.png"))
-    )
-    sections.append(Section("blinding", "Blinding status", raw_html=banner))
+    limit_plots = [
+        (png, caption)
+        for png, caption in _pngs(st["limits"].folder, "*.png")
+        if png.name != FIRST_LIMIT  # on the first screen
+    ]
+    sections.append(Section("limits", "Limits", tables=lim_tables, images=limit_plots))
+    sections.append(_blinding_section(results["blinding"], banner))
     sections.append(
         Section(
             "provenance", "Provenance", preformatted=json.dumps(results["provenance"], indent=2)
         )
     )
+    prov = results["provenance"]
+    subtitle = (
+        f"na64reco {prov['versions']['na64reco']}, commit "
+        f"{(prov['source'].get('commit') or 'unknown')[:12]}; made {prov['created']}"
+    )
     return write_report(
         path,
         "NA64 analysis report",
+        _first_screen(results, st["limits"].folder),
         sections,
-        subtitle=f"na64reco {results['provenance']['versions']['na64reco']}",
+        subtitle=subtitle,
+        banner=banner,
     )
-
-
-__all__ = ["write_analysis_report"]

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from na64reco.blinding.ledger import LEDGER_NAME, Ledger
+from na64reco.blinding.record import check_record
 from na64reco.calibration.io import load_calibration
 from na64reco.documents import write_json
 from na64reco.fileset import Fileset
@@ -24,30 +26,35 @@ def _read(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def _blinding(runs: dict, stages: dict, unblind: bool) -> dict:
+def _blinding(runs: dict, stages: dict, unblind: bool, ledger: Ledger) -> dict:
     """The blinded runs' record or, unblinded, the unblind act (time, user) and the observed
-    box count per period."""
+    box count per period; with every entry of the chain's ledger as it is now."""
+    now = {"path": str(ledger.path.resolve()), "entries": ledger.entries()}
     if not unblind:
-        return {**runs["invisible"]["blinding"], "blinded": True}
+        return {**runs["invisible"]["blinding"], "blinded": True, "ledger": now}
     opened = stages["run-invisible-unblinded"]
     return {
         **runs["invisible-unblinded"]["blinding"],
         "blinded": False,
         "observed": opened.outputs["observed"],
+        "ledger": now,
     }
 
 
 def build_results(
-    fileset: Fileset, out: Path, runner: StageRunner, options: Any, seconds: float
+    fileset: Fileset, out: Path, target: Path, runner: StageRunner, options: Any, seconds: float
 ) -> dict:
-    """Collect the numbers of every stage (``options``: the AnalyzeOptions of the chain) and
-    write them to ``out/results.json``; returns the document."""
+    """Collect the numbers of every stage (``options``: the AnalyzeOptions of the chain) of the
+    chain in ``out`` and write them to ``target/results.json``; returns the document. Every
+    run's blinding record is checked against its ledger on the way (a reused unblinded stage
+    whose ledger entry is gone is an error)."""
     st = runner.results
     runs = {}
     for name, res in st.items():
         if not name.startswith("run-"):
             continue
         summary = _read(res.folder / "summary.json")
+        check_record(summary["blinding"], res.folder / "summary.json")
         runs[name.removeprefix("run-")] = {
             "folder": str(res.folder),
             "cutflow": summary["cutflow"],
@@ -76,7 +83,7 @@ def build_results(
     results = {
         "format": RESULTS_FORMAT,
         "version": RESULTS_VERSION,
-        "blinding": _blinding(runs, st, options.unblind),
+        "blinding": _blinding(runs, st, options.unblind, Ledger(out / LEDGER_NAME)),
         "fileset": {
             "path": fileset.source,
             "name": fileset.name,
@@ -117,5 +124,5 @@ def build_results(
         "wall_seconds": round(seconds, 1),
     }
     doc = AnalysisResults.model_validate(results).model_dump(mode="json")
-    write_json(out / "results.json", doc)
+    write_json(target / "results.json", doc)
     return doc

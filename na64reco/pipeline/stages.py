@@ -6,7 +6,9 @@ the code by version and commit) and what it produced. A later call with the same
 the matching ``stage.json`` and returns the recorded result without running; any change in an
 input (a cut value, a file, the calibration) changes the hash and re-runs that stage and, since
 their inputs include its outputs' hashes, everything downstream of it. An interrupted stage
-leaves no ``stage.json`` and runs again.
+leaves no ``stage.json`` and runs again. A stage folder is the toolkit's (marked
+``STAGE_MARK``): it is replaced whole when its stage re-runs, and a folder of that name without
+the mark is refused, never removed.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from pathlib import Path
 
 from na64reco.checksums import sha256_json
 from na64reco.documents import write_json
+from na64reco.errors import NA64Error
 from na64reco.provenance import git_commit, package_versions
 
 logger = logging.getLogger(__name__)
 
 STAGE_FILE = "stage.json"
+STAGE_MARK = ".na64-stage"  # every stage folder the toolkit made (the only ones it removes)
 
 
 def code_identity() -> dict:
@@ -71,8 +75,14 @@ class StageRunner:
                 self.results[name] = result
                 return result
         if folder.exists():
-            shutil.rmtree(folder)
+            if not (folder / STAGE_MARK).is_file() and not record.is_file():
+                raise NA64Error(
+                    f"{folder}: not a stage folder of this toolkit (no {STAGE_MARK}); nothing "
+                    "removed: give the chain another output folder or move it away"
+                )
+            shutil.rmtree(folder)  # the toolkit's stage folder: replaced whole
         folder.mkdir(parents=True)
+        (folder / STAGE_MARK).write_text("a stage of na64 analyze: replaced whole on re-run\n")
         start = time.perf_counter()
         outputs = func(folder)
         seconds = time.perf_counter() - start

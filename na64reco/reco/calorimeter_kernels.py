@@ -121,7 +121,7 @@ def ecal_kernel(
             quiet[j] = good[j] and not p
             e_it[j] = e if it else _F0
             buf_o[j] = e if (s and not it) else _F0
-            buf_g[j] = e if dt < gate else _F0
+            buf_g[j] = e if (dt < gate or not p) else _F0
         n_bad[i] += nb
         best = _F0
         bc = -1
@@ -267,7 +267,7 @@ def channel_kernel(amp, t, ped, gain_eff, t0, thr, usable, window, gate, n_bad):
             it = p and dt < window
             nb += bad
             e_in[i, c] = e if it else _F0
-            e_gate[i, c] = e if dt < gate else _F0
+            e_gate[i, c] = e if (dt < gate or not p) else _F0
             intime[i, c] = it
         n_bad[i] += nb
     return e_in, e_gate, intime

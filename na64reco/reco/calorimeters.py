@@ -32,15 +32,28 @@ A pulse outside its window is *out of time* (pile-up from an earlier or later be
 (1 GeV each: the HCAL zero-energy threshold; a noise pulse would need > 15 sigma to reach it).
 
 The trigger emulation (``na64reco.trigger``) needs the sums the hardware makes within its gate
-(``period.trigger.gate_ns``): ``trig_*`` keys. The hardware sums the analogue signal with no
-threshold, and near the trigger thresholds (PS > 0.3 GeV, typically a MIP or a hadron shower
-spread over many PS cells of a few 10 MeV each) zero suppression loses ~20% of the PS energy.
-The ECAL trigger sums therefore take every in-gate pulse plus, *unsuppressed*, the pulse-less
-good channels (status 0: a noisy channel would add its noise) within ``UNSUPPRESSED_HALF_WIDTH``
-= 2 cells of the hit cell (the 5x5 around it; all 36 cells would add ~60 MeV of noise RMS to the
-PS sum, the 5x5 ~50 MeV, the 3x3 misses hadronic PS energy). Pulses out of the gate are left
-out, which is what excludes out-of-time pile-up. Counters have ~30 sigma per MIP: their trigger
-sums are just the in-gate pulses.
+(``period.trigger.gate_ns``): ``trig_*`` keys. The hardware sums the analogue signal of every
+channel with no threshold: the in-time deposits (near the PS threshold of 0.3 GeV typically a MIP
+or a hadron shower spread over many PS cells of a few 10 MeV each) and the noise of all
+channels. The trigger sums therefore take, unsuppressed, every usable channel with a pulse in the
+gate and every usable channel without a pulse (its energy is noise plus a small deposit, its
+reported time that of a noise sample anywhere in the read-out window). Pulses out of the gate
+are left out, which is what excludes out-of-time pile-up. (The in-time ECAL sums ``ecal_ps``,
+``ecal_e`` add the pulse-less good channels only within ``UNSUPPRESSED_HALF_WIDTH`` = 2 cells of
+the hit cell: all 36 cells would add ~60 MeV of noise RMS to the PS sum, the 5x5 ~50 MeV.)
+
+ADC saturation: a channel whose raw amplitude reached its ADC's full scale
+(``conditions.response.saturation_adc``, within ``SATURATION_TOLERANCE_ADC``) measured only a
+lower bound of its energy. Usable ECAL and HCAL channels at saturation are flagged per channel
+(``ecal_saturated``, ``hcal_saturated``) and counted per event (``n_saturated``). Treatment:
+the event is rejected (the ``saturation`` cut of the shipped cut sets, ``n_saturated`` = 0), not
+corrected. A preshower cell saturates only above ~20 GeV (~5e-4 of 100 GeV beam electrons in
+2022, none of the signal showers below 50 GeV: ``tests/test_reco_calorimeters.py``), i.e. in a
+full-energy shower with an extreme PS fraction; its true energy cannot be recovered from the
+neighbours (the lateral profile fixes the cell's share of the PS energy, but the PS fraction
+itself fluctuates by tens of percent from shower to shower, which is why it saturated), and a
+clipped shower would be measured several GeV low, i.e. moved into the sideband. The trigger is
+unaffected (it sums the analogue signal).
 
 Non-finite input (NaN/inf amplitude or time) is never propagated: such a channel is treated as
 having no pulse (energy 0), counted per event in ``n_bad_channels`` and flagged in
@@ -67,12 +80,13 @@ from na64reco.calibration.constants import (
     DetectorConstants,
 )
 from na64reco.conditions import get_period
+from na64reco.conditions.response import PULSE_THRESHOLD_SIGMAS, saturation_adc
 from na64reco.reco.calorimeter_kernels import channel_kernel, ecal_kernel, hcal_kernel
 
 logger = logging.getLogger(__name__)
 
 #: zero-suppression threshold in units of the channel noise (see module docstring)
-ZS_SIGMAS = 3.0
+ZS_SIGMAS = PULSE_THRESHOLD_SIGMAS
 #: an out-of-time pulse counts as real (pile-up) above this many noise sigmas: between 3 and
 #: ~6 sigma the true signal may be below the digitiser's 3-sigma pulse threshold, whose time is
 #: then random (a shower's halo cells would fake out-of-time energy in ~5% of clean events)
@@ -89,6 +103,9 @@ IN_TIME_WINDOW_NS: dict[str, float] = {
 UNSUPPRESSED_HALF_WIDTH = 2
 #: out-of-time energy above which an event is flagged as pile-up [GeV]
 PILEUP_LIMIT_GEV: dict[str, float] = {"ecal": 1.0, "hcal": 1.0}
+#: a raw amplitude within this of the ADC's full scale is saturated [choose: half an ADC count,
+#: above the 1/8-count quantisation, far below the noise]
+SATURATION_TOLERANCE_ADC = 0.5
 #: VETO rule (p348reco): module energy sqrt(a1 a2) unless one PMT is below this fraction of the
 #: other, then the larger PMT
 VETO_PMT_RATIO_MIN = 0.3
@@ -102,6 +119,7 @@ __all__ = [
     "OUT_OF_TIME_SIGMAS",
     "PILEUP_LIMIT_GEV",
     "RAW_BRANCHES",
+    "SATURATION_TOLERANCE_ADC",
     "UNSUPPRESSED_HALF_WIDTH",
     "VETO_PMT_RATIO_MIN",
     "ZS_SIGMAS",
@@ -212,6 +230,8 @@ def reconstruct_calorimeters(
       above the discriminator threshold ``cset.counter_threshold_adc``.
     * ``trig_ecal_e``, ``trig_ps_e``, ``trig_counter_e`` (n,4): the same sums within the
       hardware trigger gate ``+- period.trigger.gate_ns`` (for ``na64reco.trigger``).
+    * ``ecal_saturated`` (n,2,6,6), ``hcal_saturated`` (n,4,3,3) (bool): usable channels whose
+      ADC saturated; ``n_saturated`` (int16): their number in the event.
     * ``n_bad_channels`` (int16), ``bad_channels`` (bool): non-finite amplitudes/times.
     """
     _check_runs(arrays, cset)
@@ -297,6 +317,14 @@ def reconstruct_calorimeters(
     c = cset.counter
     above = (np.asarray(arrays["counter_amp"]) - c.pedestal) > cset.counter_threshold_adc
     out["counter_fired"] = above & intime
+
+    n_sat = np.zeros(n, dtype=np.int64)
+    for det in ("ecal", "hcal"):
+        level = (saturation_adc(det) - SATURATION_TOLERANCE_ADC).astype(np.float32)
+        sat = (np.asarray(arrays[f"{det}_amp"]) >= level) & cset.detector(det).usable
+        out[f"{det}_saturated"] = sat
+        n_sat += sat.reshape(n, -1).sum(axis=1)
+    out["n_saturated"] = n_sat.astype(np.int16)
 
     n_bad = n_bad.astype(np.int16)
     out["n_bad_channels"] = n_bad

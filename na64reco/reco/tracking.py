@@ -6,7 +6,7 @@ station, plane, strip, amp, t and ``st`` with station, plane, wire, t, sorted by
 (:mod:`na64reco.reco.tracking_kernels`); there is no Python loop over events.
 
 Coordinates: channels of every station are centred on the nominal 100 GeV trajectory at its z
-(:mod:`na64reco.sim.beamline`), so a strip's centre is ``u = (strip + 0.5 - n_channels / 2) *
+(:mod:`na64reco.conditions.beamline`), so a strip's centre is ``u = (strip + 0.5 - n_channels / 2) *
 pitch`` (mm) relative to it; absolute positions (cm, ECAL frame) add ``nominal_x_cm`` /
 ``nominal_y_cm``. Slopes are absolute (rad, ECAL frame): the nominal trajectory arrives with
 slope +theta0 in x and leaves parallel to z.

@@ -7,8 +7,13 @@ fails loudly when a coffea release changes one of them).
   ``coffea.processor.executor.FileMeta(dataset, filename, treename)`` with the values
   ``numentries``, ``uuid`` and ``clusters``; filling it from our own validation spares the
   Runner opening every file again.
+* Hashes: ``coffea.processor.executor._hash`` (``FileMeta.__hash__``) encodes the file name as
+  ASCII, so a path with a non-ASCII character (``/data/données/run.root``) raised
+  ``UnicodeEncodeError``; ``utf8_file_hashes()`` gives the executor the same hash computed on
+  UTF-8 (identical for ASCII names, so nothing else changes).
 * Work items: a chunk's ``dataset``, ``filename``, ``treename``, ``entrystart`` and ``entrystop``
-  (what a checkpointer keys on).
+  (what a checkpointer keys on); the ``processed`` set of ``WorkItem`` in a chunk's output,
+  stored by its fields in a checkpoint (``work_item_fields``/``work_item``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ __all__ = [
     "chunk_metadata",
     "metadata_cache",
     "quiet_progress",
+    "utf8_file_hashes",
+    "work_item",
+    "work_item_fields",
 ]
 
 
@@ -59,3 +67,41 @@ def metadata_cache(files: Iterable[Any], dataset: str, tree: str) -> dict:
 def chunk_metadata(chunk: Any) -> dict:
     """A work item's identity as the dict coffea hands a checkpointer."""
     return {name: getattr(chunk, name) for name in WORK_ITEM_FIELDS}
+
+
+def work_item_fields(item: Any) -> dict:
+    """A coffea ``WorkItem`` as plain fields (for a data-only checkpoint)."""
+    import dataclasses
+
+    fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    if fields.get("preload") is not None:
+        fields["preload"] = sorted(fields["preload"])
+    return fields
+
+
+def work_item(fields: dict) -> Any:
+    """The ``WorkItem`` of ``work_item_fields`` (only its known fields are used)."""
+    import dataclasses
+
+    from coffea.processor.executor import WorkItem
+
+    known = {f.name for f in dataclasses.fields(WorkItem)}
+    values = {k: v for k, v in fields.items() if k in known}
+    if values.get("preload") is not None:
+        values["preload"] = frozenset(values["preload"])
+    return WorkItem(**values)
+
+
+def _utf8_hash(items) -> int:
+    """coffea.util._hash on UTF-8 (the same value for ASCII input)."""
+    import hashlib
+
+    digest = hashlib.md5(";".join(str(x) for x in items).encode("utf-8"))
+    return int(digest.hexdigest()[:16], base=16)
+
+
+def utf8_file_hashes() -> None:
+    """Make coffea's executor hash file names as UTF-8 (see the module docstring)."""
+    from coffea.processor import executor
+
+    executor._hash = _utf8_hash

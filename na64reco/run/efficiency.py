@@ -5,7 +5,9 @@ reconstruction pass per chunk fills both the upstream and the fully selected spe
 signal files of a fileset through the same validation, executor and accounting as every other
 event-processing stage, and returns one row per sample: eps_up, eta_down(E_F), eps and their
 errors, relative to the bosons emitted in the signal region (E_F > E0 - E_box, with E_box the
-cut set's E_ECAL box edge of the sample's period and E0 the period's beam energy).
+cut set's E_ECAL box edge of the sample's period and E0 the period's beam energy). The files are
+validated like every run's (sha256, run range, period, values) and must be the samples their
+manifest entries say (``check_samples``). Signal samples are simulation: never blinded.
 """
 
 from __future__ import annotations
@@ -19,17 +21,18 @@ import numpy as np
 
 from na64reco.analyses import resolve_cutset
 from na64reco.calibration.io import load_calibration
+from na64reco.calibration.sanity import check_gains
 from na64reco.conditions import get_period
-from na64reco.cutsets.config import CutSet
+from na64reco.cutsets.config import CutSet, check_periods_covered
 from na64reco.errors import InputFileError
 from na64reco.eventtree.reader import read_metadata
 from na64reco.fileset import Fileset, as_fileset
 from na64reco.processors.signal_efficiency import SignalEfficiencyProcessor
 from na64reco.run.coffea_adapter import quiet_progress
-from na64reco.run.engine import account, process_files
+from na64reco.run.engine import account, process_files, raise_if_corrupt
 from na64reco.run.executors import make_executor
 from na64reco.run.options import RunOptions
-from na64reco.run.validation import dask_mapper, validate_inputs
+from na64reco.run.validation import ValueScreen, dask_mapper, validate_inputs
 from na64reco.shipped import calibration_path
 
 logger = logging.getLogger(__name__)
@@ -39,7 +42,13 @@ logger = logging.getLogger(__name__)
 SYST_COMPONENTS = {"dimuon_data_mc": 0.10, "trigger": 0.02 / 0.95}
 SYST_REL = float(np.sqrt(sum(v**2 for v in SYST_COMPONENTS.values())))
 
-__all__ = ["SYST_REL", "efficiencies", "run_signal_efficiency", "signal_model_of"]
+__all__ = [
+    "SYST_REL",
+    "check_samples",
+    "efficiencies",
+    "run_signal_efficiency",
+    "signal_model_of",
+]
 
 
 def signal_model_of(entry) -> str | None:
@@ -52,6 +61,35 @@ def _signal_info(path: str) -> dict:
     if "signal" not in meta:
         raise InputFileError(path, "metadata signal", "missing: not a signal sample")
     return meta["signal"]
+
+
+def check_samples(fileset: Fileset, info: dict[str, dict], periods: dict[str, str]) -> None:
+    """Each signal file is the sample its manifest entry says (model and mass of the
+    ``generator`` record, when given, equal the file's metadata) and no two files are the same
+    sample of one period (their efficiencies would be merged: a mass point silently lost)."""
+    seen: dict[tuple, str] = {}
+    for entry in fileset.files:
+        if entry.path not in info:
+            continue
+        signal = info[entry.path]
+        generator = entry.generator or {}
+        for key, meta_key in (("signal_model", "model"), ("mass_gev", "mass_gev")):
+            if generator.get(key) is not None and generator[key] != signal.get(meta_key):
+                raise InputFileError(
+                    entry.path,
+                    f"na64_metadata.signal.{meta_key}",
+                    f"{signal.get(meta_key)!r}, but the manifest's generator says "
+                    f"{key} = {generator[key]!r}: the file is not the sample listed",
+                )
+        sample = (signal.get("model"), signal.get("mass_gev"), periods[entry.path])
+        if sample in seen:
+            raise InputFileError(
+                entry.path,
+                "na64_metadata.signal",
+                f"the same sample ({sample[0]}, {sample[1]:g} GeV, period {sample[2]}) as "
+                f"{seen[sample]}: two files of one mass point",
+            )
+        seen[sample] = entry.path
 
 
 def run_signal_efficiency(
@@ -74,6 +112,7 @@ def run_signal_efficiency(
         )
     calib_path = Path(options.calibration) if options.calibration else calibration_path()
     calibration = load_calibration(calib_path)
+    check_gains(calibration, options.gain_tolerance)
     execution = options.execution
     with contextlib.ExitStack() as stack:
         exe, executor_desc = stack.enter_context(make_executor(execution))
@@ -86,11 +125,15 @@ def run_signal_efficiency(
             verify_checksums=options.verify_checksums,
             checksum_cache=options.checksum_cache,
             map_files=dask_mapper(exe.client) if on_workers else None,
+            screen=ValueScreen(calibration) if options.skip_bad_files else None,
         )
         info = {f.path: _signal_info(f.path) for f in files}
+        check_samples(fileset, info, {f.path: f.period for f in files})
+        check_periods_covered(cutset, {f.period: f.path for f in files})
         proc = SignalEfficiencyProcessor(cutset, calibration, info)
         with quiet_progress(execution.quiet):
             result = process_files(files, proc, exe, execution, dataset=f"{fileset.name}-signal")
+    raise_if_corrupt(result.output.get("corrupt", {}))
     accounting = account(files, bad, result.planned, result.output["files"], execution.maxchunks)
     edges = {f.path: info[f.path]["e_miss_edges_gev"] for f in files}
     return {

@@ -25,7 +25,7 @@ from typing import Any
 from na64reco.errors import AccountingError, InputFileError, NA64Error
 from na64reco.eventtree.contract import TREE_NAME
 from na64reco.run.checkpoint import ChunkCheckpointer
-from na64reco.run.coffea_adapter import chunk_metadata, metadata_cache
+from na64reco.run.coffea_adapter import chunk_metadata, metadata_cache, utf8_file_hashes
 from na64reco.run.executors import chunk_uproot_options
 from na64reco.run.options import ExecutorOptions
 from na64reco.run.validation import InputFile
@@ -85,6 +85,7 @@ def process_files(
 
     from na64reco.eventtree import NA64Schema
 
+    utf8_file_hashes()  # paths with non-ASCII characters
     runner = processor.Runner(
         executor,
         schema=NA64Schema,

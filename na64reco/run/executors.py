@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,10 +25,12 @@ logger = logging.getLogger(__name__)
 
 SCHEDULER_CONNECT_TIMEOUT_S = 10  # an unreachable scheduler fails after this, not hangs
 WARM_UP_EVENTS = 10  # events a Dask worker processes to load the toolkit before its chunks
+WARM_UP_TIMEOUT_S = 60.0  # [choose] the warm-up takes ~2 s; a run never waits longer for it
 
 __all__ = [
     "SCHEDULER_CONNECT_TIMEOUT_S",
     "WARM_UP_EVENTS",
+    "WARM_UP_TIMEOUT_S",
     "chunk_uproot_options",
     "finish_warm_up",
     "local_cluster_config",
@@ -187,22 +190,28 @@ def _warm_up(proc: Any, path: str) -> str:
 
 
 def start_warm_up(executor: Any, proc: Any, path: str | None) -> list:
-    """Start ``_warm_up`` once on every worker of a Dask executor (futures; [] otherwise)."""
+    """Start ``_warm_up`` once per worker of a Dask executor (futures; [] otherwise). Each task
+    prefers its worker but may run on any other (``allow_other_workers``): a task pinned to a
+    worker that dies would wait for it forever."""
     client = getattr(executor, "client", None)
     if client is None or path is None:
         return []
     workers = list(client.scheduler_info().get("workers", {}))
     return [
-        client.submit(_warm_up, proc, path, workers=[w], allow_other_workers=False, pure=False)
+        client.submit(_warm_up, proc, path, workers=[w], allow_other_workers=True, pure=False)
         for w in workers
     ]
 
 
-def finish_warm_up(futures: list) -> None:
-    """Wait for the warm-up tasks (they ran during the validation); their result is only logged."""
+def finish_warm_up(futures: list, timeout_s: float = WARM_UP_TIMEOUT_S) -> None:
+    """Wait for the warm-up tasks (they ran during the validation) at most ``timeout_s`` in
+    all, then cancel what is left: the warm-up only saves time, it never holds up a run."""
+    deadline = time.monotonic() + timeout_s
     for future in futures:
         try:
-            logger.debug("worker warm-up: %s", future.result())
-        except Exception as exc:  # a worker lost meanwhile: the run's own retries handle it
-            logger.debug("worker warm-up failed: %s", exc)
+            result = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            logger.debug("worker warm-up: %s", result)
+        except Exception as exc:  # a worker lost, or the time is up: the run goes on
+            logger.debug("worker warm-up not finished: %s: %s", type(exc).__name__, exc)
+            future.cancel()
         future.release()

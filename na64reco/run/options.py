@@ -1,8 +1,8 @@
 """The options of a run: one typed, validated object, built once and handed down.
 
 ``RunOptions`` holds how a run executes (executor, workers, scheduler, chunk size), what it
-reads (file kinds, calibration, checksum policy, bad files), what it writes (plots,
-checkpoints) and its blinding (``unblind``, the other analyses' regions it ``hide``s). The CLI
+reads (file kinds, calibration and the tolerance of its gains, checksum policy, bad files), what
+it writes (plots, checkpoints) and its blinding (``unblind``, the ``ledger`` recording it). The CLI
 builds one from its flags, a Python caller from keywords, ``na64 analyze`` one per stage from
 its own; nothing below re-reads flags. Invalid values raise pydantic's ``ValidationError``
 (a ``ValueError``) naming the field, before anything runs.
@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from na64reco.cutsets.config import CutSet
+from na64reco.calibration.sanity import DEFAULT_GAIN_TOLERANCE
 from na64reco.errors import OptionsError
 
 EXECUTORS = ("iterative", "futures", "dask")
@@ -50,17 +50,26 @@ class ExecutorOptions(BaseModel):
 class RunOptions(BaseModel):
     """Everything a run needs besides its inputs (fileset, cut set) and output folder."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     execution: ExecutorOptions = ExecutorOptions()
     calibration: Path | None = Field(None, description="constants file; None: the shipped ones")
     kinds: tuple[Literal["physics", "calibration", "signal", "random"], ...] = ("physics",)
-    unblind: bool = False
-    hide: tuple[CutSet, ...] | None = Field(
-        None,
-        description="other analyses whose signal regions are hidden too while blinded; None: "
-        "every shipped analysis other than the one run",
+    unblind: bool = Field(
+        False,
+        description="open the cut set's signal box and the protected region of its name "
+        "(recorded in the unblinding ledger); every other protected region stays hidden",
     )
+    ledger: Path | None = Field(
+        None, description="the unblinding ledger; None: unblinding.jsonl in the output folder"
+    )
+    gain_tolerance: float = Field(
+        DEFAULT_GAIN_TOLERANCE,
+        gt=1.0,
+        description="a gain more than this factor from the nominal one is an error "
+        "(na64reco.calibration.sanity)",
+    )
+    command: str | None = Field(None, description="the command line, for the records")
     skip_bad_files: bool = False
     verify_checksums: bool = True
     checksum_cache: bool = True

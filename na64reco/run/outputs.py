@@ -1,4 +1,4 @@
-"""Write the outputs of an analysis run: ROOT and pickled histograms, summary JSON, event list.
+"""Write the outputs of an analysis run: ROOT and JSON histograms, summary JSON, event list.
 
 Input is the accumulated output of ``SelectionProcessor`` (``cutflow``, ``plane``, ``nminus1``,
 ``sideband_events``, ``files``); nothing here reads event data or changes a count.
@@ -8,7 +8,10 @@ Input is the accumulated output of ``SelectionProcessor`` (``cutflow``, ``plane`
   because hist objects with ``StrCategory`` axes cannot be written to ROOT.
 * ``write_root`` writes them with uproot as TH1D/TH2D (counts are exact in doubles up to 2**53;
   uproot cannot write the ``Int64`` storage directly).
-* ``write_pickle`` keeps the hist objects themselves (``{"plane": Hist, "nminus1": {cut: Hist}}``).
+* ``write_histograms`` keeps the hist objects themselves (``{"plane": Hist, "nminus1": {cut:
+  Hist}}``) in hist's own serialisation (the UHI JSON schema: axes, storage, metadata), which
+  ``read_histograms`` turns back into the same objects; a data format, nothing in it is code
+  (no pickle: a file someone hands you must not run anything when read).
 * ``report_cutflow`` turns the per-period cutflow into ``{period: {"all": n, cut: n}}`` with the
   cuts of the signal region (``cutset.signal_box``) reported ``None`` (JSON ``null``) while
   blinded.
@@ -23,23 +26,27 @@ writes ``summary.json`` last, so its presence marks a complete set of outputs.
 
 from __future__ import annotations
 
-import pickle
+import json
 from pathlib import Path
 from typing import Any
 
 import hist
 import numpy as np
+import uhi.io.json
 import uproot
+from hist import serialization
 
 from na64reco.cutsets.config import CutSet
 from na64reco.documents import atomic_path, write_json, write_text
+from na64reco.errors import ConfigError
 
 __all__ = [
     "SIDEBAND_COLUMNS",
     "flat_histograms",
+    "read_histograms",
     "report_cutflow",
     "sideband_table",
-    "write_pickle",
+    "write_histograms",
     "write_root",
     "write_sideband_csv",
     "write_summary",
@@ -121,16 +128,53 @@ def write_root(path: str | Path, histograms: dict[str, hist.Hist]) -> Path:
     return path
 
 
-def write_pickle(path: str | Path, output: dict) -> Path:
-    """Pickle the hist objects (``plane`` and ``nminus1``) as produced by the processor."""
+HISTOGRAMS_FORMAT = "na64-histograms"
+
+
+def write_histograms(path: str | Path, output: dict) -> Path:
+    """``histograms.json``: the hist objects (``plane`` and ``nminus1``) as produced by the
+    processor, in the UHI serialisation (``hist.serialization.to_uhi``)."""
+    doc = {
+        "format": HISTOGRAMS_FORMAT,
+        "version": 1,
+        "plane": serialization.to_uhi(output["plane"]),
+        "nminus1": {cut: serialization.to_uhi(h) for cut, h in output["nminus1"].items()},
+    }
+    text = json.dumps(doc, default=uhi.io.json.default, separators=(",", ":"))
+    return write_text(path, text + "\n")
+
+
+def read_histograms(path: str | Path) -> dict[str, Any]:
+    """``{"plane": Hist, "nminus1": {cut: Hist}}`` from ``histograms.json``; ConfigError naming
+    the file and the key for anything that is not that document."""
     path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        pickle.dump(
-            {"plane": output["plane"], "nminus1": dict(output["nminus1"])},
-            fh,
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-    return path
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"), object_hook=uhi.io.json.object_hook)
+    except OSError as exc:
+        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(path, "(file)", f"not a histograms JSON document: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != HISTOGRAMS_FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ConfigError(path, "format", f"must be {HISTOGRAMS_FORMAT!r}, found {found!r}")
+    if doc.get("version") != 1:
+        raise ConfigError(path, "version", f"unknown version {doc.get('version')!r}; known: 1")
+
+    def load(key: str, value: Any) -> hist.Hist:
+        try:
+            h = serialization.from_uhi(value)
+        except Exception as exc:  # a malformed histogram object: whatever from_uhi raises
+            raise ConfigError(path, key, f"not a histogram: {type(exc).__name__}: {exc}") from None
+        if not isinstance(h, hist.Hist):
+            raise ConfigError(path, key, f"not a histogram: {type(h).__name__}")
+        return h
+
+    if not isinstance(doc.get("nminus1"), dict):
+        raise ConfigError(path, "nminus1", "missing or not an object")
+    return {
+        "plane": load("plane", doc.get("plane")),
+        "nminus1": {cut: load(f"nminus1.{cut}", h) for cut, h in doc["nminus1"].items()},
+    }
 
 
 def report_cutflow(cutflow: dict, cutset: CutSet, unblind: bool) -> dict[str, dict]:

@@ -2,37 +2,51 @@
 
 The steps, in order (each a function of this package):
 
-1. resolve the cut set and the regions hidden while blinded (``hidden_regions``), load the
-   calibration and build the selection processor;
-2. start the executor (``run.executors``); Dask workers warm up while the client validates
-   the inputs (``run.validation``: contract, sha256, entries, runs, calibration coverage);
-3. prepare the output folder (a previous ``summary.json`` is removed first: a folder with one
-   holds complete outputs) and the chunk checkpoints (``run.checkpoint``);
+1. resolve the cut set (refused if it claims a protected analysis' name without its blinded
+   region, ``na64reco.blinding.check_protected_cutset``), load the calibration (gains checked
+   against the nominal ones, ``na64reco.calibration.sanity``) and the blinding constants, and
+   build the selection processor;
+2. prepare the output folder (``run.folder``: the previous set of outputs is removed, foreign
+   files refused), start the executor (``run.executors``); Dask workers warm up while the
+   client validates the inputs (``run.validation``: contract, sha256, entries, runs, periods,
+   duplicate events, calibration coverage); the cut set must cover every period of the data;
+3. prepare the chunk checkpoints (``run.checkpoint``); an ``unblind`` run appends its entry to
+   the unblinding ledger (``na64reco.blinding.ledger``) before any event is read;
 4. run the event loop (``run.engine.process_files``) and account for every event;
-5. write the histograms (ROOT and pickle), the sideband event list, the plots and, last,
-   ``summary.json`` (``schemas.summary.RunSummary``); then remove the checkpoints.
+5. write the histograms (ROOT and JSON), the sideband event list, the plots and, last,
+   ``summary.json`` (``schemas.summary.RunSummary``, with the blinding record and the ledger's
+   entries) into a staging folder, moved in whole; then remove the checkpoints.
 
-Blinding is done by the processor at the source (``na64reco.cutsets.evaluate``); here an
-``unblind`` run is recorded (time, user) in the summary and in a WARNING log line.
+Blinding is done by the processor at the source: every protected region is hidden, evaluated
+with the blinding definition's constants, and so is the cut set's own box; ``unblind`` opens
+the cut set's box and the protected region of its name only, and is recorded (ledger, summary,
+WARNING log line).
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import importlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from na64reco import __version__
-from na64reco.analyses import ANALYSES, resolve_cutset
+from na64reco.analyses import resolve_cutset
+from na64reco.blinding.definition import (
+    blinding_set,
+    check_protected_cutset,
+    definition_record,
+    load_blinding_calibration,
+)
+from na64reco.blinding.ledger import LEDGER_NAME, Ledger, LedgerEntry, host_name, user_name
 from na64reco.calibration.io import load_calibration
-from na64reco.checksums import code_digest, sha256_file
-from na64reco.cutsets.config import CutSet
+from na64reco.calibration.sanity import check_gains
+from na64reco.checksums import code_digest, sha256_file, sha256_json
+from na64reco.conditions import period_of_run
+from na64reco.cutsets.config import CutSet, check_periods_covered
 from na64reco.documents import dumps_json
 from na64reco.fileset import Fileset, as_fileset
 from na64reco.processors.selection import SelectionProcessor
@@ -41,76 +55,121 @@ from na64reco.run.checkpoint import CHECKPOINT_DIR, ChunkCheckpointer
 from na64reco.run.coffea_adapter import quiet_progress
 from na64reco.run.engine import account, process_files, raise_if_corrupt
 from na64reco.run.executors import finish_warm_up, make_executor, start_warm_up
+from na64reco.run.folder import OutputFolder
 from na64reco.run.options import RunOptions
 from na64reco.run.outputs import (
     canonical_output,
     flat_histograms,
     report_cutflow,
     sideband_table,
-    write_pickle,
+    write_histograms,
     write_root,
     write_sideband_csv,
     write_summary,
 )
-from na64reco.run.validation import InputFile, dask_mapper, validate_inputs
+from na64reco.run.validation import InputFile, ValueScreen, dask_mapper, validate_inputs
 from na64reco.schemas.summary import RunSummary
 from na64reco.shipped import calibration_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["calibration_record", "hidden_regions", "run_analysis"]
+#: the outputs of a run with fixed names (the plots are added to the set as they are made)
+OUTPUT_NAMES = ("summary.json", "histograms.root", "histograms.json", "sideband_events.csv")
+
+__all__ = ["OUTPUT_NAMES", "calibration_record", "run_analysis"]
 
 
-def hidden_regions(cutset: CutSet, options: RunOptions) -> tuple[CutSet, ...]:
-    """The cut sets whose signal regions a blinded run hides besides its own: ``options.hide``,
-    or by default every shipped analysis other than this one (the same events feed every
-    selection, so e.g. the dimuon run must never show the invisible box)."""
-    if options.unblind:
-        return ()
-    if options.hide is None:
-        shipped = (a.cutset() for a in ANALYSES.values())
-        return tuple(c for c in shipped if c.name != cutset.name and c.signal_box)
-    return tuple(c for c in options.hide if c.signal_box)
+def check_blinding_coverage(files: list[InputFile], blinding_calibration) -> None:
+    """Every run of the data can be blinded: the blinding constants cover it."""
+    for f in files:
+        for run in f.runs:
+            blinding_set(blinding_calibration, run)
 
 
-def _user_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment
-        return os.environ.get("USER", "unknown")
+def data_periods(files: list[InputFile]) -> dict[str, str]:
+    """The run periods of the files' runs: {period: a file holding it}."""
+    out: dict[str, str] = {}
+    for f in files:
+        for run in f.runs:
+            out.setdefault(period_of_run(run).name, f.path)
+    return out
 
 
-def _blinding(cutset: CutSet, hidden: tuple[CutSet, ...], unblind: bool) -> dict:
-    blinding: dict[str, Any] = {"blinded": not unblind, "unblinded_at": None, "unblinded_by": None}
-    if hidden:
-        blinding["also_hidden"] = {c.name: c.signal_box for c in hidden}
-    if unblind:
-        blinding["unblinded_at"] = utc_now()
-        blinding["unblinded_by"] = _user_name()
-        logger.warning(
-            "UNBLINDING: cut set %s v%d run with the signal region %s visible, by %s at %s",
-            cutset.name,
-            cutset.version,
-            " & ".join(cutset.signal_box) or "(none)",
-            blinding["unblinded_by"],
-            blinding["unblinded_at"],
-        )
-    return blinding
+def _unblinding(
+    ledger: Ledger,
+    out: Path,
+    options: RunOptions,
+    cutset: CutSet,
+    proc: SelectionProcessor,
+    calibration_sha256: str,
+    files: list[InputFile],
+    fileset: Fileset,
+) -> LedgerEntry:
+    """Append this run's unblinding to the ledger (before any event is read) and log it."""
+    configuration = {
+        "cutset": {"name": cutset.name, "version": cutset.version, "source": cutset.source},
+        "cutset_sha256": sha256_json(cutset.as_dict()),
+        "calibration_sha256": calibration_sha256,
+        "blinding_definition": definition_record(),
+        "fileset": fileset.source,
+        "inputs_sha256": sha256_json(sorted(f.sha256 for f in files)),
+        "code_sha256": code_digest(),
+        "na64reco": __version__,
+    }
+    entry = ledger.append(
+        time=utc_now(),
+        user=user_name(),
+        host=host_name(),
+        regions=list(proc.opened),
+        signal_box=list(cutset.signal_box),
+        analysis=cutset.name,
+        configuration_sha256=sha256_json(configuration),
+        configuration=configuration,
+        output=str(out.resolve()),
+        command=options.command,
+    )
+    logger.warning(
+        "UNBLINDING: cut set %s v%d run with the signal region %s visible (protected regions "
+        "opened: %s), by %s at %s; recorded in %s",
+        cutset.name,
+        cutset.version,
+        " & ".join(cutset.signal_box) or "(none)",
+        ", ".join(proc.opened) or "none",
+        entry.user,
+        entry.time,
+        ledger.path,
+    )
+    return entry
 
 
-def _prepare_output(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    previous = out / "summary.json"
-    if previous.exists():  # summary.json marks complete outputs: not while this run is going
-        logger.info("removing the summary of a previous run in %s", out)
-        previous.unlink()
+def _blinding(
+    cutset: CutSet,
+    proc: SelectionProcessor,
+    calibration: dict,
+    entry: LedgerEntry | None,
+    ledger: Ledger,
+) -> dict:
+    return {
+        "blinded": not proc.unblind,
+        "definition": definition_record(),
+        "calibration": calibration,
+        "regions_hidden": list(proc.hidden_regions),
+        "regions_opened": list(proc.opened),
+        "signal_box_hidden": [] if proc.unblind else list(cutset.signal_box),
+        "unblinded_at": entry.time if entry else None,
+        "unblinded_by": entry.user if entry else None,
+        "unblinding": entry.model_dump(mode="json") if entry else None,
+        "ledger": {
+            "path": str(ledger.path.resolve()),
+            "entries": [e.model_dump(mode="json") for e in ledger.entries()],
+        },
+    }
 
 
 def _checkpointer(
     out: Path,
     options: RunOptions,
     cutset: CutSet,
-    hidden: tuple[CutSet, ...],
     calibration_sha256: str,
     files: list[InputFile],
 ) -> ChunkCheckpointer | None:
@@ -123,7 +182,7 @@ def _checkpointer(
             "cutset": cutset.as_dict(),
             "calibration_sha256": calibration_sha256,
             "unblind": options.unblind,
-            "hidden": [c.as_dict() for c in hidden],
+            "blinding": definition_record(),
             "na64reco": __version__,
             "code_sha256": code_digest(),
         },
@@ -189,14 +248,21 @@ def run_analysis(
     options = RunOptions.build(options, **overrides)
     fileset = as_fileset(fileset)
     cutset = resolve_cutset(analysis)
-    hidden = hidden_regions(cutset, options)
+    check_protected_cutset(cutset)
     calib_path = Path(options.calibration) if options.calibration else calibration_path()
     calibration = load_calibration(calib_path)
+    flags = check_gains(calibration, options.gain_tolerance)
+    blinding_calibration, blinding_calibration_record = load_blinding_calibration()
     calib_info = calibration_record(calib_path, calibration)
-    proc = SelectionProcessor(cutset, calibration, unblind=options.unblind, hidden=hidden)
+    proc = SelectionProcessor(
+        cutset, calibration, unblind=options.unblind, blinding_calibration=blinding_calibration
+    )
     execution = options.execution
     out = Path(out_dir)
+    folder = OutputFolder(out, OUTPUT_NAMES)
+    ledger = Ledger(options.ledger if options.ledger is not None else out / LEDGER_NAME)
     first_input = next((e.path for e in fileset.files if e.kind in options.kinds), None)
+    folder.prepare()  # the configuration is accepted: no previous output survives from here on
     with contextlib.ExitStack() as stack:
         exe, executor_desc = stack.enter_context(make_executor(execution))
         warm_up = start_warm_up(exe, proc, first_input)
@@ -212,10 +278,16 @@ def run_analysis(
             verify_checksums=options.verify_checksums,
             checksum_cache=options.checksum_cache,
             map_files=dask_mapper(exe.client) if on_workers else None,
+            screen=ValueScreen(calibration) if options.skip_bad_files else None,
         )
-        _prepare_output(out)
-        checkpointer = _checkpointer(out, options, cutset, hidden, calib_info["sha256"], files)
-        blinding = _blinding(cutset, hidden, options.unblind)
+        check_blinding_coverage(files, blinding_calibration)
+        check_periods_covered(cutset, data_periods(files))
+        checkpointer = _checkpointer(out, options, cutset, calib_info["sha256"], files)
+        entry = None
+        if options.unblind:
+            entry = _unblinding(
+                ledger, out, options, cutset, proc, calib_info["sha256"], files, fileset
+            )
         logger.info(
             "running %s on %d file(s) (%d events) with the %s executor",
             cutset.name,
@@ -240,25 +312,24 @@ def run_analysis(
     raise_if_corrupt(output.get("corrupt", {}))
     output = canonical_output(output)  # category order independent of the merge order
     accounting = account(files, bad, result.planned, output["files"], execution.maxchunks)
+    flags += saturation_flags(output.get("saturated", {}))
 
     histograms = flat_histograms(output)
-    write_root(out / "histograms.root", histograms)
-    write_pickle(out / "histograms.pkl", output)
     rows = sideband_table(output["sideband_events"])
-    write_sideband_csv(out / "sideband_events.csv", rows)
     cutflow = report_cutflow(output["cutflow"], cutset, options.unblind)
     summary = {
         "analysis": cutset.name if not isinstance(analysis, str | Path) else str(analysis),
         "cutset": cutset.as_dict(),
-        "blinding": blinding,
+        "blinding": _blinding(cutset, proc, blinding_calibration_record, entry, ledger),
         "cutflow": cutflow,
         "accounting": accounting,
         "bad_files": bad,
         "skipped": [r for r in accounting if r["skipped"]],
+        "flags": flags,
         "sideband_events": len(rows),
         "outputs": {
             "histograms_root": "histograms.root",
-            "histograms_pickle": "histograms.pkl",
+            "histograms_json": "histograms.json",
             "sideband_events": "sideband_events.csv",
             "histograms": sorted(histograms),
         },
@@ -287,15 +358,42 @@ def run_analysis(
             unblind=options.unblind,
         ),
     }
-    if options.make_plots:
-        plot_input = {"plane": output["plane"], "nminus1": output["nminus1"], "cutflow": cutflow}
-        summary["plots"] = _make_plots(plot_input, summary, out, options.plots)
-    run_summary = RunSummary.model_validate(_plain(summary))
-    write_summary(out / "summary.json", run_summary)  # last: its presence marks complete outputs
+    staging = folder.staging()
+    try:
+        write_root(staging / "histograms.root", histograms)
+        write_histograms(staging / "histograms.json", output)
+        write_sideband_csv(staging / "sideband_events.csv", rows)
+        if options.make_plots:
+            plot_input = {
+                "plane": output["plane"],
+                "nminus1": output["nminus1"],
+                "cutflow": cutflow,
+            }
+            summary["plots"] = _make_plots(plot_input, summary, staging, options.plots)
+        run_summary = RunSummary.model_validate(_plain(summary))
+        write_summary(staging / "summary.json", run_summary)
+        folder.commit(staging, last="summary.json")  # summary.json last: it marks complete outputs
+    finally:
+        folder.discard(staging)
     if checkpointer is not None:
         checkpointer.remove()
     logger.info("wrote %s (%.1f s)", out, wall)
     return run_summary
+
+
+def saturation_flags(saturated: dict[str, dict[str, int]]) -> list[dict]:
+    """One flag per file with readings at the digitisers' saturation code (valid values,
+    recorded: the energy of such a channel is a lower bound)."""
+    out = []
+    for path in sorted(saturated):
+        counts = ", ".join(f"{b} {n}" for b, n in sorted(saturated[path].items()))
+        out.append(
+            {
+                "item": path,
+                "problem": f"readings at the saturation code (ADC 4095), per branch: {counts}",
+            }
+        )
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -5,11 +5,14 @@ requested kinds and, for each, checks its sha256 against the manifest (a file un
 since it was last hashed takes its sha256 from the cache of ``na64reco.checksums``), opens it
 with ``open_event_file`` (the full schema-v1 validation, which also reads the run numbers, the
 file UUID and the cluster boundaries), compares its entries with the manifest and checks its
-runs lie in the manifest's run range. A failure is an ``InputFileError`` naming file and
-problem; with ``skip_bad_files`` the file is left out and listed with its reason, and every
-amplitude and time is read here too (``EventFile.scan_values``) so that a file with corrupt
-values is skipped like any other bad file. Then every run of every file must have calibration
-constants (``CalibrationError`` naming run and file; never skipped).
+runs lie in the manifest's run range, that the period in its metadata is the manifest's and that
+no (run, spill, event) appears twice (``open_event_file`` checks each file; files of real runs
+that share a run number are compared with each other). A failure is an ``InputFileError``
+naming file and problem; with ``skip_bad_files`` the file is left out and listed with its
+reason, and every amplitude, time and hit index is read here too (``EventFile.scan_values`` with
+the ``ValueScreen`` of the run's calibration) so that a file with corrupt values is skipped like
+any other bad file. Then every run of every file must have calibration constants
+(``CalibrationError`` naming run and file; never skipped).
 
 The checks hash and open files: they run in ``VALIDATION_THREADS`` threads here, or on the
 workers of a Dask cluster (``dask_mapper``), in ``TASKS_PER_WORKER`` batches per worker.
@@ -24,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import uproot
 
 from na64reco.calibration.constants import CalibrationDB
@@ -31,7 +35,7 @@ from na64reco.checksums import cached_record, code_digest, file_sha256, file_sta
 from na64reco.errors import CalibrationError, InputFileError, NA64Error
 from na64reco.eventtree import open_event_file
 from na64reco.eventtree.contract import TREE_NAME
-from na64reco.fileset import Fileset, FilesetEntry
+from na64reco.fileset import RUN_KINDS, Fileset, FilesetEntry
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ TASKS_PER_WORKER = 4  # validation tasks per Dask worker (each checks a batch of
 
 __all__ = [
     "InputFile",
+    "ValueScreen",
     "check_calibration_coverage",
     "check_file",
     "dask_mapper",
@@ -63,11 +68,34 @@ class InputFile:
     clusters: tuple[int, ...] = ()
 
 
+class ValueScreen:
+    """The value checks that need the conditions and the run's constants (hit indices in the
+    period's geometry, amplitudes not far below their pedestals), for ``scan_values``; a
+    picklable callable, so that Dask workers can run it."""
+
+    def __init__(self, calibration: CalibrationDB) -> None:
+        self.calibration = calibration
+
+    def __call__(self, path, block: dict, start: int) -> None:
+        from na64reco.processors.selection import screen_chunk
+
+        runs = np.asarray(block["run"])
+        for run in np.unique(runs):
+            index = np.flatnonzero(runs == run)
+            part = {k: v[index] for k, v in block.items()}
+            try:
+                cset = self.calibration.for_run(int(run))
+            except CalibrationError:  # reported (never skipped) by the coverage check
+                continue
+            screen_chunk(str(path), part, start + index, cset)
+
+
 def check_file(
     entry: FilesetEntry,
     verify_checksums: bool = True,
     scan_values: bool = False,
     checksum_cache: bool = True,
+    screen: ValueScreen | None = None,
 ) -> InputFile:
     """Validate one manifest entry; raise InputFileError naming the file and the problem.
 
@@ -99,12 +127,13 @@ def check_file(
         # checks still run, the full read of every branch (a second decompression) is spared
         efile = open_event_file(path, check_data=not verify_checksums)
         if scan_values:
-            efile.scan_values()
+            efile.scan_values(screen=screen)
         record = {
             "entries": int(efile.num_entries),
             "runs": list(efile.runs),
             "uuid": efile.uuid.hex(),
             "clusters": list(efile.clusters),
+            "period": efile.metadata.get("period"),
         }
         if verify_checksums and checksum_cache:
             remember_record(path, key, status, record)
@@ -113,6 +142,12 @@ def check_file(
             path,
             f"tree {TREE_NAME}",
             f"{record['entries']} entries, the manifest says {entry.events}",
+        )
+    if record.get("period") is not None and record["period"] != entry.period:
+        raise InputFileError(
+            path,
+            "na64_metadata.period",
+            f"{record['period']!r}, but the manifest says {entry.period!r}",
         )
     outside = [r for r in record["runs"] if not entry.run_min <= r <= entry.run_max]
     if outside:
@@ -168,8 +203,14 @@ class _Checker:
     """``check_file`` with fixed options that returns (instead of raising) InputFileError;
     a picklable callable, so that Dask workers can run it."""
 
-    def __init__(self, verify_checksums: bool, scan_values: bool, checksum_cache: bool) -> None:
-        self.options = (verify_checksums, scan_values, checksum_cache)
+    def __init__(
+        self,
+        verify_checksums: bool,
+        scan_values: bool,
+        checksum_cache: bool,
+        screen: ValueScreen | None = None,
+    ) -> None:
+        self.options = (verify_checksums, scan_values, checksum_cache, screen)
 
     def __call__(self, entry: FilesetEntry) -> InputFile | InputFileError:
         try:
@@ -187,6 +228,7 @@ def validate_inputs(
     verify_checksums: bool = True,
     checksum_cache: bool = True,
     map_files: Callable[[Callable, list], list] | None = None,
+    screen: ValueScreen | None = None,
 ) -> tuple[list[InputFile], list[dict]]:
     """Validate the files of ``kinds`` in a fileset: (good files, bad files with reasons).
 
@@ -203,7 +245,7 @@ def validate_inputs(
             f"{fileset.source}: no file of kind {', '.join(kinds)} (kinds present: "
             f"{', '.join(found)})"
         )
-    check = _Checker(verify_checksums, skip_bad_files, checksum_cache)
+    check = _Checker(verify_checksums, skip_bad_files, checksum_cache, screen)
     if map_files is not None:
         checked = list(map_files(check, selected))  # in manifest order
     else:
@@ -228,6 +270,7 @@ def validate_inputs(
                 "reason": result.problem,
             }
         )
+    check_duplicates_across_files(good)
     if calibration is not None:
         check_calibration_coverage(good, calibration)
     if not good:
@@ -252,3 +295,41 @@ def check_calibration_coverage(files: Sequence[InputFile], calibration: Calibrat
                 f"{f.path}: run(s) {', '.join(map(str, missing))} have no calibration constants "
                 f"in {calibration.source or 'the calibration'} ({ranges})"
             )
+
+
+def _ids(path: str) -> dict[str, np.ndarray]:
+    try:
+        with uproot.open(path) as f:
+            return f[TREE_NAME].arrays(["run", "spill", "event"], library="np")
+    except Exception as exc:
+        raise InputFileError(path, "branch event", f"unreadable: {exc}") from exc
+
+
+def check_duplicates_across_files(files: Sequence[InputFile]) -> None:
+    """No (run, spill, event) in two files of real runs (physics, calibration, random: numbered
+    uniquely; simulated signal samples may share ids). Only files sharing a run number can
+    share an event, so only those are read; InputFileError naming the later file."""
+    real = [f for f in files if f.kind in RUN_KINDS]
+    ids: dict[str, np.ndarray] = {}
+
+    def keys(path: str) -> np.ndarray:
+        if path not in ids:
+            raw = _ids(path)
+            ids[path] = np.rec.fromarrays(
+                [np.asarray(raw[k], np.int64) for k in ("run", "spill", "event")]
+            )
+        return ids[path]
+
+    for i, later in enumerate(real):
+        for earlier in real[:i]:
+            if not set(later.runs) & set(earlier.runs):
+                continue
+            common = np.intersect1d(keys(earlier.path), keys(later.path))
+            if len(common):
+                r = common[0]
+                raise InputFileError(
+                    later.path,
+                    "branch event",
+                    f"{len(common)} (run, spill, event) id(s) also in {earlier.path} (first "
+                    f"({int(r[0])}, {int(r[1])}, {int(r[2])})): events counted twice",
+                )

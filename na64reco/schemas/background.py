@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from na64reco.blinding.record import ChainRecord
 from na64reco.schemas.common import Document, Provenance, Strict
 
 BACKGROUND_FORMAT = "na64-background"
@@ -154,6 +155,7 @@ class BackgroundDocument(Document):
     format: Literal["na64-background"] = BACKGROUND_FORMAT
     version: Literal[1] = BACKGROUND_VERSION
     blinded: bool
+    blinding: ChainRecord
     periods: list[PeriodBackground]
     efficiencies: list[EfficiencyRow] | None
     dimuon: dict[str, DimuonRatio] | None

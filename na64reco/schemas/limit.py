@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict
 
+from na64reco.blinding.record import ChainRecord
 from na64reco.schemas.common import Document, Provenance, Strict
 
 LIMIT_FORMAT = "na64-limit"
@@ -35,6 +36,7 @@ class DeltaA(Strict):
 class Blinding(Strict):
     blinded: bool
     observed: str | None
+    record: ChainRecord | None = None  # None: external inputs (published numbers)
 
 
 class LimitProvenance(Provenance):

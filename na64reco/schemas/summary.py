@@ -1,7 +1,8 @@
 """``summary.json``: the record of one run of a selection (``na64 run``), schema version 1.
 
 Written last by ``na64reco.run.run_analysis``, so its presence marks a complete set of outputs;
-read by the background stage, the report and the plots.
+read by the background stage, the report and the plots. ``blinding`` is the record of
+``na64reco.blinding.record.BlindingRecord``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from na64reco.blinding.record import BlindingRecord
 from na64reco.schemas.common import Document, Provenance, Strict
 
 SUMMARY_FORMAT = "na64-run-summary"
@@ -21,18 +23,20 @@ __all__ = [
     "AccountingRow",
     "BadFile",
     "Blinding",
+    "Flag",
     "RunProvenance",
     "RunSummary",
 ]
 
 
-class Blinding(Strict):
-    blinded: bool
-    unblinded_at: str | None = None
-    unblinded_by: str | None = None
-    also_hidden: dict[str, list[str]] | None = Field(
-        None, description="other analyses' signal regions hidden too: name -> its cuts"
-    )
+Blinding = BlindingRecord  # the record of na64reco.blinding (definition, regions, ledger)
+
+
+class Flag(Strict):
+    """A legitimate but unusual value, recorded (saturated readings, gains far from nominal)."""
+
+    item: str
+    problem: str
 
 
 class AccountingRow(Strict):
@@ -56,7 +60,7 @@ class BadFile(Strict):
 
 class Outputs(Strict):
     histograms_root: str
-    histograms_pickle: str
+    histograms_json: str
     sideband_events: str
     histograms: list[str]
 
@@ -141,6 +145,9 @@ class RunSummary(Document):
     accounting: list[AccountingRow]
     bad_files: list[BadFile]
     skipped: list[AccountingRow]
+    flags: list[Flag] = Field(
+        default_factory=list, description="recorded flags: saturated readings, unusual gains"
+    )
     sideband_events: int
     outputs: Outputs
     metrics: Metrics

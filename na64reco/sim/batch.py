@@ -46,10 +46,20 @@ class EventBatch:
     # (n, 2) cm: the ECAL table position of a cell scan; every beam particle of the event, pile-up
     # included, hits the calorimeters displaced by it (zero for physics runs)
     table_offset: np.ndarray | None = None
+    # (n,) an upper bound of the probability that the event's ECAL sum passes the trigger's
+    # E_ECAL threshold, by which the generator thinned it (1: not thinned). The hardware trigger
+    # keeps a thinned event with P(pass) / bound and draws its analogue noise conditioned on the
+    # pass (``na64reco.sim.hardware.analogue_trigger``): the recorded events are then exactly
+    # those of an unthinned draw (the em_shower tail, ``generators.generate_em_shower``).
+    trigger_prior: np.ndarray | None = None
+    # thinned events whose probability exceeded the generator's bound (bookkeeping, should be 0)
+    bound_violations: int = 0
 
     def __post_init__(self) -> None:
         if self.table_offset is None:
             self.table_offset = np.zeros((len(self.pileup_dt), 2))
+        if self.trigger_prior is None:
+            self.trigger_prior = np.ones(len(self.pileup_dt))
 
     @classmethod
     def empty(cls, n: int, process_id: int) -> EventBatch:
@@ -92,6 +102,8 @@ class EventBatch:
             trigger_bits=self.trigger_bits[index],
             segments={k: [] for k in SEGMENT_FIELDS},
             table_offset=self.table_offset[index],
+            trigger_prior=self.trigger_prior[index],
+            bound_violations=self.bound_violations,
         )
         if len(segs["event"]):
             kept = {k: v[keep] for k, v in segs.items()}
@@ -110,6 +122,8 @@ class EventBatch:
             trigger_bits=np.concatenate([p.trigger_bits for p in parts]),
             segments={k: [] for k in SEGMENT_FIELDS},
             table_offset=np.concatenate([p.table_offset for p in parts]),
+            trigger_prior=np.concatenate([p.trigger_prior for p in parts]),
+            bound_violations=sum(p.bound_violations for p in parts),
         )
         for off, p in zip(offsets, parts, strict=True):
             segs = p.segment_arrays()

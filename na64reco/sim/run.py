@@ -31,15 +31,14 @@ from na64reco.conditions.truth_calibration import to_json, true_calibration
 from na64reco.errors import ConditionsError
 from na64reco.eventtree import contract
 from na64reco.sim import generators as gen
-from na64reco.sim import hardware
 from na64reco.sim.batch import EventBatch
+from na64reco.sim.record import record_events
 from na64reco.sim.special_runs import (
     SIGNAL_MODELS,
     generate_ecal_scan,
     generate_muon_run,
     generate_signal,
 )
-from na64reco.sim.tracker import TrackSegments, simulate_tracker_hits
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +143,9 @@ def _rng(request: SimRequest, run: int) -> np.random.Generator:
 def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
     """Recorded events of one run as writer-ready arrays (with MC truth) and a run summary."""
     period = get_period(request.period)
-    ctx = gen.SimContext(period, rate_scale=dict(request.rate_scale))
+    ctx = gen.SimContext(
+        period, rate_scale=dict(request.rate_scale), calibration_epoch=request.calibration_epoch
+    )
     rng = _rng(request, plan.run)
     parts: list[EventBatch] = []
     generated: dict[str, int] = {}
@@ -178,58 +179,12 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
         counts, _ = np.histogram(batch.truth["mc_e_miss"], bins=E_MISS_EDGES_GEV)
         e_miss_generated = counts.tolist()
 
-    # Hardware trigger: a loose pre-selection on the true deposits (events that cannot fire the
-    # trigger are not digitised), then the exact decision on the digitised channels; then the
-    # trigger efficiency, and the dead time for data runs (not for signal MC, whose efficiency
-    # is quoted per live EOT).
-    constants = true_calibration(request.period, request.calibration_epoch)
-    calibration_run = request.kind in ("ecal-scan", "muon", "random")
-    candidate = (batch.trigger_bits != 0) | (
-        hardware.pretrigger(batch, period, ctx.response) & (not calibration_run)
+    kind = "calibration" if request.kind in ("ecal-scan", "muon", "random") else request.kind
+    arrays, batch, bookkeeping = record_events(
+        rng, batch, ctx, kind, plan.run, plan.spills, dead_time=request.kind != "signal"
     )
-    batch = batch.take(np.flatnonzero(candidate))
-    raw = hardware.digitize(rng, batch, constants, ctx.response)
-    fired = hardware.digital_trigger(raw, request.period, request.calibration_epoch)
-    fired &= rng.random(len(batch)) < period.trigger.efficiency
-    bits = batch.trigger_bits | np.where(fired, contract.TRIGGER_PHYSICS, 0).astype(np.uint16)
-    if calibration_run:
-        bits = batch.trigger_bits  # calibration and pedestal runs use their own trigger only
-    keep = bits != 0
-    if request.kind != "signal":
-        keep &= rng.random(len(batch)) < period.daq_live_fraction
-    # place recorded events in beam order: uniform positions within the run's exposure
-    position = rng.random(len(batch))
-    order = np.flatnonzero(keep)
-    order = order[np.argsort(position[order], kind="stable")]
-    batch = batch.take(order)
-    bits = bits[order]
+    bits = arrays["trigger"]
     n = len(batch)
-    n_spills = max(plan.spills, 1)
-    spill = np.floor(position[order] * n_spills).astype(np.int32) + 1
-    event = _event_in_spill(spill)
-
-    arrays: dict[str, object] = {
-        "run": np.full(n, plan.run, dtype=np.int32),
-        "spill": spill,
-        "event": event,
-        "trigger": bits.astype(np.uint16),
-    }
-    arrays.update({k: v[order] for k, v in raw.items()})
-    segs = batch.segment_arrays()
-    segs["event"] = segs["event"].astype(np.int64)
-    mm, st = simulate_tracker_hits(
-        rng,
-        period.geometry,
-        n,
-        TrackSegments(**segs),
-        constants["mm"]["t0"],
-        constants["straw"]["t0"],
-        constants["straw"]["drift_max_ns"],
-    )
-    arrays["mm"], arrays["st"] = mm, st
-    arrays.update({k: v for k, v in batch.truth.items()})
-    arrays.update(hardware.truth_deposits(batch, period.trigger.gate_ns))
-
     recorded = np.bincount(batch.truth["mc_process"], minlength=max(proc.PROCESS_IDS.values()) + 1)
     summary = {
         "run": plan.run,
@@ -247,18 +202,9 @@ def generate_run(request: SimRequest, plan: RunPlan) -> tuple[dict, dict]:
             name: int(np.count_nonzero(bits & bit))
             for name, bit in (("physics", 1), ("beam", 2), ("random", 4), ("calibration", 8))
         },
+        "trigger_thinning": bookkeeping,
     }
     return arrays, summary
-
-
-def _event_in_spill(spill: np.ndarray) -> np.ndarray:
-    """Running event number within each spill (spill is sorted)."""
-    n = len(spill)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, spill[1:] != spill[:-1]])
-    first_of = np.repeat(starts, np.diff(np.r_[starts, n]))
-    return (np.arange(n) - first_of + 1).astype(np.int64)
 
 
 def run_metadata(request: SimRequest, plan: RunPlan, summary: dict) -> dict:
@@ -281,6 +227,7 @@ def run_metadata(request: SimRequest, plan: RunPlan, summary: dict) -> dict:
             "request": asdict(request),
             "generated": summary["generated"],
             "recorded_by_process": summary["recorded_by_process"],
+            "trigger_thinning": summary["trigger_thinning"],
         },
         "signal": (
             {

@@ -1,4 +1,4 @@
-"""Parametrised detector response: EM and hadronic showers, MIPs, VETO and counter light.
+"""Parametrised detector response: EM and hadronic showers (MIPs: ``na64reco.sim.mips``).
 
 Every function adds energy [GeV] into the rows ``idx`` of a :class:`Deposits` layer and is
 vectorised over those rows. Parameters come from ``na64reco.conditions.response``.
@@ -12,15 +12,19 @@ Approximations (stated here once):
   axis; the cell fraction is the product of the 1D integrals over the cell. Not radially
   symmetric, but it reproduces ~80% of a centred shower in the hit cell and a realistic sharing.
 * Energy resolution: the total is smeared by sigma/E = a/sqrt(E) (+) c; each cell then fluctuates
-  by 5% sqrt(E_cell / GeV) (the global stochastic term is reduced so that the sum keeps a).
+  by 5% sqrt(E_cell / GeV) *around* that total: the fluctuations of each section are rescaled so
+  that the section's instrumented sum is unchanged (a redistribution, not extra resolution). The
+  measured energy of a shower is then exactly E (1 + sigma z) x containment, which is what lets
+  the em_shower generator condition its draw on the trigger (``em_containment_bound``).
 * Hadron showers: EM fraction ~ Beta around ``ecal_hadron_em_fraction_mean``, a broad lateral
   profile, the hadronic remainder shared between ECAL and HCAL modules by an exponential
   containment law in interaction lengths; HCAL resolution 60%/sqrt(E).
-* Muons: Moyal (Landau-like) energy loss in the ECAL sections and ~2 GeV per HCAL module, ranging
-  out when the muon energy is spent.
+* Muons, the VETO and the counters: ``na64reco.sim.mips``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import special
@@ -29,17 +33,27 @@ from na64reco.conditions.periods import Geometry
 from na64reco.conditions.response import Response
 from na64reco.eventtree.contract import ECAL_SHAPE, HCAL_SHAPE
 from na64reco.sim.deposits import Deposits
+from na64reco.sim.mips import add_veto_mips, ecal_cell_index, hcal_local_xy
 
 CELL_FLUCTUATION = 0.05  # relative per-cell sampling fluctuation x sqrt(E_cell / GeV) [choose]
+# The shower-to-shower spread of the profile shape is a Gaussian cut at 3 sigma [choose]: a
+# Gamma profile 40% shorter or longer than the mean is not an EM shower any more, and the bound
+# the em_shower generation needs (em_containment_bound) stays physical.
+SHAPE_SPREAD_SIGMAS = 3.0
 SHOWER_POSITION_JITTER_CM = 0.1  # shower-to-shower fluctuation of the centroid [choose]
 HADRON_CORE_WIDTH_CM = 1.5  # lateral Laplace widths of hadron showers in the ECAL [choose]
 HADRON_HALO_WIDTH_CM = 5.0
 HADRON_CORE_FRACTION = 0.5
 HCAL_LATERAL_WIDTH_CM = 6.0  # HCAL lateral Laplace width [choose]
-# Mean number of charged hadrons of a hadron shower crossing the VETO [choose]: 3 leaves ~5% of
-# hadronic events without a VETO hit, which gives the few hundred events of paper 002 after its
-# cuts (i)-(iv) per 2.75e9 EOT.
-HADRON_VETO_MULTIPLICITY = 3.0
+# Charged hadrons crossing the VETO behind a hadron shower: Poisson with mean E_leak / eps, E_leak
+# the hadronic energy leaving the ECAL (1.6 lambda_I). eps is the mean leaking energy per charged
+# hadron crossing the VETO [choose]: photo- and electroproduced hadronic systems of 10-100 GeV
+# have 4-8 charged hadrons (sqrt(s) = 4-14 GeV) sharing ~2/3 of the energy, i.e. 3-7 GeV each;
+# we take 6 GeV (the wide-angle ones miss the VETO, which makes those crossing it fewer). A
+# shower leaking little energy (mostly neutrons and K_L) then often leaves the VETO silent, one
+# leaking tens of GeV almost never. The hadron-electroproduction events left after paper 002's
+# cuts (i)-(iv) follow: ~200 per 2.75e9 EOT (4 GeV: ~60, 7 GeV: ~320), paper 002 ~300 in all.
+HADRON_ENERGY_PER_CHARGED_GEV = 6.0
 HCAL_SHOWER_LENGTH_LAMBDA = 2.0  # mean hadronic containment length, interaction lengths [choose]
 
 
@@ -85,7 +99,8 @@ def em_longitudinal(
     e = np.maximum(energy, 2 * resp.ecal_critical_energy_gev)
     b = resp.ecal_gamma_b
     a = b * (np.log(e / resp.ecal_critical_energy_gev) - 0.5) + 1.0
-    a = np.maximum(a * (1 + resp.ecal_gamma_a_spread * rng.standard_normal(len(e))), 1.05)
+    spread = np.clip(rng.standard_normal(len(e)), -SHAPE_SPREAD_SIGMAS, SHAPE_SPREAD_SIGMAS)
+    a = np.maximum(a * (1 + resp.ecal_gamma_a_spread * spread), 1.05)
     ps_depth = np.clip(resp.ecal_ps_depth_x0 - start_x0, 0.0, None)
     full_depth = np.clip(resp.ecal_depth_x0 - start_x0, 0.0, None)
     f_ps = special.gammainc(a, b * ps_depth)
@@ -93,16 +108,89 @@ def em_longitudinal(
     return f_ps, 1.0 - f_contained
 
 
+def em_resolution(energy: np.ndarray | float, resp: Response) -> np.ndarray:
+    """Relative EM resolution sigma/E = a / sqrt(E) (+) c of the ECAL."""
+    e = np.maximum(np.asarray(energy, dtype=float), 1e-6)
+    return np.sqrt(resp.ecal_stochastic**2 / e + resp.ecal_constant**2)
+
+
 def smeared_energy(
     rng: np.random.Generator, energy: np.ndarray, resp: Response, z: np.ndarray | None = None
 ) -> np.ndarray:
-    """Total visible EM energy after the calorimeter resolution (the cell term comes later)."""
-    stochastic = np.sqrt(max(resp.ecal_stochastic**2 - CELL_FLUCTUATION**2, 0.0))
+    """Total visible EM energy after the calorimeter resolution (``z``: the deviation in sigmas,
+    drawn when not given)."""
     e = np.maximum(energy, 1e-6)
-    sigma = np.sqrt(stochastic**2 / e + resp.ecal_constant**2)
+    sigma = em_resolution(e, resp)
     if z is None:
         z = rng.standard_normal(len(e))
     return np.clip(energy * (1 + sigma * z), 0.0, None)
+
+
+@dataclass
+class EMProfile:
+    """What decides where an EM shower's energy goes, drawn before any deposit: visible energy
+    after the resolution, PS and leakage fractions, and the (jittered) shower centre [cm]."""
+
+    visible: np.ndarray
+    f_ps: np.ndarray
+    f_leak: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    def take(self, index: np.ndarray) -> EMProfile:
+        return EMProfile(*(getattr(self, f.name)[index] for f in fields(self)))
+
+
+def em_profile(
+    rng: np.random.Generator,
+    energy: np.ndarray,
+    x_cm: np.ndarray,
+    y_cm: np.ndarray,
+    resp: Response,
+    start_x0: np.ndarray | float = 0.0,
+    smear: bool = True,
+    resolution_z: np.ndarray | None = None,
+) -> EMProfile:
+    """The profile of EM showers of (true) ``energy`` entering the ECAL at (x, y)."""
+    energy = np.asarray(energy, dtype=float)
+    n = len(energy)
+    start = np.broadcast_to(np.asarray(start_x0, dtype=float), (n,))
+    visible = smeared_energy(rng, energy, resp, resolution_z) if smear else energy.copy()
+    f_ps, f_leak = em_longitudinal(rng, energy, start, resp)
+    xs = x_cm + SHOWER_POSITION_JITTER_CM * rng.standard_normal(n)
+    ys = y_cm + SHOWER_POSITION_JITTER_CM * rng.standard_normal(n)
+    return EMProfile(visible, f_ps, f_leak, xs, ys)
+
+
+def deposit_em_shower(
+    rng: np.random.Generator,
+    layer: Deposits,
+    idx: np.ndarray,
+    profile: EMProfile,
+    geometry: Geometry,
+    resp: Response,
+) -> None:
+    """Deposit showers of the given profiles into rows ``idx``: cells, their fluctuations and
+    the longitudinal leakage into the first HCAL module."""
+    if len(idx) == 0:
+        return
+    pitch = geometry.ecal_cell_pitch_cm
+    nx, ny = ECAL_SHAPE[1], ECAL_SHAPE[2]
+    p = profile
+    lat = [
+        cell_fractions(
+            p.x, p.y, nx, ny, pitch, resp.ecal_core_fraction, core, resp.ecal_halo_width_cm
+        )
+        for core in (resp.ecal_ps_core_width_cm, resp.ecal_core_width_cm)
+    ]
+    e_ps = (p.visible * p.f_ps)[:, None, None] * lat[0]
+    e_main = (p.visible * (1 - p.f_ps - p.f_leak))[:, None, None] * lat[1]
+    cells = np.stack([e_ps, e_main], axis=1)
+    cells[:, :, geometry.ecal_nx :, :] = 0.0  # not instrumented (2021-2022: 5 x 6)
+    cells = fluctuate_cells(rng, cells)
+    np.add.at(layer.ecal, idx, cells)
+    # longitudinal leakage into the first HCAL module, central cell
+    np.add.at(layer.hcal, (idx, 0, 1, 1), p.visible * p.f_leak)
 
 
 def add_em_shower(
@@ -119,96 +207,95 @@ def add_em_shower(
     resolution_z: np.ndarray | None = None,
 ) -> None:
     """Add EM showers of (true) ``energy`` entering the ECAL at (x, y) to rows ``idx``."""
-    n = len(idx)
-    if n == 0:
+    if len(idx) == 0:
         return
-    energy = np.asarray(energy, dtype=float)
-    start = np.broadcast_to(np.asarray(start_x0, dtype=float), (n,))
-    visible = smeared_energy(rng, energy, resp, resolution_z) if smear else energy.copy()
-    f_ps, f_leak = em_longitudinal(rng, energy, start, resp)
-    xs = x_cm + SHOWER_POSITION_JITTER_CM * rng.standard_normal(n)
-    ys = y_cm + SHOWER_POSITION_JITTER_CM * rng.standard_normal(n)
-    pitch = geometry.ecal_cell_pitch_cm
-    nx, ny = ECAL_SHAPE[1], ECAL_SHAPE[2]
-    lat_ps = cell_fractions(
-        xs,
-        ys,
-        nx,
-        ny,
-        pitch,
-        resp.ecal_core_fraction,
-        resp.ecal_ps_core_width_cm,
-        resp.ecal_halo_width_cm,
-    )
-    lat_main = cell_fractions(
-        xs,
-        ys,
-        nx,
-        ny,
-        pitch,
-        resp.ecal_core_fraction,
-        resp.ecal_core_width_cm,
-        resp.ecal_halo_width_cm,
-    )
-    e_ps = (visible * f_ps)[:, None, None] * lat_ps
-    e_main = (visible * (1 - f_ps - f_leak))[:, None, None] * lat_main
-    cells = np.stack([e_ps, e_main], axis=1)
-    cells *= 1 + CELL_FLUCTUATION * rng.standard_normal(cells.shape) / np.sqrt(
-        np.maximum(cells, 1e-3)
-    )
-    cells = np.clip(cells, 0.0, None)
-    cells[:, :, geometry.ecal_nx :, :] = 0.0  # not instrumented (2021-2022: 5 x 6)
-    np.add.at(layer.ecal, idx, cells)
-    # longitudinal leakage into the first HCAL module, central cell
-    np.add.at(layer.hcal, (idx, 0, 1, 1), visible * f_leak)
+    profile = em_profile(rng, energy, x_cm, y_cm, resp, start_x0, smear, resolution_z)
+    deposit_em_shower(rng, layer, idx, profile, geometry, resp)
 
 
-def add_mip_ecal(
-    rng: np.random.Generator,
-    layer: Deposits,
-    idx: np.ndarray,
+def fluctuate_cells(rng: np.random.Generator, cells: np.ndarray) -> np.ndarray:
+    """Per-cell fluctuations of ``CELL_FLUCTUATION`` sqrt(E_cell) that keep each section's sum.
+
+    ``cells`` (n, 2, nx, ny); the fluctuated, non-negative cells of a section are rescaled to the
+    section's sum before the fluctuation, so the total (set by the resolution) is unchanged.
+    """
+    before = cells.sum(axis=(2, 3), keepdims=True)
+    out = cells * (
+        1 + CELL_FLUCTUATION * rng.standard_normal(cells.shape) / np.sqrt(np.maximum(cells, 1e-3))
+    )
+    out = np.clip(out, 0.0, None)
+    after = out.sum(axis=(2, 3), keepdims=True)
+    return out * np.where(after > 0, before / np.where(after > 0, after, 1.0), 0.0)
+
+
+def em_containment(
     x_cm: np.ndarray,
     y_cm: np.ndarray,
+    f_ps: np.ndarray,
+    f_leak: np.ndarray,
+    usable: np.ndarray,
     geometry: Geometry,
     resp: Response,
-    depth_fraction: np.ndarray | float = 1.0,
-) -> None:
-    """Ionisation of a MIP crossing the ECAL at (x, y) (``depth_fraction`` of the main section)."""
-    n = len(idx)
-    if n == 0:
-        return
-    ix, iy = ecal_cell_index(x_cm, y_cm, geometry)
-    inside = (ix >= 0) & (iy >= 0)
-    scale = np.broadcast_to(np.asarray(depth_fraction, dtype=float), (n,))
-    ps = resp.ecal_mip_ps_gev * moyal(rng, n, 1.0, 0.12)
-    main = resp.ecal_mip_main_gev * scale * moyal(rng, n, 1.0, 0.08)
-    ok = inside & (ix < geometry.ecal_nx)
-    np.add.at(layer.ecal, (idx[ok], 0, ix[ok], iy[ok]), ps[ok])
-    np.add.at(layer.ecal, (idx[ok], 1, ix[ok], iy[ok]), main[ok])
+) -> np.ndarray:
+    """Fraction of an EM shower's visible energy that lands in ``usable`` (2, 6, 6) channels.
+
+    Exact for ``add_em_shower`` (its cell fluctuations keep each section's sum): the lateral
+    fractions of the PS and main profiles over the usable cells, weighted by the longitudinal
+    sharing, for showers centred at (x, y).
+    """
+    pitch, nx, ny = geometry.ecal_cell_pitch_cm, ECAL_SHAPE[1], ECAL_SHAPE[2]
+    instrumented = np.zeros(ECAL_SHAPE[1:], dtype=bool)
+    instrumented[: geometry.ecal_nx] = True
+    seen = usable & instrumented
+    out = []
+    for sec, core in ((0, resp.ecal_ps_core_width_cm), (1, resp.ecal_core_width_cm)):
+        lat = cell_fractions(
+            x_cm, y_cm, nx, ny, pitch, resp.ecal_core_fraction, core, resp.ecal_halo_width_cm
+        )
+        out.append((lat * seen[sec]).sum(axis=(1, 2)))
+    return f_ps * out[0] + (1 - f_ps - f_leak) * out[1]
 
 
-def ecal_cell_index(x_cm, y_cm, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """ECAL cell containing (x, y), -1 outside the 6 x 6 matrix."""
-    pitch = geometry.ecal_cell_pitch_cm
-    ix = np.floor(np.asarray(x_cm) / pitch + ECAL_SHAPE[1] / 2).astype(int)
-    iy = np.floor(np.asarray(y_cm) / pitch + ECAL_SHAPE[2] / 2).astype(int)
-    bad = (ix < 0) | (ix >= ECAL_SHAPE[1]) | (iy < 0) | (iy >= ECAL_SHAPE[2])
-    return np.where(bad, -1, ix), np.where(bad, -1, iy)
+def em_containment_bound(
+    centre_cm: tuple[float, float],
+    radius_cm: float,
+    energy_range_gev: tuple[float, float],
+    usable: np.ndarray,
+    geometry: Geometry,
+    resp: Response,
+    n_sigma: float,
+) -> float:
+    """A lower bound of ``em_containment`` for showers (starting at the ECAL face) centred
+    within ``radius_cm`` of ``centre_cm``, of energy in ``energy_range_gev`` and a longitudinal
+    shape within ``n_sigma`` of its spread.
 
+    The containment falls towards the matrix edges and dead cells, so the minimum over a polar
+    grid up to the radius (interior rings included) is taken. Longitudinally C = f_ps L_ps +
+    (1 - f_ps - f_leak) L_main is bounded by the largest leakage (the deepest shape, a x (1 +
+    k x spread) with k = min(n_sigma, SHAPE_SPREAD_SIGMAS), at the largest energy) and the PS
+    fraction in [0, f_ps_max] (the shallowest shape at the smallest energy), taken
+    independently.
+    """
+    b = resp.ecal_gamma_b
 
-def moyal(rng: np.random.Generator, n: int, mpv: float, width: float) -> np.ndarray:
-    """Landau-like energy-loss factors: Moyal distribution with most probable value ``mpv``."""
-    # Moyal: x = -2 ln(g) with g ~ Gamma(1/2, 1)... sampled as x = -ln(chi2_1): mpv 0, scale 1
-    g = rng.chisquare(1, n)
-    return np.clip(mpv + width * (-np.log(np.maximum(g, 1e-300))), 0.2 * mpv, 20 * mpv)
+    def shape_a(energy: float, k: float) -> float:
+        a = b * (np.log(energy / resp.ecal_critical_energy_gev) - 0.5) + 1.0
+        return max(a * (1 + k * resp.ecal_gamma_a_spread), 1.05)
 
-
-def hcal_local_xy(x_cm: np.ndarray, y_cm: np.ndarray, geometry: Geometry):
-    """Position relative to the HCAL centre, which is aligned with the beam cell."""
-    from na64reco.conditions.beamline import cell_centre_cm
-
-    cx, cy = cell_centre_cm(geometry, *geometry.beam_cell)
-    return np.asarray(x_cm) - cx, np.asarray(y_cm) - cy
+    e_lo, e_hi = energy_range_gev
+    k = min(n_sigma, SHAPE_SPREAD_SIGMAS)
+    leak = 1.0 - float(special.gammainc(shape_a(e_hi, k), b * resp.ecal_depth_x0))
+    f_ps_max = float(special.gammainc(shape_a(e_lo, -k), b * resp.ecal_ps_depth_x0))
+    rings = np.linspace(0.0, radius_cm, 15)
+    phi = np.linspace(0.0, 2 * np.pi, 72, endpoint=False)
+    r, p = np.meshgrid(rings, phi)
+    x = centre_cm[0] + (r * np.cos(p)).ravel()
+    y = centre_cm[1] + (r * np.sin(p)).ravel()
+    ones, zeros = np.ones_like(x), np.zeros_like(x)
+    lat_ps = em_containment(x, y, ones, zeros, usable, geometry, resp)
+    lat_main = em_containment(x, y, zeros, zeros, usable, geometry, resp)
+    c = (1 - leak) * lat_main + np.minimum(0.0, f_ps_max * (lat_ps - lat_main))
+    return float(c.min())
 
 
 def add_hcal_shower(
@@ -222,14 +309,15 @@ def add_hcal_shower(
     resp: Response,
     start_module: np.ndarray | int = 0,
 ) -> None:
-    """Hadronic energy entering the HCAL: shared among modules and cells, 60%/sqrt(E) smeared."""
+    """Hadronic energy entering the HCAL: shared among the modules in line with the beam (not a
+    zero-degree HCAL3, 2021-2022) and their cells, 60%/sqrt(E) smeared."""
     n = len(idx)
     if n == 0:
         return
     e = np.asarray(energy, dtype=float)
     sigma = resp.hcal_stochastic / np.sqrt(np.maximum(e, 0.1))
     visible = np.clip(e * (1 + sigma * rng.standard_normal(n)), 0.0, None)
-    n_mod = HCAL_SHAPE[0]
+    n_mod = geometry.hcal_modules_in_line
     lam = resp.hcal_module_interaction_lengths
     start = np.broadcast_to(np.asarray(start_module), (n,))
     # exponential longitudinal containment with a shower length fluctuating shower to shower
@@ -250,7 +338,9 @@ def add_hcal_shower(
         3 * HCAL_LATERAL_WIDTH_CM,
     )
     lat /= np.maximum(lat.sum(axis=(1, 2), keepdims=True), 1e-12)
-    np.add.at(layer.hcal, idx, visible[:, None, None, None] * frac[:, :, None, None] * lat[:, None])
+    dep = np.zeros((n, *HCAL_SHAPE))
+    dep[:, :n_mod] = visible[:, None, None, None] * frac[:, :, None, None] * lat[:, None]
+    np.add.at(layer.hcal, idx, dep)
 
 
 def add_hadron_shower_in_ecal(
@@ -263,7 +353,7 @@ def add_hadron_shower_in_ecal(
     depth_lambda: np.ndarray,
     geometry: Geometry,
     resp: Response,
-    veto_multiplicity_mean: float = HADRON_VETO_MULTIPLICITY,
+    energy_per_charged_gev: float = HADRON_ENERGY_PER_CHARGED_GEV,
 ) -> np.ndarray:
     """A hadron shower starting in the ECAL at ``depth_lambda``; returns the HCAL share [GeV].
 
@@ -313,77 +403,6 @@ def add_hadron_shower_in_ecal(
     ok = (ix >= 0) & (ix < geometry.ecal_nx)
     np.add.at(layer.ecal, (idx[ok], 0, ix[ok], iy[ok]), mip_ps[ok])
     # charged hadrons crossing the VETO
-    n_charged = rng.poisson(veto_multiplicity_mean, n) * (e_hcal > 1.0)
+    n_charged = rng.poisson(np.maximum(e_hcal, 0.0) / energy_per_charged_gev)
     add_veto_mips(rng, layer, idx, x_cm, n_charged.astype(float), resp)
     return e_hcal
-
-
-def veto_module(x_cm: np.ndarray) -> np.ndarray:
-    """VETO module (0, 1, 2) behind horizontal position x: three bands in x [choose]."""
-    return np.clip(np.floor(np.asarray(x_cm) / 8.0 + 1.5).astype(int), 0, 2)
-
-
-def add_veto_mips(
-    rng: np.random.Generator,
-    layer: Deposits,
-    idx: np.ndarray,
-    x_cm: np.ndarray,
-    n_mips: np.ndarray,
-    resp: Response,
-) -> None:
-    """``n_mips`` MIPs crossing the VETO module behind x; each module is seen by two PMTs."""
-    n = len(idx)
-    if n == 0:
-        return
-    module = veto_module(x_cm)
-    energy = resp.veto_mip_gev * n_mips * moyal(rng, n, 1.0, 0.1)
-    for pmt in (0, 1):
-        light = energy * np.clip(
-            1 + resp.veto_light_sharing_spread * rng.standard_normal(n), 0, None
-        )
-        np.add.at(layer.veto, (idx, 2 * module + pmt), light)
-
-
-def add_muon(
-    rng: np.random.Generator,
-    layer: Deposits,
-    idx: np.ndarray,
-    energy: np.ndarray,
-    x_cm: np.ndarray,
-    y_cm: np.ndarray,
-    geometry: Geometry,
-    resp: Response,
-    n_modules: int | None = None,
-) -> None:
-    """A muon through ECAL, VETO and the in-line HCAL modules, ranging out when spent.
-
-    ``n_modules`` overrides the number of HCAL modules crossed (default: those in line).
-    """
-    n = len(idx)
-    if n == 0:
-        return
-    add_mip_ecal(rng, layer, idx, x_cm, y_cm, geometry, resp)
-    add_veto_mips(rng, layer, idx, x_cm, np.ones(n), resp)
-    remaining = np.asarray(energy, dtype=float) - 0.3  # loss in the ECAL
-    hx, hy = hcal_local_xy(x_cm, y_cm, geometry)
-    pitch = geometry.hcal_cell_pitch_cm
-    cx = np.clip(np.floor(hx / pitch + 1.5).astype(int), 0, 2)
-    cy = np.clip(np.floor(hy / pitch + 1.5).astype(int), 0, 2)
-    loss = resp.hcal_muon_loss_per_module_gev
-    for module in range(geometry.hcal_modules_in_line if n_modules is None else n_modules):
-        crossed = np.clip(remaining / loss, 0.0, 1.0)
-        dep = crossed * moyal(rng, n, resp.hcal_mip_per_module_gev, resp.hcal_mip_landau_width_gev)
-        np.add.at(layer.hcal, (idx, module, cx, cy), dep)
-        remaining = remaining - loss
-
-
-def add_counters(
-    rng: np.random.Generator, layer: Deposits, idx: np.ndarray, resp: Response, halo: np.ndarray
-) -> None:
-    """A beam particle through S0, S1, S2; ``halo`` marks events where a halo particle hits V1."""
-    n = len(idx)
-    if n == 0:
-        return
-    for c in range(3):
-        np.add.at(layer.counter, (idx, c), resp.counter_mip_gev * moyal(rng, n, 1.0, 0.1))
-    np.add.at(layer.counter, (idx, 3), halo * resp.counter_mip_gev * moyal(rng, n, 1.0, 0.1))

@@ -19,13 +19,13 @@ from na64reco.conditions import beamline
 from na64reco.conditions import processes as proc
 from na64reco.constants import PDG_ELECTRON, PDG_MUON
 from na64reco.eventtree.contract import ECAL_SHAPE, HCAL_SHAPE, TRIGGER_CALIBRATION
-from na64reco.sim import showers
+from na64reco.sim import mips, showers
 from na64reco.sim.batch import EventBatch
-from na64reco.sim.generators import (
+from na64reco.sim.beam import (
     SimContext,
-    _electron_event_common,
     add_beam_track,
     beam_kinematics,
+    electron_event_common,
 )
 from na64reco.sim.srd import add_synchrotron_radiation
 
@@ -60,7 +60,7 @@ def generate_signal(
         target_depth_x0=r.ecal_depth_x0,
     )
     batch = EventBatch.empty(n, proc.PROCESS_IDS["signal"])
-    kin, x, y = _electron_event_common(rng, batch, ctx)
+    kin, x, y = electron_event_common(rng, batch, ctx)
     idx = np.arange(n)
     e0 = kin["energy"]
     add_synchrotron_radiation(rng, batch.intime, idx, e0, r)
@@ -72,7 +72,7 @@ def generate_signal(
     showers.add_em_shower(rng, batch.intime, idx, e0 - e_emit, x, y, g, r)
     if model == "phi":
         e_mu = emission["muon_energy"] * scale
-        showers.add_muon(rng, batch.intime, idx, e_mu, x, y, g, r)
+        mips.add_muon(rng, batch.intime, idx, e_mu, x, y, g, r)
         batch.truth["mc_n_muons"][:] = 1
     else:
         showers.add_em_shower(rng, batch.intime, idx, e_emit - e_boson, x, y, g, r, start_x0=depth)
@@ -85,7 +85,7 @@ def generate_ecal_scan(rng: np.random.Generator, n: int, ctx: SimContext) -> Eve
     """100 GeV e- into every instrumented ECAL cell in turn (n events in all, equal shares)."""
     g, r = ctx.geometry, ctx.response
     batch = EventBatch.empty(n, proc.PROCESS_IDS["calib_ecal_scan"])
-    kin, _, _ = _electron_event_common(rng, batch, ctx)
+    kin, _, _ = electron_event_common(rng, batch, ctx)
     idx = np.arange(n)
     cells = [(ix, iy) for ix in range(g.ecal_nx) for iy in range(ECAL_SHAPE[2])]
     which = np.arange(n) * len(cells) // max(n, 1)
@@ -112,9 +112,9 @@ def generate_muon_run(rng: np.random.Generator, n: int, ctx: SimContext) -> Even
     x = cx + rng.uniform(-half, half, n)
     y = cy + rng.uniform(-half, half, n)
     add_beam_track(batch, idx, ctx, kin, kin["energy"])
-    showers.add_counters(rng, batch.intime, idx, r, np.zeros(n))
+    mips.add_counters(rng, batch.intime, idx, r, np.zeros(n))
     # every module, including a zero-degree HCAL3 (2021-2022), is put in the muon beam
-    showers.add_muon(rng, batch.intime, idx, kin["energy"], x, y, g, r, n_modules=HCAL_SHAPE[0])
+    mips.add_muon(rng, batch.intime, idx, kin["energy"], x, y, g, r, n_modules=HCAL_SHAPE[0])
     batch.truth["mc_beam_pdg"][:] = PDG_MUON
     batch.truth["mc_beam_energy"][:] = kin["energy"]
     batch.truth["mc_n_muons"][:] = 1

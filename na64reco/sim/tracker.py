@@ -2,8 +2,8 @@
 
 Vectorised over segments: the only Python loop is over the ~9 stations (in z order, so that
 multiple-scattering kicks accumulate downstream). Each segment follows the thin-lens track model
-of :mod:`na64reco.sim.beamline` plus the multiple-scattering offsets it picks up in the stations
-it crosses. Stations' channels are centred on the nominal trajectory at their z.
+of :mod:`na64reco.conditions.beamline` plus the multiple-scattering offsets it picks up in the
+stations it crosses. Stations' channels are centred on the nominal trajectory at their z.
 
 Output: per-event jagged records with the contract dtypes (``mm``: station, plane, strip, amp, t;
 ``st``: station, plane, wire, t), hits sorted by (station, plane, channel) within each event.
@@ -28,12 +28,9 @@ from na64reco.eventtree.contract import JAGGED_BRANCHES
 
 # --- [choose] constants --------------------------------------------------------------------------
 # Multiple scattering: theta0 = MS_CONSTANT_GEV / p * sqrt(x/X0) per plane projection (the PDG
-# Highland formula without its log term, as the issue asks). x/X0 per station: ~0.3% for a MM
-# station (two planes, drift and mesh, PCB) [choose]; a two-plane straw station with its gas and
-# walls ~0.4% [choose].
+# Highland formula without its log term, as the issue asks), x/X0 of each station from the
+# conditions (``TrackerStation.x_over_x0``: 0.3% MM, 0.4% straws [choose]).
 MS_CONSTANT_GEV = 13.6e-3
-MM_X_OVER_X0 = 0.003
-STRAW_X_OVER_X0 = 0.004
 
 # MM charge sharing: the avalanche charge spreads over the strips as a Gaussian of this width
 # around the crossing point [choose; 0.1 mm with 0.25 mm pitch gives clusters of 1-3 strips].
@@ -75,9 +72,10 @@ _DTYPES = {b.name: b.dtype for b in JAGGED_BRANCHES}
 class TrackSegments:
     """Charged-particle track segments, equal-length 1-d arrays (several per event allowed).
 
-    The trajectory is the beamline thin-lens model (:func:`na64reco.sim.beamline.position_at`):
-    position at the kick plane (cm), x slope upstream of the kick, y slope, and the momentum at
-    the magnet (GeV; *signed*: positive bends like the beam e-, negative the other way). The
+    The trajectory is the beamline thin-lens model
+    (:func:`na64reco.conditions.beamline.position_at`): position at the kick plane (cm), x slope
+    upstream of the kick, y slope, and the momentum at the magnet (GeV; *signed*: positive bends
+    like the beam e-, negative the other way). The
     particle exists only for ``z_start_m <= z <= z_end_m``; ``t_ns`` is its time relative to the
     trigger (0 in time, other values for pile-up).
     """
@@ -430,9 +428,8 @@ def simulate_tracker_hits(
                 args = (ev, inside, u, t_seg, st_t0[i], drift_max, n_events)
                 _straw_plane(rng, st_hits, st, i, plane, *args)
         # the material of the station scatters the particles that cross its active area
-        x_over_x0 = MM_X_OVER_X0 if kind == "mm" else STRAW_X_OVER_X0
         hit_idx = idx[inside]
-        theta0 = _ms_theta0(seg.p_at_magnet_gev[hit_idx], x_over_x0)
+        theta0 = _ms_theta0(seg.p_at_magnet_gev[hit_idx], st.x_over_x0)
         dsx[hit_idx] += theta0 * rng.standard_normal(len(hit_idx))
         dsy[hit_idx] += theta0 * rng.standard_normal(len(hit_idx))
 
