@@ -37,7 +37,8 @@ differ by -20 % .. +80 % in total for electrons). No K-factor is applied here. T
 spectra are physics.etl (tabulated in physics.etl_tables, ``etl_spectrum`` is the drop-in
 replacement of ``dsigma_dx``); they are what the limits use. Measured ETL / IWW of the total at
 100 GeV (vector): 1.35 (1 MeV), 0.96 (10 MeV), 0.86 (20 MeV), 0.62 (100 MeV), 0.36 (1 GeV), and
-1.36 in the window x > 0.5 for m <= 0.5 MeV; the signal sampler (physics.sampling) still uses these IWW spectra.
+1.36 in the window x > 0.5 for m <= 0.5 MeV; the signal sampler (physics.sampling) still uses
+these IWW spectra.
 """
 
 from __future__ import annotations
