@@ -138,9 +138,11 @@ def main() -> int:
     from na64reco.analyses import resolve_cutset
     from na64reco.calibration.io import load_calibration
     from na64reco.processors.selection import SelectionProcessor
+    from na64reco.shipped import calibration_path
 
-    if args.calibration is None:
-        args.calibration = sorted(args.fileset.parent.glob("calib_*_truth.json"))[0]
+    if args.calibration is None:  # a simulation's own truth constants, else the shipped ones
+        own = sorted(args.fileset.parent.glob("calib_*_truth.json"))
+        args.calibration = own[0] if own else calibration_path()
     paths = [e.path for e in physics_files(args.fileset, args.files)]
     print(f"{_pin(None)}; {len(paths)} files; load average {os.getloadavg()[0]:.2f}")
     proc = SelectionProcessor(resolve_cutset(args.analysis), load_calibration(args.calibration))

@@ -27,6 +27,7 @@ using ROOT::RVec;
 struct Det {  // per-channel constants of one calorimeter-type detector (kernel form)
    std::vector<float> ped, gain, t0, thr, sthr;
    std::vector<int> usable, good;
+   std::vector<float> sat;  // raw amplitude at or above which a channel counts as saturated
    float window = 0.f;
 };
 
@@ -74,6 +75,7 @@ void set(const std::string &name, const std::vector<double> &v)
       else if (f == "sthr") d.sthr = conv<float>(v);
       else if (f == "usable") d.usable = conv<int>(v);
       else if (f == "good") d.good = conv<int>(v);
+      else if (f == "sat") d.sat = conv<float>(v);
       else if (f == "window") d.window = (float)v.at(0);
       else throw std::runtime_error("na64rdf::set: unknown " + name);
    };
@@ -128,6 +130,7 @@ struct Reco {
    float hcal_e = 0.f, hcal_out_of_time = 0.f, shower_chi2 = 0.f, veto_e = 0.f;
    float hcal_inline_min = 0.f, hcal_inline_max = 0.f;
    int n_mm_extra_upstream = 0, n_mm_extra_downstream = 0, n_straw_extra = 0;
+   int n_saturated = 0;
 };
 
 // numpy's float32/float64 add.reduce of buf[0:n] (contiguous): 0 + pairwise, n <= 128
@@ -627,6 +630,17 @@ inline void tracking(Reco &r, const RVec<unsigned char> &mm_station,
    r.momentum = std::fabs(pgev);
 }
 
+// usable ECAL and HCAL channels whose ADC saturated (calorimeters.reconstruct_calorimeters)
+inline void saturation(Reco &r, const RVec<float> &ecal_amp, const RVec<float> &hcal_amp)
+{
+   int n = 0;
+   for (std::size_t j = 0; j < ecal_amp.size(); ++j)
+      n += gC.ecal.usable[j] && ecal_amp[j] >= gC.ecal.sat[j];
+   for (std::size_t j = 0; j < hcal_amp.size(); ++j)
+      n += gC.hcal.usable[j] && hcal_amp[j] >= gC.hcal.sat[j];
+   r.n_saturated = n;
+}
+
 Reco reconstruct(unsigned short trigger, const RVec<float> &ecal_amp, const RVec<float> &ecal_t,
                  const RVec<float> &hcal_amp, const RVec<float> &hcal_t, const RVec<float> &srd_amp,
                  const RVec<float> &srd_t, const RVec<float> &veto_amp, const RVec<float> &veto_t,
@@ -641,6 +655,7 @@ Reco reconstruct(unsigned short trigger, const RVec<float> &ecal_amp, const RVec
    r.trigger_physics = (trigger & gC.trigger_physics) > 0;
    calorimeters(r, ecal_amp, ecal_t, hcal_amp, hcal_t, srd_amp, srd_t, veto_amp, veto_t,
                 counter_amp, counter_t);
+   saturation(r, ecal_amp, hcal_amp);
    tracking(r, mm_station, mm_plane, mm_strip, mm_amp, mm_t, st_station, st_plane, st_wire, st_t);
    return r;
 }
