@@ -22,6 +22,7 @@ __all__ = [
     "safe_name",
     "save",
     "style",
+    "warm_up",
 ]
 
 
@@ -33,6 +34,20 @@ def figure(figsize: tuple[float, float] = (10.0, 8.0)):
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig
+
+
+def warm_up() -> None:
+    """Import the plotting stack and build matplotlib's mathtext parser (~1 s on first use),
+    so that a run can do it on a thread while its event loop runs."""
+    import matplotlib.colors
+    import matplotlib.style  # noqa: F401
+    import mplhep  # noqa: F401
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+    from matplotlib.mathtext import MathTextParser
+    from PIL import Image  # noqa: F401
+
+    MathTextParser("path").parse(r"$E_{ECAL}\times$")  # the parser is shared by the class
 
 
 def style():
@@ -66,9 +81,10 @@ PNG_COLOURS = 128  # a plot has few colours: a palette PNG is ~3x smaller than R
 
 
 def save(fig, path: Path, dpi: int = 100) -> Path:
-    """Write ``fig`` as a palette PNG (adaptive ``PNG_COLOURS`` colours, optimised): the
-    report embeds every plot, and RGBA PNGs made it 7 MB. Deterministic: the same figure gives
-    the same bytes (no time stamp)."""
+    """Write ``fig`` as a palette PNG (``PNG_COLOURS`` colours): the report embeds every plot,
+    and RGBA PNGs made it 7 MB. Fast octree quantisation without PNG optimisation: ~20 ms a plot
+    against ~110 ms for median cut with optimisation, and ~10 % smaller files (largest colour
+    error 14/255 on a plane plot). Deterministic: the same figure gives the same bytes."""
     import io
 
     from PIL import Image
@@ -77,8 +93,8 @@ def save(fig, path: Path, dpi: int = 100) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     fig.clear()
-    image = Image.open(buffer).convert("RGB").quantize(PNG_COLOURS, Image.Quantize.MEDIANCUT)
-    image.save(path, format="PNG", optimize=True)
+    image = Image.open(buffer).convert("RGB").quantize(PNG_COLOURS, Image.Quantize.FASTOCTREE)
+    image.save(path, format="PNG")
     return path
 
 
