@@ -70,9 +70,20 @@ def _check_set(source: str, cset: CalibrationSet, tolerance: float) -> list[dict
                 f"{n_warn} channel(s) more than a factor {GAIN_WARN_FACTOR:g} from the nominal "
                 f"gain (worst: {where})"
             )
-            logger.warning("%s: corrections.%s_gain: %s", source, det, problem)
+            _warn_once(f"{source}: corrections.{det}_gain: {problem}")
             flags.append({"item": f"{source}: corrections.{det}_gain", "problem": problem})
     return flags
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log a flag once per process (a chain loads the same constants in every stage; each
+    output still records the flag)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logger.warning("%s", message)
 
 
 def check_gains(calibration: CalibrationDB, tolerance: float = DEFAULT_GAIN_TOLERANCE) -> list:

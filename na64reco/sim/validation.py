@@ -98,26 +98,18 @@ _BOX_IMPORTANCE = {
 }
 
 
-def expected_box_background(
-    period: str,
-    eot: float,
-    events_per_process: int = 20000,
-    seed: int = 7,
-    with_errors: bool = False,
-) -> dict[str, float]:
-    """Expected truth-level box background per process for ``eot`` electrons on target.
+DEFAULT_EVENTS_PER_PROCESS = 20000
+DEFAULT_SEED = 7
 
-    Each process is generated (``events_per_process`` events, 10x for upstream interactions,
-    with the rare outcome that leads into the box boosted by an importance factor), passed
-    through pile-up, the noise-free hardware trigger and its efficiency, and the weighted
-    fraction in the box (edges of the period's selection, ``selection_box``) is scaled to rate x
-    EOT x live time. ``with_errors``: also ``<process>_err``, the Poisson error of each entry.
-    """
+
+def box_background_per_eot(
+    period: str, box: TruthBox, events_per_process: int, seed: int
+) -> dict[str, float]:
+    """Simulated truth-level box background per electron on target, per process, with the
+    Poisson error of each (``<process>_err``); see :func:`expected_box_background`."""
     p = get_period(period)
-    box = selection_box(p.name)
     rng = np.random.default_rng(seed)
     out: dict[str, float] = {}
-    errors: dict[str, float] = {}
     rates = gen.background_rates(gen.SimContext(p))
     for name, generator in gen.BACKGROUND_GENERATORS.items():
         outcome, factor = _BOX_IMPORTANCE.get(name, (None, 1.0))
@@ -137,10 +129,39 @@ def expected_box_background(
             **hardware.truth_deposits(batch, p.trigger.gate_ns),
         }
         k = np.count_nonzero(in_truth_box(arrays, box))
-        scale = rates[name] * eot * p.trigger.efficiency * p.daq_live_fraction / n_gen / factor
-        out[name] = k * scale
-        errors[f"{name}_err"] = np.sqrt(k) * scale
-    out["total"] = float(sum(out.values()))
+        scale = rates[name] * p.trigger.efficiency * p.daq_live_fraction / n_gen / factor
+        out[name] = float(k * scale)
+        out[f"{name}_err"] = float(np.sqrt(k) * scale)
+    return out
+
+
+def expected_box_background(
+    period: str,
+    eot: float,
+    events_per_process: int = DEFAULT_EVENTS_PER_PROCESS,
+    seed: int = DEFAULT_SEED,
+    with_errors: bool = False,
+) -> dict[str, float]:
+    """Expected truth-level box background per process for ``eot`` electrons on target.
+
+    Each process is generated (``events_per_process`` events, 10x for upstream interactions,
+    with the rare outcome that leads into the box boosted by an importance factor), passed
+    through pile-up, the noise-free hardware trigger and its efficiency, and the weighted
+    fraction in the box (edges of the period's selection, ``selection_box``) is scaled to rate x
+    EOT x live time. ``with_errors``: also ``<process>_err``, the Poisson error of each entry.
+    The result is linear in ``eot``: the per-EOT values come from the shipped table
+    (``sim.box_table``) when it was made by this code for these settings and box, else they
+    are simulated now.
+    """
+    from na64reco.sim import box_table
+
+    box = selection_box(get_period(period).name)
+    per_eot = box_table.lookup(period, box, events_per_process, seed)
+    if per_eot is None:
+        per_eot = box_background_per_eot(period, box, events_per_process, seed)
+    values = {k: v * eot for k, v in per_eot.items() if not k.endswith("_err")}
+    errors = {k: v * eot for k, v in per_eot.items() if k.endswith("_err")}
+    out = {**values, "total": float(sum(values.values()))}
     if with_errors:
         out.update(errors)
         out["total_err"] = float(np.sqrt(sum(v**2 for v in errors.values())))
@@ -148,7 +169,10 @@ def expected_box_background(
 
 
 __all__ = [
+    "DEFAULT_EVENTS_PER_PROCESS",
+    "DEFAULT_SEED",
     "TruthBox",
+    "box_background_per_eot",
     "expected_box_background",
     "in_truth_box",
     "proc",
