@@ -32,9 +32,11 @@ import uproot
 
 from na64reco.calibration.constants import CalibrationDB
 from na64reco.checksums import cached_record, code_digest, file_sha256, file_status, remember_record
-from na64reco.errors import CalibrationError, InputFileError, NA64Error
+from na64reco.errors import CalibrationError, ConfigError, InputFileError, NA64Error
 from na64reco.eventtree import open_event_file
 from na64reco.eventtree.contract import TREE_NAME
+from na64reco.eventtree.inputmap import InputMap, load_input_map
+from na64reco.eventtree.reader import read_event_ids
 from na64reco.fileset import RUN_KINDS, Fileset, FilesetEntry
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,12 @@ class InputFile:
     contract: str = "checked"  # the contract checks: checked now, or cache (unchanged file)
     uuid: bytes = b""
     clusters: tuple[int, ...] = ()
+    input_map: str | None = None  # the JSON of the file's input map (None: contract names)
+    input_map_sha256: str = ""
+
+    def load_input_map(self) -> InputMap | None:
+        """The file's input map (None: read by contract names)."""
+        return None if self.input_map is None else InputMap.model_validate_json(self.input_map)
 
 
 class ValueScreen:
@@ -88,6 +96,25 @@ class ValueScreen:
             except CalibrationError:  # reported (never skipped) by the coverage check
                 continue
             screen_chunk(str(path), part, start + index, cset)
+
+
+def entry_input_map(entry: FilesetEntry) -> InputMap | None:
+    """The input map a manifest entry names, its sha256 checked (InputFileError naming the
+    file otherwise)."""
+    if entry.input_map is None:
+        return None
+    try:
+        imap = load_input_map(entry.input_map)
+    except ConfigError as exc:
+        raise InputFileError(entry.path, "input map", str(exc)) from exc
+    if imap.sha256 != entry.input_map_sha256:
+        raise InputFileError(
+            entry.path,
+            "input map",
+            f"{entry.input_map} changed: sha256 {imap.sha256}, the manifest says "
+            f"{entry.input_map_sha256}",
+        )
+    return imap
 
 
 def check_file(
@@ -114,8 +141,11 @@ def check_file(
             raise InputFileError(
                 path, "sha256", f"checksum mismatch: manifest {entry.sha256}, file {sha}"
             )
+    imap = entry_input_map(entry)
     # a file unchanged since an earlier run validated it, with the same code: the same outcome
     key = f"validation {code_digest()} uproot {uproot.__version__} scan_values={scan_values}"
+    if imap is not None:
+        key += f" input_map={imap.sha256}"
     record = cached_record(path, key) if how == "cache" else None
     contract_check = "cache" if record is not None else "checked"
     if record is None:
@@ -125,7 +155,7 @@ def check_file(
             raise InputFileError(path, "file", f"cannot be read: {exc}") from exc
         # a verified checksum proves the bytes are those written: the header and structure
         # checks still run, the full read of every branch (a second decompression) is spared
-        efile = open_event_file(path, check_data=not verify_checksums)
+        efile = open_event_file(path, check_data=not verify_checksums, input_map=imap)
         if scan_values:
             efile.scan_values(screen=screen)
         record = {
@@ -167,6 +197,8 @@ def check_file(
         uuid=bytes.fromhex(record["uuid"]),
         clusters=tuple(record["clusters"]),
         contract=contract_check,
+        input_map=None if imap is None else imap.model_dump_json(),
+        input_map_sha256="" if imap is None else imap.sha256,
     )
 
 
@@ -297,14 +329,6 @@ def check_calibration_coverage(files: Sequence[InputFile], calibration: Calibrat
             )
 
 
-def _ids(path: str) -> dict[str, np.ndarray]:
-    try:
-        with uproot.open(path) as f:
-            return f[TREE_NAME].arrays(["run", "spill", "event"], library="np")
-    except Exception as exc:
-        raise InputFileError(path, "branch event", f"unreadable: {exc}") from exc
-
-
 def check_duplicates_across_files(files: Sequence[InputFile]) -> None:
     """No (run, spill, event) in two files of real runs (physics, calibration, random: numbered
     uniquely; simulated signal samples may share ids). Only files sharing a run number can
@@ -312,19 +336,19 @@ def check_duplicates_across_files(files: Sequence[InputFile]) -> None:
     real = [f for f in files if f.kind in RUN_KINDS]
     ids: dict[str, np.ndarray] = {}
 
-    def keys(path: str) -> np.ndarray:
-        if path not in ids:
-            raw = _ids(path)
-            ids[path] = np.rec.fromarrays(
+    def keys(f: InputFile) -> np.ndarray:
+        if f.path not in ids:
+            raw = read_event_ids(f.path, f.load_input_map())
+            ids[f.path] = np.rec.fromarrays(
                 [np.asarray(raw[k], np.int64) for k in ("run", "spill", "event")]
             )
-        return ids[path]
+        return ids[f.path]
 
     for i, later in enumerate(real):
         for earlier in real[:i]:
             if not set(later.runs) & set(earlier.runs):
                 continue
-            common = np.intersect1d(keys(earlier.path), keys(later.path))
+            common = np.intersect1d(keys(earlier), keys(later))
             if len(common):
                 r = common[0]
                 raise InputFileError(
