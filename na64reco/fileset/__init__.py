@@ -25,14 +25,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from na64reco.checksums import sha256_file
 from na64reco.conditions.periods import PERIODS, period_of_run
 from na64reco.documents import read_document, write_json
-from na64reco.errors import ConditionsError, ConfigError
+from na64reco.errors import ConditionsError, ConfigError, InputFileError
+
+if TYPE_CHECKING:
+    from na64reco.eventtree.inputmap import InputMap
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ __all__ = [
     "FilesetEntry",
     "as_fileset",
     "check_consistency",
+    "entry_input_map",
     "load_fileset",
     "write_fileset",
 ]
@@ -196,6 +200,27 @@ def _not_a_manifest(manifest: Path) -> None:
             "not a fileset manifest (JSON, see 'na64 fileset --help'): ROOT event files, "
             "folders and globs are accepted directly",
         )
+
+
+def entry_input_map(entry: FilesetEntry) -> InputMap | None:
+    """The input map a manifest entry names, its sha256 checked (InputFileError naming the
+    file otherwise)."""
+    from na64reco.eventtree.inputmap import load_input_map
+
+    if entry.input_map is None:
+        return None
+    try:
+        imap = load_input_map(entry.input_map)
+    except ConfigError as exc:
+        raise InputFileError(entry.path, "input map", str(exc)) from exc
+    if imap.sha256 != entry.input_map_sha256:
+        raise InputFileError(
+            entry.path,
+            "input map",
+            f"{entry.input_map} changed: sha256 {imap.sha256}, the manifest says "
+            f"{entry.input_map_sha256}",
+        )
+    return imap
 
 
 def load_fileset(path: str | Path, verify_checksums: bool = False) -> Fileset:

@@ -21,10 +21,12 @@ workers of a Dask cluster (``dask_mapper``), in ``TASKS_PER_WORKER`` batches per
 from __future__ import annotations
 
 import logging
+import shlex
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,12 +34,12 @@ import uproot
 
 from na64reco.calibration.constants import CalibrationDB
 from na64reco.checksums import cached_record, code_digest, file_sha256, file_status, remember_record
-from na64reco.errors import CalibrationError, ConfigError, InputFileError, NA64Error
+from na64reco.errors import CalibrationError, InputFileError, NA64Error
 from na64reco.eventtree import open_event_file
 from na64reco.eventtree.contract import TREE_NAME
-from na64reco.eventtree.inputmap import InputMap, load_input_map
+from na64reco.eventtree.inputmap import InputMap
 from na64reco.eventtree.reader import read_event_ids
-from na64reco.fileset import RUN_KINDS, Fileset, FilesetEntry
+from na64reco.fileset import RUN_KINDS, Fileset, FilesetEntry, entry_input_map
 
 logger = logging.getLogger(__name__)
 
@@ -96,25 +98,6 @@ class ValueScreen:
             except CalibrationError:  # reported (never skipped) by the coverage check
                 continue
             screen_chunk(str(path), part, start + index, cset)
-
-
-def entry_input_map(entry: FilesetEntry) -> InputMap | None:
-    """The input map a manifest entry names, its sha256 checked (InputFileError naming the
-    file otherwise)."""
-    if entry.input_map is None:
-        return None
-    try:
-        imap = load_input_map(entry.input_map)
-    except ConfigError as exc:
-        raise InputFileError(entry.path, "input map", str(exc)) from exc
-    if imap.sha256 != entry.input_map_sha256:
-        raise InputFileError(
-            entry.path,
-            "input map",
-            f"{entry.input_map} changed: sha256 {imap.sha256}, the manifest says "
-            f"{entry.input_map_sha256}",
-        )
-    return imap
 
 
 def check_file(
@@ -310,8 +293,34 @@ def validate_inputs(
     return good, bad
 
 
+def missing_constants_help(runs: Sequence[int], folder: str | Path) -> str:
+    """How to derive constants for ``runs`` (the commands, for the error message)."""
+    from na64reco.conditions.periods import period_of_run
+    from na64reco.errors import ConditionsError
+
+    periods = []
+    for run in runs:
+        try:
+            periods.append(period_of_run(run).name)
+        except ConditionsError:
+            continue
+    period = sorted(set(periods))[0] if periods else "PERIOD"
+    out = shlex.quote(str(folder))
+    return (
+        f"derive constants from the calibration runs of period {period} (ECAL cell scan, muon "
+        "run, random triggers): put them in a manifest with the physics files, e.g. for a "
+        f"simulation 'na64 simulate --period {period} --calibration ecal-scan --events 1080 "
+        f"--out {out}' (and --calibration muon --events 1200, --calibration random --events "
+        f"500; or simulate the physics runs with --with-calibration-runs), for converted data "
+        f"'na64 fileset CALIBRATION_FILES --out {out}/fileset.json --append'; "
+        f"then 'na64 calibrate {out}/fileset.json --out calib-{period}.json' and run again with "
+        f"'--calib calib-{period}.json' ('na64 analyze' derives them itself)"
+    )
+
+
 def check_calibration_coverage(files: Sequence[InputFile], calibration: CalibrationDB) -> None:
-    """Every run of every file has constants; else CalibrationError naming runs and file."""
+    """Every run of every file has constants; else CalibrationError naming the runs and file,
+    with the commands that derive the missing constants."""
     for f in files:
         missing = []
         for run in f.runs:
@@ -325,7 +334,8 @@ def check_calibration_coverage(files: Sequence[InputFile], calibration: Calibrat
             )
             raise CalibrationError(
                 f"{f.path}: run(s) {', '.join(map(str, missing))} have no calibration constants "
-                f"in {calibration.source or 'the calibration'} ({ranges})"
+                f"in {calibration.source or 'the calibration'} ({ranges}); "
+                + missing_constants_help(missing, Path(f.path).parent)
             )
 
 
