@@ -96,6 +96,9 @@ class PeriodInputs(_Strict):
     efficiencies: list[EfficiencyTable] = Field(min_length=1)
     observed: int | None = Field(default=None, ge=0)  # null while blinded
     dimuon_ratio: Measurement | None = None  # observed / predicted dimuons
+    # optional (schema v1 files without it stay valid): the beam energy of the period; when
+    # absent the limit module takes it from the run conditions of the period name
+    beam_energy_gev: float | None = Field(default=None, gt=0)
 
     @field_validator("eot")
     @classmethod

@@ -5,9 +5,11 @@ import pytest
 
 from na64reco.constants import ALPHA_EM, ELECTRON_MASS_GEV, GEV2_TO_PB, LEAD_Z, MUON_MASS_GEV
 from na64reco.limits import g2, yields
+from na64reco.limits.downstream import Downstream
+from na64reco.limits.kfactor import K_FACTOR_POINTS, k_factor
 from na64reco.limits.models import MODELS, get_model
-from na64reco.physics.sampling import thick_target_yield
-from na64reco.physics.tracklength import secondary_track_length
+from na64reco.physics.cascade import track_lengths
+from na64reco.physics.emission import total_cross_section
 from na64reco.physics.zprime import pi_mixing_zero
 
 EOT_EFF = 2.84e11 * 0.6
@@ -126,43 +128,44 @@ def test_phi_h_33e3_explains_anomaly():
 
 
 # ---------------------------------------------------------------------------- yields
-def test_k_factor_points():
-    for m, k in yields.K_FACTOR_POINTS:
-        assert yields.k_factor(m) == pytest.approx(k, rel=1e-12)
-    assert yields.k_factor(1e-3) == 1.0  # K -> 1 below ~10 MeV (WW exact as m -> 0)
-    assert yields.k_factor(0.0098) == pytest.approx(1.0, abs=2e-3)  # where the slope reaches 1
-    assert 1.0 < yields.k_factor(0.015) < 1.2
-    assert yields.k_factor(0.02 * (1 - 1e-9)) == pytest.approx(1.2, rel=1e-6)  # continuous
-    assert yields.k_factor(5.0) == 2.1
-    mid = yields.k_factor(np.sqrt(0.02 * 0.1))  # linear in ln m
-    assert mid == pytest.approx(0.5 * (1.2 + 1.65), rel=1e-12)
+def test_former_k_factor_kept_for_comparison():
+    for m, k in K_FACTOR_POINTS:
+        assert k_factor(m) == pytest.approx(k, rel=1e-12)
+    assert k_factor(1e-3) == 1.0
+    assert k_factor(5.0) == 2.1
+    iww = yields.radiative_yield("vector", 0.1, cross_section="iww")
+    assert yields.radiative_yield("vector", 0.1, cross_section="iww-k") == pytest.approx(
+        iww / 1.65, rel=1e-9
+    )
 
 
-def test_primary_integration_matches_sampler():
-    # same Tsai primaries, full-x cross section above E_e > 50 GeV: independent integrations
-    from na64reco.physics.emission import total_cross_section
+def test_window_integral_matches_direct_quadrature():
+    # the nodes/interpolation of yields against emission.total_cross_section at every cascade bin
+    ds = Downstream()
+    w, _ = yields.radiative_terms("vector", 0.05, ds, "iww")
+    casc = track_lengths(100.0, 40.0)
+    sel = casc.energy > 50.0
+    occ = casc.occupancy_minus[sel] + casc.occupancy_plus[sel]
+    sig = [total_cross_section("vector", 0.05, float(e), x_min=50.0 / e) for e in casc.energy[sel]]
+    assert w == pytest.approx(yields.N_TARGET * float(np.sum(occ * np.array(sig))), rel=5e-3)
 
-    e_cell, w_cell = yields._primary_cells(100.0, 50.0, 40.0)
-    es = np.geomspace(50.0001, 99.9999, 40)
-    sig = np.array([total_cross_section("vector", 0.02, float(e)) for e in es])
-    mine = yields.N_TARGET * np.sum(w_cell * np.interp(e_cell, es, sig))
-    ref = thick_target_yield("vector", 0.02, min_emitter_energy_gev=50.0)
-    assert mine == pytest.approx(ref, rel=5e-3)
 
-
-def test_aprime_yield_numbers_and_secondaries():
-    base = yields.radiative_yield("vector", 0.02, secondaries=False, apply_k_factor=False)
-    full = yields.radiative_yield("vector", 0.02, apply_k_factor=False)
+def test_radiative_yield_numbers_and_secondaries():
+    base = yields.radiative_yield("vector", 0.02, secondaries=False)
+    full = yields.radiative_yield("vector", 0.02)
     assert 1.02 < full / base < 1.10  # secondaries: a few per cent for E_X > 50 GeV
-    k = yields.radiative_yield("vector", 0.02)
-    assert full / k == pytest.approx(1.2, rel=1e-9)
+    etl = full
+    iww = yields.radiative_yield("vector", 0.02, cross_section="iww")
+    assert 1.1 < iww / etl < 1.25  # ETL / IWW in the window at 20 MeV (1.18)
     model = MODELS["aprime"]
     n = model.yield_per_eot(1e-4, 0.02)
     assert 1e-11 < n < 1e-10  # 3.7e-11 per EOT
     eps = model.coupling_from_signal_limit(2.3, EOT_EFF, 0.02)
-    assert 2e-5 < eps < 1.5e-4  # 6.0e-5
-    # the window is an argument: a smaller box (harder cut) gives fewer events
-    assert model.yield_per_eot(1e-4, 0.02, e_box_gev=30.0) < n
+    assert EOT_EFF * model.yield_per_eot(eps, 0.02) == pytest.approx(2.3, rel=1e-9)
+    # the box edge comes from the period: a lower E_ECAL edge (harder cut) gives fewer events
+    assert model.yield_per_eot(1e-4, 0.02, Downstream(ecal_max_gev=30.0)) < n
+    # a lower beam energy, same emitted-energy threshold (50 GeV): fewer bosons above it
+    assert model.yield_per_eot(1e-4, 0.02, Downstream(90.0, ecal_max_gev=40.0)) < n
 
 
 @pytest.mark.parametrize("name", ["aprime", "scalar", "pseudoscalar", "axial", "phi"])
@@ -176,13 +179,21 @@ def test_yield_scales_as_coupling_squared(name):
     assert EOT_EFF * model.yield_per_eot(c, m) == pytest.approx(2.3, rel=1e-9)
 
 
+def test_multi_period_exposures_add():
+    model = MODELS["vector"]
+    a, b = Downstream(ecal_max_gev=50.0), Downstream(ecal_max_gev=47.0)
+    c = model.coupling_from_signal_limit(2.3, [(1e11, a), (2e11, b)], 0.02)
+    n = 1e11 * model.yield_per_eot(c, 0.02, a) + 2e11 * model.yield_per_eot(c, 0.02, b)
+    assert n == pytest.approx(2.3, rel=1e-9)
+
+
 def test_zprime_yield_scaling_and_iteration():
     model = MODELS["zprime"]
     y1 = model.yield_per_eot(1e-3, 0.01)
-    assert model.yield_per_eot(2e-3, 0.01) / y1 == pytest.approx(4.0, rel=1e-9)
-    # radiative Z' = vector * |Pi|^2 below 2 m_mu (B_inv = 1)
+    assert model.yield_per_eot(2e-3, 0.01) / y1 == pytest.approx(4.0, rel=1e-6)
+    # radiative Z' = vector * |Pi|^2 below 2 m_mu (B_inv = 1, resonance far below the box)
     ref = yields.zprime_eps2(0.01, 1e-3) * yields.radiative_yield("vector", 0.01)
-    assert y1 == pytest.approx(ref, rel=1e-9)
+    assert y1 == pytest.approx(ref, rel=1e-6)
     for name in ("zprime", "zprime_dark"):
         for m in (0.01, 0.23, 0.4):
             g = MODELS[name].coupling_from_signal_limit(2.3, EOT_EFF, m)
@@ -192,39 +203,60 @@ def test_zprime_yield_scaling_and_iteration():
     assert yields.zprime_invisible_fraction(0.4, 1e-3, alpha_d=0.1) > 0.999
 
 
-def test_resonant_channel_peaks_at_sqrt_2me_e():
+def test_resonant_channel_switches_on_through_eta_down():
     lo, _hi = yields.resonant_mass_window()
     assert lo == pytest.approx(np.sqrt(2 * ELECTRON_MASS_GEV * 50.0), rel=1e-4)  # ~226 MeV
-    assert lo == pytest.approx(0.225, abs=0.002)
-    ms = np.linspace(0.20, 0.34, 141)
-    y = yields.resonant_yield(ms, yields.aprime_width(ms))
-    assert abs(ms[np.argmax(y)] - lo) < 0.01
-    # Gamma / M = 3 % (alpha_D = 0.1): Breit-Wigner tails of ~6 % of the peak outside the window
-    assert y[ms < 0.21].max() < 0.1 * y.max()
-    assert y[ms > 0.33].max() < 0.1 * y.max()
-    y_narrow = yields.resonant_yield(ms)
-    assert abs(ms[np.argmax(y_narrow)] - lo) < 0.005
-    assert y_narrow[ms < 0.22].max() < 1e-3 * y_narrow.max()
-    assert y_narrow[ms > 0.321].max() < 1e-3 * y_narrow.max()
-    # narrow width: the analytic Z T_+(E_R) 2 pi^2 alpha / m_e
-    m = 0.27
-    e_r = yields.resonant_energy(m)
+    ds = Downstream()
+    ms = np.linspace(0.20, 0.33, 131)
+    y = yields.resonant_yield(ms)  # narrow line: eta_down(E_R) * Z T_+(E_R) 2 pi^2 alpha / m_e
+    e_r = yields.resonant_energy(ms)
     analytic = (
         yields.N_TARGET
         * LEAD_Z
-        * float(secondary_track_length(e_r, 100.0, +1))
+        * track_lengths(100.0, 40.0).t_plus(e_r)
+        * ds.eta(e_r + ELECTRON_MASS_GEV)
         * 2
         * np.pi**2
         * ALPHA_EM
         / ELECTRON_MASS_GEV
         * GEV2_TO_PB
     )
-    assert yields.resonant_yield(m) == pytest.approx(analytic, rel=1e-3)
-    # it dominates the radiative yield for the A' inside the window
+    inside = analytic > 1e-3 * analytic.max()
+    np.testing.assert_allclose(y[inside], analytic[inside], rtol=2e-3)
+    # smooth turn-on across the box edge (E_R = 50 GeV at 226 MeV): half way at the edge, no step
+    at_edge = float(yields.resonant_yield(lo))
+    plateau = float(yields.resonant_yield(0.236)) * (
+        track_lengths(100.0, 40.0).t_plus(50.0) / track_lengths(100.0, 40.0).t_plus(54.5)
+    )
+    assert at_edge / plateau == pytest.approx(0.5, abs=0.05)
+    turn_on = (ms > lo - 0.02) & (ms < lo + 0.02)
+    assert np.max(np.abs(np.diff(y[turn_on]))) < 0.1 * y.max()  # 1 MeV steps across the edge
+    # it dominates the radiative yield of the A' above the edge, and is off far below it
     a = MODELS["aprime"]
     assert a.unit_yield(0.24) > 5 * MODELS["vector"].unit_yield(0.24)
-    # far below the window only the off-shell Breit-Wigner tail (Gamma / M = 3 %) adds, < 1 %
-    assert a.unit_yield(0.1) == pytest.approx(MODELS["vector"].unit_yield(0.1), rel=1e-2)
+    assert a.unit_yield(0.05) == pytest.approx(MODELS["vector"].unit_yield(0.05), rel=2e-2)
+
+
+def test_eta_down_table_weights_the_resonance_not_the_radiative_yield():
+    flat = Downstream()
+    e_f = tuple(float(e) for e in np.arange(50.5, 100.0, 1.0))
+    # a downstream efficiency falling from 0.9 at the box edge to 0.45 at E_F = 100 GeV
+    eta = tuple(0.9 - 0.45 * (e - 50.5) / 49.0 for e in e_f)
+    table = Downstream(eta_e_f_gev=e_f, eta_values=eta)
+    assert table.eta(50.5) == pytest.approx(0.9)
+    assert table.eta(48.0) < 0.9 * table.eta(50.5)  # the resolution tail below the table
+    v = MODELS["vector"]
+    for m in (0.02, 0.15):  # radiative: the efficiency table's definition, unchanged
+        assert v.unit_yield(m, table) == pytest.approx(v.unit_yield(m, flat), rel=1e-9)
+    # M = 0.24 GeV resonates at E_F = 56 GeV, where eta = 0.85 is above its mean over the
+    # (hard) radiative spectrum: the resonance gains relative to the radiative yield
+    w, f = yields.radiative_terms("vector", 0.24, table, "etl")
+    w0, f0 = yields.radiative_terms("vector", 0.24, flat, "etl")
+    res = yields.resonant_yield(0.24, downstream=table)
+    res0 = yields.resonant_yield(0.24, downstream=flat)
+    mean_eta = (f / w) / (f0 / w0)
+    assert 0.5 < mean_eta < 0.8
+    assert (res / f) / (res0 / f0) == pytest.approx(float(table.eta(56.4)) / mean_eta, rel=0.05)
 
 
 def test_phi_window_and_model():
@@ -234,6 +266,8 @@ def test_phi_window_and_model():
     # harder muon requirement -> fewer events; yield per h^2 = yield per eps^2 / e^2
     assert model.unit_yield(0.3, min_muon_energy_gev=20.0) < y
     assert y == pytest.approx(yields.radiative_yield("phi", 0.3) / (4 * np.pi * ALPHA_EM))
+    with pytest.raises(TypeError, match="unknown yield option"):
+        model.unit_yield(0.3, apply_k_factor=False)
 
 
 # ---------------------------------------------------------------------------- registry

@@ -1,24 +1,27 @@
-"""Fed the published inputs (EOT, efficiencies, backgrounds, 0 observed), the limits reproduce the
-conclusions printed in the papers.
+"""Fed the published inputs (EOT, efficiencies, backgrounds, observed counts), the limits
+reproduce the conclusions printed in the papers.
 
 Each test states the published claim, what we get and the tolerance. The limits are computed as
-`na64 limit` does (the inputs' own signal-yield uncertainty, exact/hybrid CLs). What we measure
-(figures also in the issue-6 closing note):
+`na64 limit` does (the inputs' own signal-yield uncertainty, exact/hybrid CLs, exact-tree-level
+spectra unless the paper used IWW, each paper's own Delta a_mu for its g-2 band). Measured:
 
-- paper 002 (2.75e9 EOT): A' excluded as the g_mu-2 explanation for m_A' <~ 100 MeV. That paper's
-  yields are IWW without the later exact-tree-level K-factor (its ref. [55]); with
-  ``k_factor=False`` our limit crosses the band's lower edge at ~91 MeV; with today's K-factor
-  (1.65 at 100 MeV) at ~62 MeV.
-- paper 003 (2.84e11 EOT): the Z' limit touches the g-2 band at m_Z' ~ 1 MeV: ours is 1.10 x the
-  band's upper edge there.
-- paper 001 (9.1e11 EOT): the band probed for 1 keV < m_Z' <~ 2 MeV: ours is below the band's
-  lower edge up to ~0.3 MeV (whole band excluded) and below its upper edge up to ~2.2 MeV.
-- paper 000 (2.84e11 EOT): |Delta a_X| <~ 1e-15 - 1e-13 for sub-GeV S, P, V, A: ours spans
-  1.7e-15 (V) to 1.5e-13 (S) below 0.5 GeV; S and P reach 4.4e-13 at 1 GeV (K-factor of the A'
-  applied to S and P: see limits/yields.py).
-- paper 004 (~2.8e11 EOT): the phi bound is stronger than the (g-2)_mu 3 sigma bound for
-  m_phi <~ 0.5 GeV and excludes part of the favoured band: ours is stronger up to ~0.9 GeV
-  (paper 004 counted its "several" observed events as background; our inputs have 0 observed).
+- paper 002 (2.75e9 EOT, IWW as in that paper, Delta a_mu = (287 +- 80)e-11): the A' limit
+  crosses the band's lower edge at ~86 MeV ("m_A' <~ 100 MeV"); with ETL spectra at ~63 MeV.
+- paper 003 (2.84e11 EOT): the Z' limit reaches the band at 1 MeV: 5.33e-4 = 0.97 x its upper
+  edge (5.48e-4).
+- paper 001 (9.1e11 EOT): the whole band (2 sigma of (249 +- 48)e-11) is excluded from 1 keV to
+  ~1.0 MeV (limit / lower edge = 0.72 below 0.1 MeV, flat), and the limit stays below the band's
+  upper edge up to ~2.4 MeV. The paper's "excluding the band for 1 keV < m <~ 2 MeV" is met for
+  the upper edge; the whole band only to ~1 MeV (paper 003's touching at 1 MeV and the ~2.4 x
+  larger exposure x efficiency imply ~1 MeV: see docs/limits.md).
+- paper 000 (2.84e11 EOT): |Delta a_X| 1.7e-15 (V) - 1.4e-13 (S) for 1 MeV - 0.3 GeV; at 1 GeV
+  V 1.4e-14, A 6.9e-14, P 6.2e-13, S 6.5e-13 (S and P above the quoted 1e-13 there).
+- paper 004 (2.84e11 EOT, 3 observed events counted as background): the phi limit equals the
+  (g-2)_mu 3 sigma bound h < 1.42e-3 m_phi / m_mu within 5 % over 0.2-0.5 GeV (0.99-1.06 of
+  it) and is weaker below 0.2 GeV: the paper's "stronger below ~0.5 GeV" is not reproduced
+  beyond that +-5 %, nor the exclusion of part of the 1 sigma favoured band (ours 1.2-1.4 x
+  its upper edge): the count "several" [choose: 3] and the efficiency [choose: 0.5] are not
+  given by the paper.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ import pytest
 from na64reco.constants import MUON_MASS_GEV
 from na64reco.limit_inputs import load_limit_inputs
 from na64reco.limits import scan as sc
-from na64reco.limits.models import MODELS
 
 PUBLISHED = Path(sc.__file__).parent / "published"
 
@@ -44,40 +46,44 @@ def published_limit(paper: str, model: str, masses, **kw) -> tuple[np.ndarray, d
     return np.asarray(res["coupling"]["observed"]), res
 
 
-def band(model: str, masses, n_sigma: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    lo, hi = MODELS[model].g2_band(np.asarray(masses, dtype=float), n_sigma)
+def band_of(paper: str, model: str, masses) -> tuple[np.ndarray, np.ndarray]:
+    """The g-2 band with the paper's own Delta a (the scan's ``g2_band``)."""
+    _, res = published_limit(paper, model, masses)
+    lo, hi = res["g2_band"]
     return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
 
 
 def test_aprime_paper002_excludes_the_g2_band_below_about_100_mev():
     masses = [0.080, 0.120]
-    lo, _ = band("aprime", masses)
-    iww, res = published_limit("paper002", "aprime", masses, k_factor=False)
-    assert res["settings"]["k_factor"] is False
-    # paper 002's treatment (IWW): crossing between 80 and 120 MeV ("<~ 100 MeV")
+    lo, _ = band_of("paper002", "aprime", masses)
+    iww, res = published_limit("paper002", "aprime", masses, cross_section="iww")
+    assert res["settings"]["cross_section"] == "iww"
+    # paper 002's treatment (IWW): crossing between 80 and 120 MeV ("<~ 100 MeV"; ours ~86)
     assert iww[0] < lo[0]
     assert iww[1] > lo[1]
-    # the K-factor (1.5-1.8 here) weakens the limit by sqrt(K): crossing 55-75 MeV
-    with_k, _ = published_limit("paper002", "aprime", [0.055, 0.075])
-    lo_k, _ = band("aprime", [0.055, 0.075])
-    assert with_k[0] < lo_k[0]
-    assert with_k[1] > lo_k[1]
+    # the exact tree level (weaker by sqrt(ETL/IWW) ~ 1.2 here): crossing 55-75 MeV (ours ~63)
+    etl, _ = published_limit("paper002", "aprime", [0.055, 0.075])
+    lo_e, _ = band_of("paper002", "aprime", [0.055, 0.075])
+    assert etl[0] < lo_e[0]
+    assert etl[1] > lo_e[1]
 
 
-def test_zprime_paper003_touches_the_band_at_1_mev():
+def test_zprime_paper003_reaches_the_band_at_1_mev():
     limit, _ = published_limit("paper003", "zprime", [0.001])
-    _, hi = band("zprime", [0.001])
-    assert 0.9 < limit[0] / hi[0] < 1.25  # measured 1.10
+    lo, hi = band_of("paper003", "zprime", [0.001])
+    assert hi[0] == pytest.approx(5.5e-4, rel=0.01)  # paper 003: [3.2, 5.5]e-4 at 2 sigma
+    assert lo[0] < limit[0] < hi[0]  # inside the band (ours 0.97 x its upper edge)
+    assert limit[0] / hi[0] > 0.85  # touching it, not deep inside
 
 
 def test_zprime_paper001_probes_the_band_from_1_kev_to_2_mev():
-    masses = [1e-6, 1e-5, 1e-4, 1.8e-3, 3.0e-3]
+    masses = [1e-6, 1e-5, 1e-4, 9e-4, 2.0e-3, 3.0e-3]
     limit, _ = published_limit("paper001", "zprime", masses)
-    lo, hi = band("zprime", masses)
-    assert np.all(limit[:3] < lo[:3])  # the whole band excluded at 1 keV - 0.1 MeV
+    lo, hi = band_of("paper001", "zprime", masses)
+    assert np.all(limit[:4] < lo[:4])  # the whole band excluded at 1 keV - 0.9 MeV
     assert limit[0] == pytest.approx(limit[1], rel=0.01)  # flat for m_Z' << m_e (paper 001)
-    assert limit[3] < hi[3]  # still inside the band at 1.8 MeV
-    assert limit[4] > hi[4]  # above it at 3 MeV: "<~ 2 MeV"
+    assert limit[4] < hi[4]  # the band still probed at 2 MeV ("<~ 2 MeV")
+    assert limit[5] > hi[5]  # above it at 3 MeV
 
 
 @pytest.mark.parametrize("model", ["scalar", "pseudoscalar", "vector", "axial"])
@@ -85,17 +91,34 @@ def test_spva_paper000_delta_a_between_1e_15_and_1e_13(model):
     masses = [0.001, 0.01, 0.1, 0.3, 1.0]
     _, res = published_limit("paper000", model, masses)
     delta_a = np.asarray(res["delta_a"]["observed"])
-    assert np.all(delta_a[:4] > 1e-15)
-    assert np.all(delta_a[:4] < 2e-13)  # <~ 1e-13 below 0.3 GeV (S measured 1.5e-13 at 0.46)
-    assert delta_a[4] < 5e-13  # S, P at 1 GeV: 4.4e-13 (see module docstring)
+    assert np.all(delta_a > 1e-15)
+    assert np.all(delta_a[:4] < 2e-13)  # <~ 1e-13 up to 0.3 GeV (S 1.4e-13 at 0.3 GeV)
+    assert delta_a[4] < 1e-12  # 1 GeV: V, A < 1e-13; S, P 6e-13 (above the quoted range)
+    if model in ("vector", "axial"):
+        assert delta_a[4] < 1e-13
     if model == "vector":
         assert delta_a.min() < 3e-15  # the lowest of the published range (1e-15)
 
 
-def test_phi_paper004_stronger_than_g2_below_half_a_gev():
-    masses = np.array([0.15, 0.3, 0.5])
-    limit, _ = published_limit("paper004", "phi", masses)
+def test_phi_paper004_at_the_g2_bound_up_to_half_a_gev():
+    masses = np.array([0.2, 0.3, 0.4, 0.5])
+    limit, res = published_limit("paper004", "phi", masses)
+    assert res["n_up"]["observed"][0] > 4.0  # 3 observed, all counted as background
     three_sigma_bound = 1.42e-3 * masses / MUON_MASS_GEV  # paper 004, text after eq. 7
-    assert np.all(limit < three_sigma_bound)
-    _, hi = band("phi", masses)  # the 2 sigma favoured band, eq. 6
-    assert limit[1] < hi[1]  # part of the favoured region excluded
+    np.testing.assert_allclose(limit / three_sigma_bound, 1.0, atol=0.08)
+    # the 1 sigma favoured band (eq. 6) is not reached: the limit is 1.2-1.4 x its upper edge
+    _, hi = band_of("paper004", "phi", masses)
+    assert np.all((limit / hi > 1.1) & (limit / hi < 1.5))
+
+
+def test_aprime_limits_on_both_exposures():
+    """The A' at 2.84e11 (paper 000's inputs) and 9.37e11 EOT (2016-2022, paper 001's data):
+    background-free scaling ~ sqrt(EOT eff) in the radiative region, and paper 003's ratio
+    method: its Z' limit at 1 MeV (g = 5.5e-4, the band's edge it touches) implies
+    eps = Pi(0)/g x 5.5e-4 = 7.9e-6 for the A' on 2.84e11 EOT (ours within 15 %)."""
+    m = [0.001, 0.1]
+    small, _ = published_limit("paper000", "aprime", m)
+    big, _ = published_limit("aprime_2016_2022", "aprime", m)
+    assert small[0] == pytest.approx(0.0144 * 5.5e-4, rel=0.15)
+    ratio = small / big
+    assert np.all((ratio > 1.4) & (ratio < 1.7))  # sqrt(9.37e11 x 0.48 / 2.84e11 x 0.69) = 1.52

@@ -22,22 +22,82 @@ def p002():
     return load_limit_inputs(PUBLISHED / "paper002.json")
 
 
-@pytest.mark.parametrize("name", ["paper000", "paper001", "paper002", "paper003", "paper004"])
+OBSERVED = {"paper000": 0, "paper001": 0, "paper002": 0, "paper003": 0, "paper004": 3}
+OBSERVED["aprime_2016_2022"] = 0
+
+
+@pytest.mark.parametrize("name", sorted(OBSERVED))
 def test_published_inputs_load_with_sources(name):
     inp = load_limit_inputs(PUBLISHED / f"{name}.json")
     assert not inp.blinded
-    assert all(p.observed == 0 for p in inp.periods)
+    assert sum(p.observed for p in inp.periods) == OBSERVED[name]  # the papers' counts
     assert "_source" in inp.provenance
+    assert all(p.beam_energy_gev == 100.0 for p in inp.periods)
 
 
-def test_published_eot_totals():
-    tot = {
-        n: sum(p.eot.value for p in load_limit_inputs(PUBLISHED / f"{n}.json").periods)
-        for n in ("paper000", "paper001", "paper002", "paper003")
-    }
+def test_published_eot_totals_and_g2_measurements():
+    inputs = {n: load_limit_inputs(PUBLISHED / f"{n}.json") for n in OBSERVED}
+    tot = {n: sum(p.eot.value for p in i.periods) for n, i in inputs.items()}
     assert tot == pytest.approx(
-        {"paper000": 2.84e11, "paper001": 9.1e11, "paper002": 2.75e9, "paper003": 2.84e11}
+        {
+            "paper000": 2.84e11,
+            "paper001": 9.1e11,
+            "paper002": 2.75e9,
+            "paper003": 2.84e11,
+            "paper004": 2.84e11,
+            "aprime_2016_2022": 9.37e11,
+        }
     )
+    # each paper's own Delta a_mu (paper 000 compares with Delta a_e, eqs. 1-2)
+    dam = {n: i.provenance.get("delta_a_mu") for n, i in inputs.items()}
+    assert dam["paper003"] == dam["paper004"] == pytest.approx([251e-11, 59e-11])
+    assert dam["paper001"] == pytest.approx([249e-11, 48.3e-11], rel=1e-3)
+    assert dam["paper002"][0] / dam["paper002"][1] == pytest.approx(3.6, abs=0.05)  # "3.6 sigma"
+
+
+def test_beam_energy_and_box_edge_come_from_the_inputs(tmp_path):
+    raw = json.loads((PUBLISHED / "aprime_2016_2022.json").read_text())
+    for p in raw["periods"]:
+        del p["beam_energy_gev"]  # schema v1 files without it: the run conditions of the name
+    inp = load_limit_inputs_from(tmp_path, raw)
+    assert [sc.period_beam_energy(p) for p in inp.periods] == [100.0] * 5
+    res = sc.scan(inp, "aprime", [0.01], method="exact")
+    assert res["settings"]["e_box_gev"] == [47.0, 50.0]  # 2021 has its own box edge
+    assert res["settings"]["beam_energy_gev"] == [100.0]
+    raw["periods"][3]["box"]["ecal_max_gev"] = 50.0  # 2021 at 50 GeV: a wider window
+    wider = sc.scan(load_limit_inputs_from(tmp_path, raw), "aprime", [0.01], method="exact")
+    assert wider["coupling"]["observed"][0] < res["coupling"]["observed"][0]
+    raw["periods"][0]["period"] = "BGO"  # no conditions for that name and no beam energy
+    with pytest.raises(ValueError, match=r"'BGO': no beam_energy_gev"):
+        sc.scan(load_limit_inputs_from(tmp_path, raw), "aprime", [0.01])
+
+
+def load_limit_inputs_from(tmp_path, raw):
+    path = tmp_path / "inputs.json"
+    path.write_text(json.dumps(raw))
+    return load_limit_inputs(path)
+
+
+def test_cross_section_choice_and_the_former_k_factor_switch(p002):
+    assert sc.resolve_cross_section() == "etl"
+    assert sc.resolve_cross_section(k_factor=True) == "etl"
+    assert sc.resolve_cross_section(k_factor=False) == "iww"
+    assert sc.resolve_cross_section("iww-k") == "iww-k"
+    with pytest.raises(ValueError, match="cross_section must be one of"):
+        sc.resolve_cross_section("ww")
+    with pytest.raises(ValueError, match="k_factor=False"):
+        sc.resolve_cross_section("etl", k_factor=False)
+    lims = {
+        cs: sc.scan(p002, "aprime", [0.1], method="exact", cross_section=cs)["coupling"][
+            "observed"
+        ][0]
+        for cs in ("etl", "iww", "iww-k")
+    }
+    assert lims["iww"] < lims["etl"]  # IWW overestimates the yield at 100 MeV (x 1.6)
+    assert lims["etl"] == pytest.approx(lims["iww-k"], rel=0.05)  # K = 1.65 there
+    old = sc.scan(p002, "aprime", [0.1], method="exact", k_factor=False)
+    assert old["coupling"]["observed"][0] == lims["iww"]
+    assert old["settings"]["k_factor"] is False
 
 
 def test_scan_zero_observed_gives_2p3_and_band(p002):

@@ -68,10 +68,32 @@ def test_hybrid_background_uncertainty_drops_out_at_zero_observed():
     assert 2.31 < st.upper_limit(model_s, (0, 0), "hybrid") < 2.6
 
 
-def test_toys_without_signal_uncertainty_give_2p3_within_mc_error():
+@pytest.mark.parametrize("b", [0.0, 0.5, 1.0, 2.0, 3.0])
+def test_toys_equal_exact_cls_at_small_counts(b):
+    # a known background: the q~_mu toys (counts enumerated, no auxiliary data to sample) give
+    # the exact CLs limit; measured worst deviation 2.3e-5 over n = 0..3, b = 0..3 (was 5-15 %)
+    model = st.CountingModel((1.0,), (b,))
+    for n in range(4):
+        exact = st.poisson_upper_limit(n, b)
+        assert st.upper_limit(model, (n,), "toys") == pytest.approx(exact, rel=2e-3), (n, b)
+        assert st.cls_toys(model, exact, (n,))[0] == pytest.approx(0.10, rel=0.02)
+
+
+@pytest.mark.slow
+def test_toys_with_nuisances_are_stable_against_the_seed():
+    # one bin, b = 0.5 +- 0.15, 10 % signal uncertainty: the LHC (profile-likelihood) CLs sits
+    # below the hybrid one at 0 observed (2.17 vs 2.32: the continuous auxiliary data break the
+    # ties of the n = 0 count), the same in pyhf; quasi-random auxiliary samples keep it stable
+    model = st.CountingModel((1.0,), (0.5,), (0.15,), (0.1,))
+    lims = [st.upper_limit(model, (0,), "toys", seed=s) for s in (1, 2, 3)]
+    assert max(lims) - min(lims) < 0.02
+    assert 2.1 < lims[0] < st.upper_limit(model, (0,), "hybrid")
+
+
+def test_toys_without_signal_uncertainty_give_2p3():
     model = st.CountingModel((0.4, 0.6), (0.4, 0.3), (0.2, 0.2))
-    lim = st.upper_limit(model, (0, 0), "toys", ntoys=4000, seed=3)
-    assert lim == pytest.approx(2.3026, abs=0.15)  # MC error ~0.07 at 4000 toys
+    lim = st.upper_limit(model, (0, 0), "toys", ntoys=256, seed=3)
+    assert lim == pytest.approx(2.3026, abs=0.12)
 
 
 def test_profile_likelihood_matches_pyhf_fits():
@@ -94,6 +116,7 @@ def test_profile_likelihood_matches_pyhf_fits():
         assert x[0] == pytest.approx(float(bf[pmodel.config.poi_index]), abs=2e-3)
 
 
+@pytest.mark.slow
 def test_toys_match_pyhf_toys_within_mc_error():
     pyhf = pytest.importorskip("pyhf")
     # a small case with moderate counts (few ties): one bin, b = 2 +- 0.6, 10% signal unc

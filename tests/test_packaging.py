@@ -105,3 +105,14 @@ def test_coffea_internals_the_adapter_relies_on_exist():
     source = inspect.getsource(processor.executor)
     for key in COFFEA_METADATA_KEYS:
         assert f'"{key}"' in source, f"coffea no longer reads the metadata key {key!r}"
+
+
+def test_every_package_is_installed():
+    """A wheel holds every package of the tree (an editable install would hide a missing one)."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.relative_to(ROOT).parent.parts) for p in (ROOT / "na64reco").rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)

@@ -412,6 +412,21 @@ def dimuon_crosscheck(dimuon_dir, reference_dir, verify: bool = True) -> dict:
     return res
 
 
+def pooled_eta_down(rows: list[dict]) -> dict | None:
+    """eta_down(E_F) of a model from all its samples: a function of the emitted energy only
+    (paper 003 Sec. IV B), so the samples' counts per E_F bin add up (None without counts)."""
+    curves = [r["eta_down"] for r in rows if r["eta_down"].get("n_upstream") is not None]
+    if not curves or any(c["e_f_gev"] != curves[0]["e_f_gev"] for c in curves):
+        return None
+    up = np.sum([c["n_upstream"] for c in curves], axis=0)
+    sel = np.sum([c["n_selected"] for c in curves], axis=0)
+    filled = up > 0  # bins no sample reached carry no information: left out
+    if filled.sum() < 2 or not sel[filled].any():
+        return None
+    e_f = np.asarray(curves[0]["e_f_gev"])[filled]
+    return {"e_f_gev": e_f.tolist(), "eta": (sel[filled] / up[filled]).tolist()}
+
+
 def write_inputs(path: str | Path, doc: dict) -> Path:
     """limit_inputs.json from a background document with efficiencies."""
     effs = doc["efficiencies"]
@@ -436,6 +451,7 @@ def write_inputs(path: str | Path, doc: dict) -> Path:
                     efficiency=[x["efficiency"] for x in rows],
                     stat=[x["efficiency_stat"] for x in rows],
                     syst=[x["efficiency_syst"] for x in rows],
+                    eta_down=pooled_eta_down(rows),
                 )
             )
         t = r["total"]

@@ -15,6 +15,17 @@ def _limit_models() -> tuple[str, ...]:
     return tuple(MODELS)
 
 
+def _cross_section(cross_section: str | None, k_factor: bool | None) -> str:
+    """--cross-section, or the former --k-factor/--no-k-factor switch (not both, unless they
+    agree)."""
+    from na64reco.limits.scan import resolve_cross_section
+
+    try:
+        return resolve_cross_section(cross_section, k_factor)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cross-section/--no-k-factor") from None
+
+
 @main.command()
 @click.argument("limit_inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -52,11 +63,17 @@ def _limit_models() -> tuple[str, ...]:
     "[default: the inputs' provenance signal_yield_rel_unc, else 0].",
 )
 @click.option(
+    "--cross-section",
+    type=click.Choice(["etl", "iww", "iww-k"]),
+    default=None,
+    help="Emission cross sections: exact tree level [default], the improved "
+    "Weizsaecker-Williams approximation (paper 002's treatment), or IWW divided by the "
+    "published K-factor (the former default).",
+)
+@click.option(
     "--k-factor/--no-k-factor",
-    default=True,
-    show_default=True,
-    help="Divide the IWW yields by the exact-tree-level K-factor (--no-k-factor: pure IWW, the "
-    "yield treatment of paper 002).",
+    default=None,
+    help="The former switch: --k-factor is --cross-section etl, --no-k-factor is iww.",
 )
 @click.option("--no-plots", is_flag=True, help="Write the JSON only.")
 def limit(
@@ -72,6 +89,7 @@ def limit(
     toys,
     seed,
     yield_unc,
+    cross_section,
     k_factor,
     no_plots,
 ) -> None:
@@ -107,7 +125,7 @@ def limit(
         yield_unc=yield_unc,
         alpha_d=alpha_d,
         mass_ratio=mass_ratio,
-        k_factor=k_factor,
+        cross_section=_cross_section(cross_section, k_factor),
         command=command_line(),
     )
     written = write_limit(doc, out_dir, plots=not no_plots)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from na64reco.plots.common import figure as _figure
+from na64reco.plots.common import label as _plot_label
 from na64reco.plots.common import save as _save
 from na64reco.plots.common import style as _style
 
@@ -39,11 +40,12 @@ def _bands(ax, x, block: dict, observed, label_obs: str) -> None:
 
 
 def _label(ax, result: dict) -> None:
-    import mplhep
-
-    mplhep.label.exp_label(
-        exp="NA64", llabel="", rlabel=result.get("title", ""), ax=ax, loc=0, fontsize=16
-    )
+    """The experiment label and the inputs' title (placed without drawing: plots.common), and
+    room on the left for the coupling's tick labels and axis label."""
+    ax.figure.subplots_adjust(left=0.16, right=0.96)
+    title = result.get("title", "")
+    ours = title.startswith("na64reco")  # inputs made by the chain from simulated samples
+    _plot_label(ax, {}, "", title, status="Simulation" if ours else "")
 
 
 def plot_coupling(result: dict[str, Any], path: str | Path) -> Path:

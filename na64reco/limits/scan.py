@@ -1,22 +1,27 @@
 """Mass scans: 90% CL CLs limits on a model's coupling versus mass from a ``limit_inputs.json``.
 
 For each mass: the efficiency of every period is interpolated in log(mass) from its
-EfficiencyTable (ValueError naming the model, the mass and the table's range outside it), the
-effective exposure ``sum_i EOT_i eff_i`` (paper 000 eq. 11) is formed, and the limit on the total
-number of signal events ``N_up`` (model independent, ``na64reco.limits.statistics``) is turned
-into a coupling by ``MODELS[model].coupling_from_signal_limit(N_up, eot_eff, mass)``. ``N_up``
-depends only on the configuration (the periods' signal shares, backgrounds, uncertainties,
-observed counts), so it is computed once per configuration (cached) and reused for all masses
-and models.
+EfficiencyTable (ValueError naming the model, the mass and the table's range outside it); the
+signal yield per EOT of each period, Y_i (limits.yields: paper 003 eqs. 11 and 15), is computed
+for that period's beam energy (``PeriodInputs.beam_energy_gev``, else the run conditions of the
+period, ``na64reco.conditions``), box edge (``box.ecal_max_gev``) and eta_down(E_F) (the table's
+``eta_down`` if given, else the resolution model of limits.downstream); the expected signal is
+``mu sum_i EOT_i eff_i Y_i`` with period shares ``EOT_i eff_i Y_i`` (paper 000 eq. 11). The limit
+on the total number of signal events ``N_up`` (model independent, ``na64reco.limits.statistics``)
+is turned into a coupling by ``coupling_from_signal_limit(N_up, [(EOT_i eff_i, period_i)], m)``.
+``N_up`` depends only on the configuration (shares, backgrounds, uncertainties, observed counts),
+so it is computed once per configuration (cached) and reused for all masses and models.
 
-Periods whose signal box differs (``box.ecal_max_gev``) see a different boson energy range; their
-exposure is weighted by the yield ratio to the first period's ``E_miss`` threshold.
+The g-2 band uses the inputs' own measurement where given (provenance ``delta_a_mu`` /
+``delta_a_e`` = [central, sigma], ``g2_band_n_sigma``): each paper compares with the anomaly it
+quotes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from typing import Any
 
@@ -24,33 +29,86 @@ import numpy as np
 
 from na64reco.limit_inputs import LimitInputs
 from na64reco.limits import statistics as st
+from na64reco.limits.downstream import Downstream, downstream_from_table
+from na64reco.limits.yields import CROSS_SECTIONS
 
 DEFAULT_N_MASSES = 50
-BEAM_ENERGY_GEV = 100.0
 SPV_A = ("scalar", "pseudoscalar", "vector", "axial")
+
+
+def resolve_cross_section(cross_section: str | None = None, k_factor: bool | None = None) -> str:
+    """The emission spectra to use: ``cross_section`` ('etl', 'iww', 'iww-k'), or from the former
+    ``k_factor`` switch (True: the exact-tree-level correction, now exact = 'etl'; False: pure IWW
+    as paper 002 = 'iww'). Default 'etl'."""
+    if cross_section is None:
+        return "iww" if k_factor is False else "etl"
+    if cross_section not in CROSS_SECTIONS:
+        raise ValueError(f"cross_section must be one of {CROSS_SECTIONS}, not {cross_section!r}")
+    if k_factor is False and cross_section != "iww":
+        raise ValueError(f"k_factor=False means cross_section='iww', not {cross_section!r}")
+    return cross_section
+
+
+def period_beam_energy(period) -> float:
+    """Beam energy [GeV] of a PeriodInputs: its own field, else the run conditions of its name
+    (a year, or a range 'YYYY-YYYY' whose conditions must agree)."""
+    if period.beam_energy_gev is not None:
+        return float(period.beam_energy_gev)
+    from na64reco.conditions import PERIODS
+
+    name = str(period.period)
+    m = re.fullmatch(r"(\d{4})-(\d{4})", name)
+    if m:
+        lo, hi = int(m.group(1)), int(m.group(2))
+        names = [k for k in PERIODS if k.isdigit() and lo <= int(k) <= hi]
+    else:
+        names = [name] if name in PERIODS else []
+    energies = {PERIODS[k].beam_energy_gev for k in names}
+    if len(energies) != 1:
+        raise ValueError(
+            f"period {name!r}: no beam_energy_gev in the limit inputs and "
+            + ("no run conditions for it" if not energies else f"conditions disagree: {energies}")
+            + f" (known periods: {', '.join(PERIODS)})"
+        )
+    return float(energies.pop())
 
 
 def get_signal_model(
     model: str,
     alpha_d: float | None = None,
     mass_ratio: float | None = None,
-    k_factor: bool = True,
+    k_factor: bool | None = None,
+    cross_section: str | None = None,
 ):
-    """MODELS[model], with alpha_D and m_X/m_chi overridden where given (dark Z', A'); without
-    the exact-tree-level K-factor (pure IWW yields, as in paper 002) if ``k_factor`` is False."""
+    """MODELS[model], with alpha_D and m_X/m_chi overridden where given (dark Z', A') and the
+    emission spectra of ``resolve_cross_section(cross_section, k_factor)``."""
     from na64reco.limits.models import MODELS
 
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
     obj = MODELS[model]
-    changes = {}
+    changes: dict[str, Any] = {"cross_section": resolve_cross_section(cross_section, k_factor)}
     if alpha_d is not None:
         changes["alpha_d"] = float(alpha_d)
     if mass_ratio is not None:
         changes["mass_ratio"] = float(mass_ratio)
-    if not k_factor:
-        changes["options"] = {**obj.options, "apply_k_factor": False}
-    return dataclasses.replace(obj, **changes) if changes else obj
+    return dataclasses.replace(obj, **changes)
+
+
+def period_downstreams(inputs: LimitInputs, model: str) -> list[Downstream]:
+    """The Downstream (beam energy, box edge, eta_down) of every period for ``model``."""
+    out = []
+    for p in inputs.periods:
+        table = _table(p, model)
+        out.append(
+            downstream_from_table(
+                period_beam_energy(p),
+                p.box.ecal_max_gev,
+                table.eta_down,
+                where=f"period {p.period!r}, model {model!r}: ",
+            )
+        )
+    return out
 
 
 def _table(period, model: str):
@@ -162,12 +220,25 @@ def counting_model(
     return cm, eot_eff, rows
 
 
-def _yield_weights(inputs: LimitInputs, sig, mass: float) -> tuple[list[float] | None, float]:
-    boxes = [BEAM_ENERGY_GEV - p.box.ecal_max_gev for p in inputs.periods]
-    if all(abs(b - boxes[0]) < 1e-9 for b in boxes):
-        return None, boxes[0]
-    ref = float(np.atleast_1d(sig.unit_yield(mass, boxes[0]))[0])
-    return [float(np.atleast_1d(sig.unit_yield(mass, b))[0]) / ref for b in boxes], boxes[0]
+def _yield_weights(sig, mass: float, downstreams: list[Downstream]) -> list[float] | None:
+    """Y_i / Y_0 per period (None when every period is the same)."""
+    if all(d == downstreams[0] for d in downstreams):
+        return None
+    ys = [float(sig.unit_yield(mass, d)) for d in downstreams]
+    if ys[0] <= 0:
+        return None
+    return [y / ys[0] for y in ys]
+
+
+def _measurement(inputs: LimitInputs, model: str):
+    key = "delta_a_e" if model in SPV_A else "delta_a_mu"
+    val = inputs.provenance.get(key)
+    if val is None:
+        return None
+    if isinstance(val, dict):
+        val = (val["value"], val["sigma"])
+    central, sigma = (float(v) for v in val)
+    return central, sigma
 
 
 def scan(
@@ -183,35 +254,42 @@ def scan(
     background_constraint: str = "gamma",
     alpha_d: float | None = None,
     mass_ratio: float | None = None,
-    k_factor: bool = True,
+    k_factor: bool | None = None,
+    cross_section: str | None = None,
     round_config: bool = True,
 ) -> dict[str, Any]:
     """Expected (and, once unblinded, observed) 90% CL limits on the coupling of ``model``.
 
+    ``cross_section``: 'etl' (default, exact tree level), 'iww' (paper 002's treatment) or
+    'iww-k' (IWW / former K-factor); ``k_factor`` is the former switch (True = 'etl',
+    False = 'iww'), kept for callers that pass it.
+
     Returns a JSON-ready dict: ``masses_gev``; ``n_up`` (limits on the number of signal events:
     ``expected`` band per key of statistics.BAND_KEYS and ``observed``, per mass); ``coupling``
-    (same layout, the couplings); ``eot_eff``; ``efficiency`` per period; ``g2_band`` (lo, hi
-    coupling explaining the g-2 anomaly the model addresses, NaN -> None); for S, P, V, A
-    ``delta_a`` (|Delta a_e| at the expected median and observed limits); settings.
+    (same layout, the couplings); ``eot_eff`` (sum_i EOT_i eff_i); ``efficiency`` per period;
+    ``g2_band`` (lo, hi coupling explaining the g-2 anomaly, NaN -> None); for S, P, V, A
+    ``delta_a`` (|Delta a_e| at the expected median and observed limits); ``settings``, which
+    also records the cross section, beam energies, box edges, the eta_down source per period,
+    the g-2 measurement (``g2_measurement``) and the first period's Y at unit coupling
+    (``unit_yield_per_eot``).
     """
     t0 = time.perf_counter()
-    sig = get_signal_model(model, alpha_d, mass_ratio, k_factor)
+    sig = get_signal_model(model, alpha_d, mass_ratio, k_factor, cross_section)
     masses = (
         default_masses(inputs, model)
         if masses_gev is None
         else np.atleast_1d(np.asarray(masses_gev, float))
     )
     sig.check_mass(masses)
+    downstreams = period_downstreams(inputs, model)
     observed = None if inputs.blinded else tuple(int(p.observed) for p in inputs.periods)
     keys = st.BAND_KEYS
     nup = {"expected": {k: [] for k in keys}, "observed": [] if observed else None}
-    eot_effs, per_period, methods = [], [], set()
-    e_boxes = []
+    eot_effs, per_period, methods, exposures, unit = [], [], set(), [], []
     for m in masses:
         m = float(m)
-        weights, e_box = _yield_weights(inputs, sig, m)
-        e_boxes.append(e_box)
-        cm, eot_eff, rows = counting_model(
+        weights = _yield_weights(sig, m, downstreams)
+        cm, _, rows = counting_model(
             inputs,
             model,
             m,
@@ -227,20 +305,30 @@ def scan(
             nup["expected"][k].append(summ["expected"][k])
         if observed:
             nup["observed"].append(summ["observed"])
-        eot_effs.append(eot_eff)
+        exposures.append(
+            [
+                (r["eot"] * r["efficiency"], d)
+                for r, d in zip(rows, downstreams, strict=True)
+                if r["efficiency"] > 0
+            ]
+        )
+        eot_effs.append(sum(r["eot"] * r["efficiency"] for r in rows))
+        unit.append(float(sig.unit_yield(m, downstreams[0])))
         per_period.append(rows)
 
     def couplings(values):
         return [
-            float(sig.coupling_from_signal_limit(v, e, m, eb))
-            for v, e, m, eb in zip(values, eot_effs, masses, e_boxes, strict=True)
+            float(sig.coupling_from_signal_limit(v, ex, m))
+            for v, ex, m in zip(values, exposures, masses, strict=True)
         ]
 
     coup = {
         "expected": {k: couplings(nup["expected"][k]) for k in keys},
         "observed": couplings(nup["observed"]) if observed else None,
     }
-    band = sig.g2_band(masses)
+    measurement = _measurement(inputs, model)
+    n_sigma = inputs.provenance.get("g2_band_n_sigma")
+    band = sig.g2_band(masses, None if n_sigma is None else float(n_sigma), measurement)
     out: dict[str, Any] = {
         "model": model,
         "coupling_name": getattr(sig, "coupling_name", model),
@@ -267,8 +355,16 @@ def scan(
             "background_constraint": background_constraint,
             "alpha_d": getattr(sig, "alpha_d", None),
             "mass_ratio": getattr(sig, "mass_ratio", None),
-            "e_box_gev": sorted(set(e_boxes)),
-            "k_factor": k_factor,
+            "cross_section": sig.cross_section,
+            "k_factor": sig.cross_section != "iww",
+            "e_box_gev": sorted({d.ecal_max_gev for d in downstreams}),
+            "beam_energy_gev": sorted({d.beam_energy_gev for d in downstreams}),
+            "g2_measurement": list(measurement) if measurement else None,
+            "unit_yield_per_eot": unit,
+            "eta_down": {
+                p.period: "table" if d.eta_e_f_gev else "resolution model"
+                for p, d in zip(inputs.periods, downstreams, strict=True)
+            },
         },
     }
     if model in SPV_A:
@@ -313,6 +409,7 @@ def inputs_summary(inputs: LimitInputs) -> dict[str, Any]:
                 },
                 "observed": p.observed,
                 "box": p.box.model_dump(),
+                "beam_energy_gev": period_beam_energy(p),
                 "models": sorted({t.model for t in p.efficiencies}),
             }
             for p in inputs.periods
@@ -329,5 +426,8 @@ __all__ = [
     "get_signal_model",
     "inputs_summary",
     "parse_masses",
+    "period_beam_energy",
+    "period_downstreams",
+    "resolve_cross_section",
     "scan",
 ]

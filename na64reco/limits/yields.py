@@ -1,54 +1,46 @@
 """Signal yield per electron on target (EOT) in the thick NA64-e ECAL target, invisible mode.
 
-    n_X = (rho N_A / A) X0 [ int dE T_e(E) sigma_win(E)  +  Z int dE T_+(E) sigma_res(E) ]
+Paper 003 eqs. 11 and 15 with the factorised efficiency of its Sec. IV B:
 
-(paper 000 eq. 10, paper 003 eq. 11). The target is pure Pb in units of X0 (emission ~ Z^2, Sc adds
-< 1 %); Z = 82 atomic electrons per atom for the resonant channel.
+    N_i = EOT_i eps_up,i (rho N_A / A) X0 [ int dE T_+-(E) int dE_F dsigma/dE_F eta_i(E_F)
+                                           + Z int dE T_+(E) sigma_res(E) eta_i(E + m_e) ],
 
-Radiative part (e Z -> e Z X, physics.emission IWW spectra, per eps^2 = 1):
-- window: E_X = x E > E0 - E_box (the ECAL sees E0 - E_X < E_box); `e_box_gev` is an argument
-  (default 50 GeV). For "phi" the electron turns into a muon that leaves the ECAL, so the window is
-  on the emitter energy, E_e = E_phi + E_mu > E0 - E_box (MIP deposit of the muon in the ECAL,
-  ~0.3 GeV, neglected), and the muon must cross the HCAL: E_mu = (1 - x) E_e > E_mu,min (default
-  5 GeV, ~3 HCAL modules of iron); its efficiency for E_mu above that is taken as 1.
-- primary electron: T(E) from the Tsai Gamma(bt) distribution (physics.tracklength), integrated
-  exactly over depth in cells of y = ln(E0/E) (regularised incomplete gamma, depth quadrature in
-  2000 log-spaced steps); numerical error < 0.5 % (checked against sampling.thick_target_yield).
-- secondary e+ and e- (both radiate the same way): Rossi approximation A of
-  physics.tracklength.secondary_track_length. They add ~3-6 % to the yield for E_box = 50 GeV;
-  that track length is uncertain by a factor ~1.5-2 at E > 0.3 E0, i.e. ~3-5 % on the total.
-- sigma_win(E) is evaluated at 28 energies, E - E_min geometric, and interpolated linearly in
-  ln(E - E_min) (error < 0.3 %).
-- K-factor: the IWW result is divided by K(m) = IWW / exact tree level, interpolated linearly in
-  ln m through the analysis.md points (20 MeV, 1.2), (100 MeV, 1.65), (1 GeV, 2.1); constant
-  (2.1) above 1 GeV. Below 20 MeV the 20-100 MeV slope in ln m is continued down to K = 1, which
-  it reaches at 9.8 MeV, and K = 1 below: the Weizsaecker-Williams approximation becomes exact as
-  m/E0 -> 0 (the momentum transfers that it mistreats scale with m^2). This is an extrapolation
-  (no exact-tree-level table below 20 MeV here): the low-mass yield is uncertain by up to the
-  20 % between K = 1.0 and 1.2 (10 % on a coupling limit). The points are for A' (vector); the
-  same K is applied to S, P and A (an assumption: the published ETL/IWW comparisons for S, P, A
-  at 100 GeV show ratios of the same size, but we have no table; expect ~20-30 % extra
-  uncertainty on those yields). For "phi" K is taken at m_phi + m_mu (the mass scale of the
-  produced system); an order-of-magnitude-correct heuristic (factor ~2 uncertainty).
+eps_up,i the upstream efficiency (the same for every channel) and eta_i(E_F) the downstream one
+(limits.downstream). The limit inputs give per period the efficiency eff_i relative to the bosons
+emitted in the box window E_F > E0 - E_box (W_rad below), i.e. eps_up,i = eff_i W_rad / F_rad with
+F_rad the eta-folded radiative yield, so that
 
-Resonant part (e+ e- -> X, secondary positrons on atomic electrons at rest; paper 003 A.2-A.3):
+    N_i = EOT_i eff_i Y_i,   Y_i = eps^2 B_inv W_rad (1 + F_res / F_rad).
+
+Radiative models (S, P, V, A, phi) have Y = W_rad, the yield in the window, whatever eta_down;
+for the A' and the Z' the resonant line enters with its eta_down relative to the radiative
+spectrum, which switches it on smoothly across the box edge (paper 003 Sec. IV B, E_F ~ 50 GeV for
+M ~ sqrt(2 m_e (E0 - E_box)) ~ 225 MeV) instead of as a step.
+
+Ingredients (each documented where it is computed):
+- cross sections: ``cross_section="etl"`` (default) the exact tree-level spectra of physics.etl
+  (tabulated, physics.etl_tables), per model (S, P, V, A, phi; the Z' is the vector times
+  |Pi(m^2)|^2, on-shell as paper 001); ``"iww"`` the IWW spectra of physics.emission (paper 002's
+  treatment); ``"iww-k"`` IWW divided by the former K-factor (limits.kfactor, for comparisons);
+- track lengths T-(E), T+(E): the Bethe-Heitler cascade of physics.cascade (T- includes the
+  primary); both e- and e+ radiate, only e+ annihilate;
+- the target is pure Pb in units of X0 (emission ~ Z^2: the Sc layers add < 1 %), Z = 82 atomic
+  electrons per atom for the resonant channel (the Sc electrons, +12 %, are not counted, as in
+  paper 003 Sec. IV);
+- phi (e Z -> mu Z phi): both the phi and the muon leave the ECAL, so eta_down and the window act
+  on the emitter energy E; the muon must cross the HCAL, E_mu = (1 - x) E > 5 GeV.
+
+Numerics: the eta-folded spectra are integrated in x by Gauss-Legendre (in x across the box edge,
+in ln(1 - x) above it) at 24 emitter energies geometric in E - E_min and interpolated linearly in
+ln(E - E_min) to the cascade's energy bins (delta ln E = 0.005), which are summed (< 0.3 %). The
+Breit-Wigner is integrated on a uniform grid of theta = atan((s - M^2) / (M Gamma)) (exact for a
+narrow width, cut correctly by eta_down).
+
+Resonant cross section (e+ e- -> X on atomic electrons at rest, paper 003 A.2-A.3):
     sigma(s) = 12 pi Gamma_ee B_inv Gamma s / M^2 / ((s - M^2)^2 + M^2 Gamma^2),
-    Gamma_ee = alpha eps^2 M / 3,   s = 2 m_e (E + m_e),   E_F = E + m_e > E0 - E_box.
-Substituting theta = atan((s - M^2) / (M Gamma)) makes the Breit-Wigner flat, so the integral over
-the positron energy is done on a uniform theta grid between the window edges: for a narrow width
-it is exactly the analytic narrow-width result Z T_+(E_R) 2 pi^2 alpha eps^2 B_inv / m_e at
-E_R = M^2 / (2 m_e) - m_e, including the cut of the line by the window edge (arctan limits).
-|Pi(s)| -> |Pi(M^2)| across the line (< 1 % for the widths considered, paper 001). T_+ from Rossi
-approximation A (factor ~1.5-2 at E > 30 GeV, the dominant uncertainty of this channel). The
-channel is open for sqrt(2 m_e (E0 - E_box)) <~ M < sqrt(2 m_e E0), i.e. 226-320 MeV for the
-defaults, and peaks at its lower edge (T_+ falls with E).
-
-Z' (L_mu - L_tau): eps = |Pi(M^2)| per g_Z' (physics.zprime; eps = Pi, e included), invisible
-branching ratio (nu nu + chi chi) / total from paper 003 eqs. 7-9 (vanilla: nu nu vs mu mu, tau tau
-above threshold; dark sector: alpha_D with m_Z'/m_chi = 3 by default, chi chi dominates). The
-radiative Z' yield is the vector one times |Pi|^2 B_inv (on-shell, paper 001: < 1 % error). The
-width enters only the resonant channel through the window edge; the coupling inversion iterates
-on it (models.py).
+    Gamma_ee = alpha eps^2 M / 3,   s = 2 m_e (E + m_e),   E_F = E + m_e;
+|Pi(s)| -> |Pi(M^2)| across the line (< 1 %, paper 001); the atomic-electron motion (paper 001)
+broadens the line at constant integral and is neglected.
 """
 
 from __future__ import annotations
@@ -56,7 +48,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import special
 
 from na64reco.constants import (
     ALPHA_EM,
@@ -69,171 +60,207 @@ from na64reco.constants import (
     LEAD_Z,
     MUON_MASS_GEV,
 )
-from na64reco.physics.emission import check_mass, total_cross_section, x_range
-from na64reco.physics.tracklength import B_TSAI, secondary_track_length
+from na64reco.limits.downstream import Downstream
+from na64reco.limits.kfactor import k_factor
+from na64reco.physics import emission
+from na64reco.physics.cascade import track_lengths
+from na64reco.physics.etl import x_nodes
+from na64reco.physics.etl_tables import ENERGIES_GEV as ETL_ENERGIES_GEV
+from na64reco.physics.etl_tables import etl_ratio
 from na64reco.physics.zprime import pi_mixing, zprime_partial_widths
 
 __all__ = [
-    "DEFAULT_BEAM_GEV",
-    "DEFAULT_DEPTH_X0",
-    "DEFAULT_E_BOX_GEV",
-    "DEFAULT_MIN_MUON_GEV",
-    "K_FACTOR_POINTS",
+    "CROSS_SECTIONS",
     "N_TARGET",
+    "Downstream",
     "aprime_width",
-    "k_factor",
-    "phi_yield",
+    "radiative_terms",
     "radiative_yield",
     "resonant_energy",
     "resonant_mass_window",
     "resonant_yield",
-    "window_cross_section",
+    "spectrum",
     "zprime_eps2",
     "zprime_invisible_fraction",
     "zprime_width",
-    "zprime_yield",
 ]
 
-DEFAULT_BEAM_GEV = 100.0
-DEFAULT_E_BOX_GEV = 50.0
-DEFAULT_DEPTH_X0 = 40.0
-DEFAULT_MIN_MUON_GEV = 5.0
-K_FACTOR_POINTS = ((0.020, 1.2), (0.100, 1.65), (1.0, 2.1))
-
+CROSS_SECTIONS = ("etl", "iww", "iww-k")
 #: target atoms per cm^3 times X0 [cm] times pb -> cm^2: n_X = N_TARGET * (pb X0 integral)
 N_TARGET = (
     LEAD_DENSITY_G_PER_CM3 * AVOGADRO_PER_MOL / LEAD_A_G_PER_MOL * LEAD_RADIATION_LENGTH_CM * 1e-36
 )
 _ME = ELECTRON_MASS_GEV
 _E2 = 4.0 * np.pi * ALPHA_EM
-_N_SIG = 28
+_N_E = 24
 _N_THETA = 801
+_GL32 = np.polynomial.legendre.leggauss(32)
+_GL48 = np.polynomial.legendre.leggauss(48)
 
 
-def k_factor(mass_gev):
-    """IWW / exact-tree-level K(m): linear in ln m through K_FACTOR_POINTS, 2.1 above 1 GeV and,
-    below 20 MeV, the 20-100 MeV slope continued down to K = 1 (reached at 9.8 MeV), 1 below."""
-    lm = np.log(np.asarray(mass_gev, dtype=float))
-    xs = np.log([p[0] for p in K_FACTOR_POINTS])
-    ys = [p[1] for p in K_FACTOR_POINTS]
-    slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-    low = np.maximum(1.0, ys[0] + slope * (lm - xs[0]))
-    out = np.where(lm < xs[0], low, np.interp(lm, xs, ys))
-    return out if np.ndim(out) else float(out)
+def _check_cross_section(cross_section: str) -> None:
+    if cross_section not in CROSS_SECTIONS:
+        raise ValueError(f"cross_section must be one of {CROSS_SECTIONS}, not {cross_section!r}")
 
 
-# ------------------------------------------------------------------------------------------------
-# track-length tables
-@functools.lru_cache(maxsize=64)
-def _primary_cells(e0: float, e_min: float, depth: float) -> tuple[np.ndarray, np.ndarray]:
-    """(E_cell [GeV], W_cell [X0]): W = int_0^depth dt [P(bt, y_hi) - P(bt, y_lo)] for y-cells
-    between E0 and e_min (the primary's track length with energy inside each cell)."""
-    y_max = np.log(e0 / e_min)
-    y_edges = np.concatenate([[0.0], np.geomspace(1e-7 * y_max, y_max, 240)])
-    t = np.concatenate([[0.0], np.geomspace(1e-6, depth, 2000)])
-    bt = B_TSAI * t[1:, None]
-    p = special.gammainc(bt, y_edges[None, :])
-    cells = np.diff(p, axis=1)
-    cells = np.vstack([np.zeros((1, cells.shape[1])), cells])
-    cells[0, 0] = 1.0  # at t = 0 the primary has E0 (P(0+, y > 0) = 1)
-    w = np.trapezoid(cells, t, axis=0)
-    y_mid = 0.5 * (y_edges[1:] + y_edges[:-1])
-    return e0 * np.exp(-y_mid), w
+def spectrum(model: str, mass_gev: float, energy_gev: float, x, cross_section: str = "etl"):
+    """dsigma/dx [pb per nucleus], eps^2 = 1, of model 'vector', 'scalar', 'pseudoscalar',
+    'axial' or 'phi' (the Z' is the vector times |Pi|^2, applied by the caller)."""
+    _check_cross_section(cross_section)
+    iww = emission.dsigma_dx(x, energy_gev, mass_gev, model)
+    if cross_section == "iww":
+        return iww
+    if cross_section == "iww-k":
+        return iww / k_factor(mass_gev + MUON_MASS_GEV if model == "phi" else mass_gev)
+    return iww * etl_ratio(model, mass_gev, energy_gev, x)
 
 
-@functools.lru_cache(maxsize=64)
-def _secondary_nodes(e0: float, e_min: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes in E on [e_min, e0] with weights * (T_+ + T_-) [X0]."""
-    u, wu = np.polynomial.legendre.leggauss(48)
-    e = e_min + 0.5 * (u + 1.0) * (e0 - e_min)
-    w = 0.5 * (e0 - e_min) * wu
-    tl = secondary_track_length(e, e0, +1) + secondary_track_length(e, e0, -1)
-    return e, w * tl
+def _gl(a: float, b: float, rule) -> tuple[np.ndarray, np.ndarray]:
+    u, w = rule
+    return a + 0.5 * (u + 1.0) * (b - a), 0.5 * (b - a) * w
 
 
-# ------------------------------------------------------------------------------------------------
-# radiative channel
-def window_cross_section(
-    model: str,
-    mass_gev: float,
-    energy_gev: float,
-    beam_energy_gev: float = DEFAULT_BEAM_GEV,
-    e_box_gev: float = DEFAULT_E_BOX_GEV,
-    min_muon_energy_gev: float = DEFAULT_MIN_MUON_GEV,
-) -> float:
-    """sigma [pb] for an emitter of energy E to produce a signal-box event (eps^2 = 1, IWW)."""
-    e_min = beam_energy_gev - e_box_gev
-    if energy_gev <= e_min:
-        return 0.0
+def _gl_log1m(a: float, b: float, rule) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes in ln(1 - x) on [a, b] (dense towards x -> 1)."""
+    la, lb = np.log1p(-a), np.log1p(-b)
+    t, w = _gl(lb, la, rule)
+    x = -np.expm1(t)
+    return x, w * (1.0 - x)
+
+
+def _folded_at(model, m, e, ds: Downstream, cs) -> float:
+    """The eta-folded spectrum at emitter energy e [pb] (phi: the cross section in the muon
+    window; eta_down and the box act on the emitter energy, applied by the caller)."""
+    lo, hi = emission.x_range(model, m, e)
     if model == "phi":
-        x_max = 1.0 - min_muon_energy_gev / energy_gev
-        lo, _ = x_range(model, mass_gev, energy_gev)
+        x_max = min(hi, 1.0 - ds.min_muon_energy_gev / e)
         if x_max <= lo:
             return 0.0
-        return total_cross_section(model, mass_gev, energy_gev, x_max=x_max)
-    return total_cross_section(model, mass_gev, energy_gev, x_min=e_min / energy_gev)
-
-
-@functools.lru_cache(maxsize=8192)
-def _radiative_unit(
-    model: str, m: float, e0: float, e_box: float, depth: float, secondaries: bool, mu_min: float
-) -> float:
-    e_min = e0 - e_box
-    lep = MUON_MASS_GEV + mu_min if model == "phi" else 0.0
-    e_lo = max(e_min, (m + lep) * 1.0001)
-    if e_lo >= e0:
+        xs, ws = x_nodes(lo, x_max, 64)
+        return float(np.sum(ws * spectrum(model, m, e, xs, cs)))
+    edge = ds.threshold_gev + 6.0 * float(ds.sigma_gev(ds.ecal_max_gev))
+    a = max(lo, ds.e_f_min_gev / e)
+    if a >= hi:
         return 0.0
-    # sigma_win on nodes geometric in (E - e_lo), interpolated in ln(E - e_lo)
-    d = (e0 - e_lo) * np.geomspace(1e-7, 1.0, _N_SIG)
-    e_nodes = e_lo + d
-    e_nodes[-1] = e0 * (1.0 - 1e-9)
-    sig = np.array([window_cross_section(model, m, float(e), e0, e_box, mu_min) for e in e_nodes])
+    c = min(hi, max(a, edge / e))
+    parts = []
+    if c > a:
+        parts.append(_gl(a, c, _GL32))
+    if hi > c:
+        parts.append(_gl_log1m(c, hi, _GL48))
+    xs = np.concatenate([p[0] for p in parts])
+    wx = np.concatenate([p[1] for p in parts])
+    return float(np.sum(wx * spectrum(model, m, e, xs, cs) * ds.eta(xs * e)))
 
-    def sig_at(e: np.ndarray) -> np.ndarray:
-        de = np.log(np.clip(e - e_lo, 1e-300, None))
-        val = np.interp(de, np.log(d), sig, left=0.0, right=sig[-1])
-        return np.where(e > e_lo, val, 0.0)
 
-    e_cell, w_cell = _primary_cells(e0, e_min, depth)
-    total = float(np.sum(w_cell * sig_at(e_cell)))
-    if secondaries:
-        e_sec, w_sec = _secondary_nodes(e0, e_min)
-        total += float(np.sum(w_sec * sig_at(e_sec)))
-    return total * N_TARGET
+def _window_at(model, m, e, ds: Downstream, cs) -> float:
+    """The spectrum integrated over the box window E_F > E0 - E_box at emitter energy e [pb]."""
+    lo, hi = emission.x_range(model, m, e)
+    a = max(lo, ds.threshold_gev / e)
+    if a >= hi:
+        return 0.0
+    xs, wx = _gl_log1m(a, hi, _GL48)
+    return float(np.sum(wx * spectrum(model, m, e, xs, cs)))
+
+
+def _emitter_nodes(e_min: float, e0: float) -> np.ndarray:
+    d = (e0 - e_min) * np.geomspace(1e-6, 1.0, _N_E)
+    nodes = e_min + d
+    nodes[-1] = e0 * (1.0 - 1e-9)
+    return nodes
+
+
+def _interp_log(e, e_min, nodes, vals):
+    de = np.log(np.clip(e - e_min, 1e-300, None))
+    out = np.interp(de, np.log(nodes - e_min), vals, left=0.0, right=vals[-1])
+    return np.where(e > e_min, out, 0.0)
+
+
+@functools.lru_cache(maxsize=16384)
+def radiative_terms(
+    model: str,
+    mass_gev: float,
+    ds: Downstream,
+    cross_section: str = "etl",
+    secondaries: bool = True,
+) -> tuple[float, float]:
+    """(W, F) per EOT for eps^2 = 1: bosons emitted in the box window, and the eta-folded yield."""
+    emission.check_mass(model, mass_gev, ds.beam_energy_gev)
+    e0 = ds.beam_energy_gev
+    lep = MUON_MASS_GEV + ds.min_muon_energy_gev if model == "phi" else 0.0
+    e_min = max(ds.e_f_min_gev, (mass_gev + lep) * 1.0001)
+    if cross_section == "etl":  # the ETL tables start at 25 GeV: eta_down < 1e-6 below (checked)
+        e_table = ETL_ENERGIES_GEV[0]
+        if ds.threshold_gev - 3.0 * float(ds.sigma_gev(ds.ecal_max_gev)) < e_table:
+            raise ValueError(
+                f"box edge E0 - E_box = {ds.threshold_gev:g} GeV too low for the ETL tables "
+                f"(emitter energies from {e_table:g} GeV)"
+            )
+        e_min = max(e_min, e_table)
+    if e_min >= e0:
+        return 0.0, 0.0
+    casc = track_lengths(e0, ds.depth_x0)
+    sel = casc.energy > e_min
+    e_bins = casc.energy[sel]
+    occ = casc.occupancy_minus[sel] + casc.occupancy_plus[sel]
+    if not secondaries:
+        occ = casc.occupancy_minus[sel] - casc.occupancy_plus[sel]  # the primary alone
+    nodes = _emitter_nodes(e_min, e0)
+    fvals = np.array([_folded_at(model, mass_gev, float(e), ds, cross_section) for e in nodes])
+    folded = _interp_log(e_bins, e_min, nodes, fvals)
+    if model == "phi":  # eta_down and the box act on the emitter energy
+        f = float(np.sum(occ * folded * ds.eta(e_bins)))
+        w = float(np.sum(occ * folded * (e_bins > ds.threshold_gev)))
+        return w * N_TARGET, f * N_TARGET
+    f = float(np.sum(occ * folded))
+    # the window integral starts at E = E0 - E_box with a finite step (the x -> 1 end of the
+    # spectrum): its own nodes, geometric above that edge
+    e_w = max(ds.threshold_gev, e_min)
+    nodes_w = _emitter_nodes(e_w, e0)
+    wvals = np.array([_window_at(model, mass_gev, float(e), ds, cross_section) for e in nodes_w])
+    w = float(np.sum(occ * _interp_log(e_bins, e_w, nodes_w, wvals)))
+    return w * N_TARGET, f * N_TARGET
 
 
 def radiative_yield(
     model: str,
     mass_gev,
+    downstream: Downstream | None = None,
     *,
-    beam_energy_gev: float = DEFAULT_BEAM_GEV,
-    e_box_gev: float = DEFAULT_E_BOX_GEV,
-    depth_x0: float = DEFAULT_DEPTH_X0,
+    cross_section: str = "etl",
     secondaries: bool = True,
-    apply_k_factor: bool = True,
-    min_muon_energy_gev: float = DEFAULT_MIN_MUON_GEV,
+    beam_energy_gev: float | None = None,
+    e_box_gev: float | None = None,
+    min_muon_energy_gev: float | None = None,
 ):
-    """Radiative bosons in the signal window per EOT for eps^2 = 1 (g_Z' = 1 for 'zprime', i.e.
-    times |Pi(m^2, 1)|^2, no branching ratio); physics.emission model names; vectorised in mass."""
+    """Radiative bosons in the box window per EOT for eps^2 = 1 (vectorised in mass).
+
+    ``downstream`` (or the shortcuts beam_energy_gev, e_box_gev = the E_ECAL box edge,
+    min_muon_energy_gev) describes the period; default 100 GeV, 50 GeV box."""
+    ds = _downstream(downstream, beam_energy_gev, e_box_gev, min_muon_energy_gev)
+    _check_cross_section(cross_section)
     ms = np.atleast_1d(np.asarray(mass_gev, dtype=float))
-    if not 0.0 < e_box_gev <= beam_energy_gev:
-        raise ValueError(f"e_box_gev must be in (0, {beam_energy_gev}], got {e_box_gev!r}")
-    out = np.empty(ms.shape)
-    for i, m in enumerate(ms.flat):
-        check_mass(model, float(m), beam_energy_gev)
-        val = _radiative_unit(
-            model,
-            float(m),
-            float(beam_energy_gev),
-            float(e_box_gev),
-            float(depth_x0),
-            bool(secondaries),
-            float(min_muon_energy_gev),
-        )
-        if apply_k_factor:
-            val /= k_factor(m + MUON_MASS_GEV if model == "phi" else m)
-        out.flat[i] = val
+    out = np.array(
+        [radiative_terms(model, float(m), ds, cross_section, secondaries)[0] for m in ms.flat]
+    ).reshape(ms.shape)
     return out if np.ndim(mass_gev) else float(out[0])
+
+
+def _downstream(ds, beam, e_box, mu_min) -> Downstream:
+    if ds is None:
+        ds = Downstream()
+    changes = {}
+    if beam is not None:
+        changes["beam_energy_gev"] = float(beam)
+    if e_box is not None:
+        changes["ecal_max_gev"] = float(e_box)
+    if mu_min is not None:
+        changes["min_muon_energy_gev"] = float(mu_min)
+    if changes:
+        from dataclasses import replace
+
+        ds = replace(ds, **changes)
+    return ds
 
 
 # ------------------------------------------------------------------------------------------------
@@ -243,13 +270,29 @@ def resonant_energy(mass_gev):
     return np.asarray(mass_gev, dtype=float) ** 2 / (2.0 * _ME) - _ME
 
 
-def resonant_mass_window(
-    beam_energy_gev: float = DEFAULT_BEAM_GEV, e_box_gev: float = DEFAULT_E_BOX_GEV
-) -> tuple[float, float]:
-    """Masses whose resonance lies in the window: sqrt(2 m_e (E0 - E_box)) .. sqrt(2 m_e E0)."""
+def resonant_mass_window(beam_energy_gev: float = 100.0, e_box_gev: float = 50.0):
+    """Masses resonating in the nominal window: sqrt(2 m_e (E0 - E_box)) .. sqrt(2 m_e E0)."""
     lo = np.sqrt(2.0 * _ME * (beam_energy_gev - e_box_gev + _ME))
     hi = np.sqrt(2.0 * _ME * (beam_energy_gev + _ME))
     return float(lo), float(hi)
+
+
+@functools.lru_cache(maxsize=16384)
+def _resonant_scalar(m: float, gam: float, ds: Downstream) -> float:
+    e0 = ds.beam_energy_gev
+    e_lo = max(ds.e_f_min_gev - _ME, 1e-3)
+    s_lo, s_hi = 2.0 * _ME * (e_lo + _ME), 2.0 * _ME * (e0 + _ME)
+    mg = m * gam
+    th_lo = np.arctan((s_lo - m * m) / mg)
+    th_hi = np.arctan((s_hi - m * m) / mg)
+    u = (np.arange(_N_THETA) + 0.5) / _N_THETA
+    th = th_lo + (th_hi - th_lo) * u
+    s = m * m + mg * np.tan(th)
+    e = s / (2.0 * _ME) - _ME
+    t_plus = track_lengths(e0, ds.depth_x0).t_plus(e)
+    integ = np.mean(s * t_plus * ds.eta(e + _ME)) * (th_hi - th_lo)
+    # int dE T_+ sigma eta = 2 pi alpha / (m_e M^2) int dtheta s T_+ eta   (eps = 1, B_inv = 1)
+    return 2.0 * np.pi * ALPHA_EM / (_ME * m * m) * integ * GEV2_TO_PB * LEAD_Z * N_TARGET
 
 
 def resonant_yield(
@@ -257,33 +300,25 @@ def resonant_yield(
     width_gev=None,
     *,
     br_invisible: float = 1.0,
-    beam_energy_gev: float = DEFAULT_BEAM_GEV,
-    e_box_gev: float = DEFAULT_E_BOX_GEV,
+    downstream: Downstream | None = None,
+    beam_energy_gev: float | None = None,
+    e_box_gev: float | None = None,
 ):
-    """Resonant e+ e- -> X -> invisible per EOT for eps^2 = 1 (Z atomic electrons at rest).
-
-    width_gev: total width (scalar or per mass); None = narrow (1e-6 M). Vectorised in mass.
-    """
+    """eta-folded resonant e+ e- -> X -> invisible per EOT for eps^2 = 1 (vectorised in mass;
+    eta_down normalised to its plateau for the resolution model). width_gev: the total width
+    (scalar or per mass); None = narrow (1e-6 M)."""
+    ds = _downstream(downstream, beam_energy_gev, e_box_gev, None)
     ms = np.atleast_1d(np.asarray(mass_gev, dtype=float))
     widths = np.broadcast_to(
         1e-6 * ms if width_gev is None else np.asarray(width_gev, dtype=float), ms.shape
     )
-    e0 = float(beam_energy_gev)
-    e_lo = e0 - e_box_gev - _ME  # positron energy such that E_F = E + m_e > E0 - E_box
-    s_lo, s_hi = 2.0 * _ME * (e_lo + _ME), 2.0 * _ME * (e0 + _ME)
-    out = np.zeros(ms.shape)
-    u = (np.arange(_N_THETA) + 0.5) / _N_THETA  # midpoints
-    for i, (m, gam) in enumerate(zip(ms.flat, widths.flat, strict=True)):
-        mg = m * gam
-        th_lo = np.arctan((s_lo - m * m) / mg)
-        th_hi = np.arctan((s_hi - m * m) / mg)
-        th = th_lo + (th_hi - th_lo) * u
-        s = m * m + mg * np.tan(th)
-        e = s / (2.0 * _ME) - _ME
-        integ = np.mean(s * secondary_track_length(e, e0, +1)) * (th_hi - th_lo)
-        # int dE T_+ sigma = 2 pi alpha B_inv / (m_e M^2) int dtheta s T_+   (eps = 1)
-        val = 2.0 * np.pi * ALPHA_EM * br_invisible / (_ME * m * m) * integ
-        out.flat[i] = val * GEV2_TO_PB * LEAD_Z * N_TARGET
+    out = np.array(
+        [
+            _resonant_scalar(float(m), float(g), ds)
+            for m, g in zip(ms.flat, widths.flat, strict=True)
+        ]
+    ).reshape(ms.shape)
+    out = out * br_invisible
     return out if np.ndim(mass_gev) else float(out[0])
 
 
@@ -297,7 +332,7 @@ def aprime_width(mass_gev, alpha_d: float = 0.1, mass_ratio: float = 3.0):
 
 
 # ------------------------------------------------------------------------------------------------
-# Z' (L_mu - L_tau)
+# Z' (L_mu - L_tau): eps = |Pi(M^2)| per g_Z' (paper 003 eq. 6, on-shell as paper 001)
 @functools.lru_cache(maxsize=4096)
 def _pi2_unit(m: float) -> float:
     return float(abs(pi_mixing(m * m, 1.0)) ** 2)
@@ -316,9 +351,7 @@ def _zprime_widths(m: float, g: float, alpha_d: float, mass_ratio: float) -> dic
     return zprime_partial_widths(m, g, alpha_d=alpha_d, m_chi_gev=m_chi)
 
 
-def zprime_width(
-    mass_gev: float, g_zprime: float, alpha_d: float = 0.0, mass_ratio: float = 3.0
-) -> float:
+def zprime_width(mass_gev: float, g_zprime: float, alpha_d: float = 0.0, mass_ratio: float = 3.0):
     """Total Z' width [GeV] (paper 003 eqs. 7-9; dark sector: m_chi = m_Z' / mass_ratio)."""
     return float(sum(_zprime_widths(mass_gev, g_zprime, alpha_d, mass_ratio).values()))
 
@@ -332,46 +365,6 @@ def zprime_invisible_fraction(
     return float((w["nunu"] + w["chichi"]) / tot) if tot > 0 else 1.0
 
 
-def zprime_yield(
-    g_zprime,
-    mass_gev,
-    *,
-    alpha_d: float = 0.0,
-    mass_ratio: float = 3.0,
-    beam_energy_gev: float = DEFAULT_BEAM_GEV,
-    e_box_gev: float = DEFAULT_E_BOX_GEV,
-    width_coupling=None,
-    **kw,
-):
-    """Z' -> invisible events per EOT (radiative + resonant) at coupling g_Z' (vectorised in mass).
-
-    width_coupling: the g_Z' used in the width and B_inv (default g_zprime); the coupling
-    inversion iterates on it.
-    """
-    ms = np.atleast_1d(np.asarray(mass_gev, dtype=float))
-    g = float(g_zprime)
-    gw = g if width_coupling is None else float(width_coupling)
-    out = np.empty(ms.shape)
-    for i, m in enumerate(ms.flat):
-        check_mass("zprime", float(m), beam_energy_gev)
-        br = zprime_invisible_fraction(float(m), gw, alpha_d, mass_ratio)
-        width = zprime_width(float(m), gw, alpha_d, mass_ratio)
-        eps2 = zprime_eps2(float(m), g)
-        rad = radiative_yield(
-            "vector", float(m), beam_energy_gev=beam_energy_gev, e_box_gev=e_box_gev, **kw
-        )
-        res = resonant_yield(
-            float(m),
-            max(width, 1e-12 * m),
-            br_invisible=1.0,
-            beam_energy_gev=beam_energy_gev,
-            e_box_gev=e_box_gev,
-        )
-        out.flat[i] = eps2 * br * (rad + res)
-    return out if np.ndim(mass_gev) else float(out[0])
-
-
-def phi_yield(h_mu_e, mass_gev, **kw):
-    """e Z -> mu Z phi events per EOT in the single-muon + missing-energy box (eps = h / e)."""
-    h2 = np.asarray(h_mu_e, dtype=float) ** 2
-    return h2 / _E2 * radiative_yield("phi", mass_gev, **kw)
+def phi_per_h2() -> float:
+    """1 / e^2: the phi yields are per eps^2 with h_mu_e = eps e (physics.emission)."""
+    return 1.0 / _E2

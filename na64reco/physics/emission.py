@@ -33,7 +33,12 @@ the emission angle analytically (U from U_min to infinity):
 Accuracy of the IWW approximation (vs exact tree level, ETL): NA64's DMG4 divides by a K-factor
 ~1.2 at 20 MeV, ~1.65 at 100 MeV, ~2.1 at 1 GeV for 100 GeV electrons (analysis.md); the shapes
 agree with ETL to ~10 % except in the x -> 1 peak (Voronchikhin & Kirpichnikov 2024: WW vs ETL
-differ by -20 % .. +80 % in total for electrons). No K-factor is applied here.
+differ by -20 % .. +80 % in total for electrons). No K-factor is applied here. The exact tree-level
+spectra are physics.etl (tabulated in physics.etl_tables, ``etl_spectrum`` is the drop-in
+replacement of ``dsigma_dx``); they are what the limits use. Measured ETL / IWW of the total at
+100 GeV (vector): 1.35 (1 MeV), 0.96 (10 MeV), 0.86 (20 MeV), 0.62 (100 MeV), 0.36 (1 GeV), and
+1.36 in the window x > 0.5 for m <= 0.5 MeV; the signal sampler (physics.sampling) still uses
+these IWW spectra.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def limit_document(
     yield_unc: float | None = None,
     alpha_d: float | None = None,
     mass_ratio: float | None = None,
-    k_factor: bool = True,
+    cross_section: str = "etl",
     command: str | None = None,
 ) -> dict:
     """The ``limit_<model>.json`` document of ``model`` from limit ``inputs`` read from
@@ -140,7 +140,7 @@ def limit_document(
             signal_corr_unc=yield_unc,
             alpha_d=alpha_d,
             mass_ratio=mass_ratio,
-            k_factor=k_factor,
+            cross_section=cross_section,
         )
     except ValueError as exc:  # a mass outside the model's range, an unknown method
         raise OptionsError("masses" if "mass" in str(exc) else "method", str(exc)) from exc

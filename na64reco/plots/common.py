@@ -43,18 +43,22 @@ def style():
     return matplotlib.style.context(mplhep.style.ROOT)
 
 
-def label(ax, summary: Mapping[str, Any], period: str, title: str = "") -> None:
+def label(
+    ax, summary: Mapping[str, Any], period: str, title: str = "", status: str = "Simulation"
+) -> None:
     """The experiment label ("NA64 Simulation") above the axes on the left; on the right the
     period, the cut set's name (never a path) and ``title``. Placed in axes coordinates, so
     the two never overlap and nothing has to be drawn to place them (mplhep's ``exp_label``
-    draws the whole figure to do so: 0.4 s a plot)."""
+    draws the whole figure to do so: 0.4 s a plot). ``status``: "Simulation" (the simulated
+    samples), or "" (limits recast from published inputs)."""
     analysis = (summary.get("cutset") or {}).get("name") or summary.get("analysis") or ""
     analysis = Path(str(analysis)).stem  # a path given as the analysis: its name only
     right = " | ".join(t for t in (period, analysis, title) if t)
     ax.text(0.0, 1.012, "NA64", transform=ax.transAxes, ha="left", va="bottom",
             fontsize=17, weight="bold")  # fmt: skip
-    ax.text(0.105, 1.012, "Simulation", transform=ax.transAxes, ha="left", va="bottom",
-            fontsize=15, style="italic")  # fmt: skip
+    if status:
+        ax.text(0.105, 1.012, status, transform=ax.transAxes, ha="left", va="bottom",
+                fontsize=15, style="italic")  # fmt: skip
     ax.text(1.0, 1.012, right, transform=ax.transAxes, ha="right", va="bottom", fontsize=12)
 
 

@@ -186,6 +186,8 @@ def efficiencies(output: dict, cutset: CutSet, edges_of: dict[str, list]) -> dic
             "eta_down": {
                 "e_f_gev": [float(c) for c, r in zip(centres, region, strict=True) if r],
                 "eta": [float(x) if np.isfinite(x) else 0.0 for x in eta_bins[region]],
+                "n_upstream": [int(x) for x in up[region]],
+                "n_selected": [int(x) for x in sel[region]],
             },
         }
     return rows

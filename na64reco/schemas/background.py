@@ -103,8 +103,12 @@ class PeriodBackground(Strict):
 
 
 class EtaDown(Strict):
+    """eta_down(E_F) of one sample: per emitted-energy bin, selected over upstream events."""
+
     e_f_gev: list[float]
     eta: list[float]
+    n_upstream: list[int] | None = None
+    n_selected: list[int] | None = None
 
 
 class EfficiencyRow(Strict):
