@@ -39,7 +39,8 @@ def _integrals(directory, prefix: str, out: dict) -> None:
 
 
 def main(spec_path: str, out_path: str) -> None:
-    spec = json.loads(open(spec_path).read())
+    with open(spec_path) as fh:
+        spec = json.load(fh)
     ROOT.gROOT.SetBatch(True)
     out: dict = {"convert": [], "trees": {}, "histograms": {}}
     if spec.get("convert"):

@@ -94,6 +94,7 @@ def fileset(inputs, out, name, kind, period, input_map, append, scheduler) -> No
             command=command_line(),
             map_files=map_files,
         )
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_fileset(out, fs)
     added = len(fs.files) - (len(existing.files) if existing else 0)
     kinds = sorted({f.kind for f in fs.files})
