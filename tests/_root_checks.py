@@ -1,11 +1,12 @@
 """What CERN ROOT itself makes of the toolkit's files: run with PyROOT as a subprocess, one ROOT
 start-up for many files (``python _root_checks.py SPEC.json OUT.json``).
 
-SPEC: ``{"macro": path, "convert": [[input, output, layout], ...], "trees": [{"path": p,
-"draw": [expression, ...]}], "histograms": [path, ...]}``. OUT: the return code of every
-conversion (the example converter ``na64_convert`` loaded into ROOT's interpreter), per tree its
-entries, metadata string and the values ``TTree::Draw`` gives for every expression, per
-histogram file the integral (flow bins included) of every TH1/TH2 by its path.
+SPEC: ``{"macro": path, "convert": [[input, output, layout], ...], "calls": [[macro,
+function, [string arguments]], ...], "trees": [{"path": p, "draw": [expression, ...]}],
+"histograms": [path, ...]}``. OUT: the return code of every conversion (the example converter
+``na64_convert`` loaded into ROOT's interpreter) and call, per tree its entries, metadata
+string and the values ``TTree::Draw`` gives for every expression, per histogram file the
+integral (flow bins included) of every TH1/TH2 by its path.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ def main(spec_path: str, out_path: str) -> None:
     with open(spec_path) as fh:
         spec = json.load(fh)
     ROOT.gROOT.SetBatch(True)
-    out: dict = {"convert": [], "trees": {}, "histograms": {}}
+    out: dict = {"convert": [], "calls": [], "trees": {}, "histograms": {}}
     if spec.get("convert"):
         ROOT.gInterpreter.LoadMacro(spec["macro"])
         for source, target, layout in spec["convert"]:
             out["convert"].append(int(ROOT.na64_convert(source, target, layout)))
+    for macro, function, args in spec.get("calls", []):
+        ROOT.gInterpreter.LoadMacro(macro)
+        out["calls"].append(int(getattr(ROOT, function)(*args)))
     for item in spec.get("trees", []):
         f = ROOT.TFile.Open(item["path"])
         tree = f.Get("events")

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from na64reco.checksums import sha256_file
 from na64reco.cli import main
+from na64reco.errors import InputFileError
 from na64reco.eventtree import open_event_file
 from na64reco.eventtree.inputmap import load_input_map
 from na64reco.fileset import load_fileset
@@ -183,6 +184,7 @@ def test_input_map_is_recorded_in_the_provenance(runs):
     imap = load_input_map(P348_MAP)
     assert inp["input_map"]["name"] == "p348reco-2022"
     assert inp["input_map"]["sha256"] == imap.sha256
+    assert inp["input_map"]["source"] == str(P348_MAP.resolve())
     assert inp["input_map"]["absent"]["ecal_amp"].startswith("12 cell(s)")
 
 
@@ -211,3 +213,50 @@ def test_root_draws_what_we_read(converted):
             tree["draw"]["ecal_amp[1][2][3]"], ref["ecal_amp"][:, 1, 2, 3]
         )
         assert json.loads(tree["metadata"])["schema_version"] == 1
+
+
+SHORTEN_ONE_VECTOR = r"""
+#include <TFile.h>
+#include <TTree.h>
+#include <vector>
+// Copies a tree, one hit dropped from mm_amp (not from the other MM fields) in the first
+// event with MM hits: returns that entry.
+int shorten_one_vector(const char *input, const char *output)
+{
+   TFile fin(input);
+   TTree *tree = (TTree *)fin.Get("events");
+   std::vector<float> *amp = nullptr;
+   tree->SetBranchAddress("mm_amp", &amp);
+   TFile fout(output, "RECREATE");
+   TTree *copy = tree->CloneTree(0);
+   int changed = -1;
+   for (Long64_t i = 0; i < tree->GetEntries(); ++i) {
+      tree->GetEntry(i);
+      if (changed < 0 && !amp->empty()) {
+         amp->pop_back();
+         changed = (int)i;
+      }
+      copy->Fill();
+   }
+   copy->Write();
+   fin.Get("na64_metadata")->Write("na64_metadata");
+   fout.Close();
+   return changed;
+}
+"""
+
+
+def test_vector_hits_disagreeing_on_the_hit_count_are_refused(converted, tmp_path):
+    """The vector layout has no counter: the fields of a collection must agree on every read."""
+    macro = tmp_path / "shorten_one_vector.C"
+    macro.write_text(SHORTEN_ONE_VECTOR)
+    bad = tmp_path / "bad.root"
+    spec = {"calls": [[str(macro), "shorten_one_vector", [str(converted["vector"]), str(bad)]]]}
+    (entry,) = run_root(spec, tmp_path)["calls"]
+    assert entry >= 0
+    with pytest.raises(InputFileError) as info:
+        open_event_file(bad).arrays()
+    message = str(info.value)
+    assert "bad.root" in message
+    assert "branch mm_amp" in message
+    assert f"first at entry {entry}" in message

@@ -72,10 +72,15 @@ class InputFile:
     clusters: tuple[int, ...] = ()
     input_map: str | None = None  # the JSON of the file's input map (None: contract names)
     input_map_sha256: str = ""
+    input_map_source: str = ""  # the TOML file the map was read from
 
     def load_input_map(self) -> InputMap | None:
         """The file's input map (None: read by contract names)."""
-        return None if self.input_map is None else InputMap.model_validate_json(self.input_map)
+        if self.input_map is None:
+            return None
+        imap = InputMap.model_validate_json(self.input_map)
+        imap._source = self.input_map_source
+        return imap
 
 
 class ValueScreen:
@@ -182,6 +187,7 @@ def check_file(
         contract=contract_check,
         input_map=None if imap is None else imap.model_dump_json(),
         input_map_sha256="" if imap is None else imap.sha256,
+        input_map_source="" if imap is None else imap.source,
     )
 
 
