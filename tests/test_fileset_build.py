@@ -146,3 +146,17 @@ def test_missing_constants_name_the_runs_and_the_commands(sim_2021, tmp_path):
     (acc,) = summary["accounting"]
     assert acc["processed"] == acc["entries"] > 0
     assert summary["cutflow"]["2021"]["all"] > 0
+
+
+def test_files_are_opened_and_hashed_on_the_dask_workers(tmp_path):
+    from distributed import LocalCluster
+
+    out = tmp_path / "fileset.json"
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        _ok("fileset", str(SAMPLES / "na64sim_2022_*.root"), "--out", str(out),
+            "--scheduler", cluster.scheduler_address)  # fmt: skip
+    built = load_fileset(out, verify_checksums=True)
+    assert len(built.files) == 4
+    assert {f.kind for f in built.files} == {"physics", "calibration", "random"}

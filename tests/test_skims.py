@@ -249,3 +249,32 @@ def test_skim_copy_is_still_an_input(skimmed, tmp_path):
         _summary(tmp_path / "o")["cutflow"]["2016"][STAGE]
         == _summary(skimmed["full"])["cutflow"]["2016"][STAGE]
     )
+
+
+def test_skims_of_a_period_merge_to_a_target_size(tmp_path):
+    """Two 2022 runs, ``--skim-target-mb 100``: one skim of both, the same cutflow from veto."""
+    sample = tmp_path / "sample"
+    for seed, first_run in ((5, "6100"), (6, "6200")):
+        _cli(
+            "simulate", "--period", "2022", "--eot", "4e6", "--seed", str(seed),
+            "--first-run", first_run, "--out", str(sample),
+        )  # fmt: skip
+    full, again = tmp_path / "full", tmp_path / "again"
+    _cli(
+        "run", str(sample), "--analysis", "invisible", "--out", str(full), "--skim", STAGE,
+        "--skim-target-mb", "100",
+    )  # fmt: skip
+    (skim,) = (full / "skims").glob("*.root")
+    assert skim.name == "skim_2022_000.root"
+    ef = open_event_file(skim)
+    assert sorted(Path(i["path"]).name for i in ef.metadata["skim"]["inputs"]) == [
+        "na64sim_2022_physics_run06100.root",
+        "na64sim_2022_physics_run06200.root",
+    ]
+    assert set(np.unique(ef.arrays(["run"])["run"]).tolist()) <= {6100, 6200}
+    _cli(
+        "run", str(full / "skims" / "fileset.json"), "--analysis", "invisible", "--out", str(again)
+    )
+    flow, flow_again = _summary(full)["cutflow"]["2022"], _summary(again)["cutflow"]["2022"]
+    assert flow[STAGE] == ef.num_entries > 0
+    assert flow_again[STAGE] == flow[STAGE]
