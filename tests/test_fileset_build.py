@@ -160,3 +160,20 @@ def test_files_are_opened_and_hashed_on_the_dask_workers(tmp_path):
     built = load_fileset(out, verify_checksums=True)
     assert len(built.files) == 4
     assert {f.kind for f in built.files} == {"physics", "calibration", "random"}
+
+
+def test_analyze_takes_what_run_takes(tmp_path):
+    """``na64 analyze`` resolves its inputs as ``na64 run`` (``as_fileset``)."""
+    from na64reco.fileset import as_fileset
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("run spill event\n")
+    message = _error("analyze", str(notes), "--out", str(tmp_path / "o"))
+    assert "not a fileset manifest" in message
+    assert not (tmp_path / "o" / "results.json").exists()
+    built = as_fileset([str(SAMPLES / "na64sim_2016_*.root"), str(PHYSICS_2022)])
+    assert sorted(Path(f.path).name for f in built.files) == sorted(
+        [p.name for p in SAMPLES.glob("na64sim_2016_*.root")] + [PHYSICS_2022.name]
+    )
+    message = _error("analyze", str(PHYSICS_2022), str(SAMPLES / "fileset.json"), "--out", "o")
+    assert "a manifest among event files" in message
