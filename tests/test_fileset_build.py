@@ -177,3 +177,12 @@ def test_analyze_takes_what_run_takes(tmp_path):
     )
     message = _error("analyze", str(PHYSICS_2022), str(SAMPLES / "fileset.json"), "--out", "o")
     assert "a manifest among event files" in message
+
+
+def test_period_from_the_run_numbers_without_metadata_period(tmp_path, make_batch, sample_metadata):
+    meta = {k: v for k, v in sample_metadata.items() if k != "period"}
+    write_events(tmp_path / "run6100.root", make_batch(20, seed=3, run=6100), meta)
+    out = tmp_path / "fileset.json"
+    _ok("fileset", str(tmp_path / "run6100.root"), "--out", str(out))
+    (entry,) = load_fileset(out).files
+    assert (entry.period, entry.run_min, entry.run_max, entry.events) == ("2022", 6100, 6100, 20)
