@@ -20,7 +20,7 @@ from na64reco.calibration.constants import (
     CalibrationError,
 )
 from na64reco.eventtree import contract, open_event_file
-from na64reco.fileset import Fileset, as_fileset
+from na64reco.fileset import Fileset, as_fileset, entry_input_map
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def load_calibration_inputs(fileset: Fileset | str | Path) -> dict[str, Calibrat
     for entry in fs.files:
         if entry.kind == "signal":
             continue
-        ef = open_event_file(entry.path)
+        ef = open_event_file(entry.path, input_map=entry_input_map(entry))
         kind = _file_kind(entry, ef.metadata)
         if entry.kind == "calibration" and kind not in ("ecal-scan", "muon"):
             raise CalibrationError(

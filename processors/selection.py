@@ -24,7 +24,10 @@ the cut set's box and the protected region of the same name, nothing else). It f
 * ``corrupt``: per file, the problems of chunks with bad raw values (see above): such a chunk
   fills nothing and ``run_analysis`` raises ``InputFileError`` for it after the run;
 * ``saturated``: per file and amplitude branch, the readings at the saturation code (valid,
-  counted: ``summary.json`` flags them).
+  counted: ``summary.json`` flags them);
+* ``skim`` (only with ``skim_stage``): per file, the entry numbers of the visible events that
+  pass every cut up to and including ``skim_stage`` (``"all"``: every visible event), from
+  which ``na64reco.run.skim`` writes the skims: a hidden event is never listed.
 
 Memory: run with ``uproot_options={"array_cache": None}`` (``run_analysis`` does). With uproot's
 default per-file array cache every column a chunk reads stays referenced from its file object,
@@ -131,7 +134,13 @@ class SelectionProcessor(processor.ProcessorABC):
         calibration: CalibrationDB,
         unblind: bool = False,
         blinding_calibration: CalibrationDB | None = None,
+        skim_stage: str | None = None,
     ):
+        if skim_stage is not None and skim_stage not in ["all", *cutset.cut_names]:
+            raise ValueError(
+                f"skim stage {skim_stage!r}: one of all, {', '.join(cutset.cut_names)}"
+            )
+        self.skim_stage = skim_stage
         self.cutset = cutset
         self.calibration = calibration
         self.unblind = bool(unblind)
@@ -170,7 +179,8 @@ class SelectionProcessor(processor.ProcessorABC):
     # --- processing ------------------------------------------------------------------------
     def _output(self, filename: str, n: int, periods: list[str]) -> dict:
         """A chunk's empty output; every histogram gets a category for each of ``periods``."""
-        return {
+        skim = {"skim": {}} if self.skim_stage is not None else {}
+        return skim | {
             "cutflow": {},
             "plane": self._plane(periods),
             "nminus1": {
@@ -209,8 +219,8 @@ class SelectionProcessor(processor.ProcessorABC):
         output = self._output(filename, n, sorted({period_of_run(int(r)).name for r in unique}))
         if saturated:
             output["saturated"][filename] = saturated
-        for run, part, _ in parts:
-            self._fill(output, part, run)
+        for run, part, entries in parts:
+            self._fill(output, part, run, entries, filename)
         return output
 
     def hidden_mask(self, arrays: dict, run: int, cset: CalibrationSet, variables, masks):
@@ -226,7 +236,9 @@ class SelectionProcessor(processor.ProcessorABC):
             hidden |= blind_mask(self.cutset, masks)
         return hidden
 
-    def _fill(self, output: dict, arrays: dict, run: int) -> None:
+    def _fill(
+        self, output: dict, arrays: dict, run: int, entries: np.ndarray, filename: str
+    ) -> None:
         period = period_of_run(run).name
         cset = self.calibration.for_run(run)
         variables = reconstruct_event(arrays, cset)
@@ -238,8 +250,12 @@ class SelectionProcessor(processor.ProcessorABC):
         passed = visible.copy()
         flow["all"] = flow.get("all", 0) + int(passed.sum())
         output["plane"].fill(period=period, stage="all", ecal_e=ecal[passed], hcal_e=hcal[passed])
+        if self.skim_stage == "all":
+            self._skim(output, filename, entries[passed])
         for name, mask in masks.items():
             passed &= mask
+            if name == self.skim_stage:
+                self._skim(output, filename, entries[passed])
             flow[name] = flow.get(name, 0) + int(passed.sum())
             output["plane"].fill(
                 period=period, stage=name, ecal_e=ecal[passed], hcal_e=hcal[passed]
@@ -278,6 +294,11 @@ class SelectionProcessor(processor.ProcessorABC):
                     axis=1,
                 )
             )
+
+    @staticmethod
+    def _skim(output: dict, filename: str, entries: np.ndarray) -> None:
+        if len(entries):
+            output["skim"].setdefault(filename, []).append(np.asarray(entries, dtype=np.int64))
 
     def postprocess(self, accumulator):
         return accumulator

@@ -45,9 +45,7 @@ def _cutset_overrides(items: tuple[str, ...]) -> dict:
 
 
 @main.command()
-@click.argument(
-    "fileset", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("inputs", nargs=-1)
 @out_folder_option("Folder for the stages, report.html and results.json.")
 @executor_options
 @calibration_option("Use these constants instead of deriving them from the calibration runs.")
@@ -64,7 +62,7 @@ def _cutset_overrides(items: tuple[str, ...]) -> dict:
 @click.pass_context
 def analyze(
     ctx,
-    fileset,
+    inputs,
     out_dir,
     executor,
     workers,
@@ -76,9 +74,12 @@ def analyze(
     unblind,
     force,
 ) -> None:
-    """The whole chain on FILESET (default: the shipped sample): calibration, the invisible,
+    """The whole chain on INPUTS (default: the shipped sample): calibration, the invisible,
     dimuon and phi selections, signal efficiencies, background, limits for every model, and
     DIR/report.html + DIR/results.json.
+
+    INPUTS: a fileset manifest, or ROOT event files, folders and glob patterns (a fileset is
+    built in memory as 'na64 fileset' would write it).
 
     Stages whose inputs (files, constants, cut sets) have not changed are reused: a second run
     takes seconds, and changing one cut re-runs only what depends on it.
@@ -109,6 +110,9 @@ def analyze(
         )
 
     out = console(quiet)
+    from na64reco.fileset import as_fileset
+
+    fileset = as_fileset(inputs) if inputs else None
     results = run_chain(
         fileset, out_dir, options, progress=lambda stage, info: stage_line(out, stage, info)
     )

@@ -21,7 +21,7 @@ from na64reco.cli.group import (
 
 
 @main.command()
-@click.argument("fileset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--analysis",
     required=True,
@@ -68,6 +68,17 @@ from na64reco.cli.group import (
     help="Reuse the chunks an interrupted run of the same configuration saved; process the rest.",
 )
 @click.option(
+    "--skim",
+    metavar="STAGE",
+    help="Also write the events passing the cuts up to STAGE (a cut name, or 'all') as ROOT "
+    "files in the contract format, with their manifest: OUT/skims/ (blinded events never).",
+)
+@click.option(
+    "--skim-target-mb",
+    type=float,
+    help="Merge the skims of a period into files of about this size [default: one per input].",
+)
+@click.option(
     "--rehash",
     is_flag=True,
     help="Hash every input file, even those whose checksum is cached and unchanged on disk.",
@@ -75,7 +86,7 @@ from na64reco.cli.group import (
 @click.pass_context
 def run(
     ctx,
-    fileset,
+    inputs,
     analysis,
     out_dir,
     executor,
@@ -92,13 +103,20 @@ def run(
     checkpoint,
     checkpoint_dir,
     resume,
+    skim,
+    skim_target_mb,
     rehash,
 ) -> None:
-    """Run an analysis on the physics files of FILESET and write its outputs to --out.
+    """Run an analysis on the physics files of INPUTS and write its outputs to --out.
+
+    INPUTS: a fileset manifest, or ROOT event files, folders and glob patterns (a fileset is
+    built in memory as 'na64 fileset' would write it, every file validated).
 
     \b
     Examples:
       na64 run data_samples/fileset.json --analysis invisible --out results/invisible
+      na64 run /data/na64/2022/ --analysis invisible --out inv --calib mycalib.json
+      na64 run FILESET --analysis invisible --out DIR --skim veto   # events after veto too
       na64 run FILESET --analysis invisible --out DIR --executor dask --workers 4
       na64 run FILESET --analysis invisible --out DIR --executor dask --scheduler tcp://HOST:8786
       na64 run FILESET --analysis invisible --out DIR --resume   # after an interrupted run
@@ -108,7 +126,7 @@ def run(
     never removed); summary.json is written last: a folder without it holds no complete result.
     """
     from na64reco.analyses import resolve_cutset
-    from na64reco.fileset import load_fileset
+    from na64reco.fileset import as_fileset
     from na64reco.run import RunOptions, run_analysis
 
     options = build_options(
@@ -126,10 +144,12 @@ def run(
         resume=resume,
         checkpoint_dir=checkpoint_dir,
         checksum_cache=not rehash,
+        skim=skim,
+        skim_target_mb=skim_target_mb,
         command=command_line(),
     )
     cutset = resolve_cutset(analysis)
-    fs = load_fileset(fileset)
+    fs = as_fileset(inputs)
     if unblind:
         click.secho(
             "WARNING: --unblind: the signal region will be visible in every output. "

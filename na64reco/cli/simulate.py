@@ -22,6 +22,11 @@ def _calibration_kinds() -> tuple[str, ...]:
     return tuple(k for k in KINDS if k not in ("physics", "signal"))
 
 
+#: the calibration runs of --with-calibration-runs: events per run kind, those of the shipped
+#: sample (data_samples/regenerate.sh), enough for every constant 'na64 calibrate' derives
+CALIBRATION_RUN_EVENTS = {"ecal-scan": 1080, "muon": 1200, "random": 500}
+
+
 def _parse_rate_scale(values: tuple[str, ...]) -> dict[str, float]:
     out = {}
     for item in values:
@@ -69,6 +74,14 @@ def _parse_rate_scale(values: tuple[str, ...]) -> dict[str, float]:
     metavar="PROCESS=FACTOR",
     help="Scale a background process rate, e.g. upstream_interaction=100 (repeatable).",
 )
+@click.option(
+    "--with-calibration-runs",
+    is_flag=True,
+    help="With a physics sample: also the period's calibration runs (ECAL cell scan, muon run, "
+    "random triggers; as many events as the shipped sample's), into the same folder and "
+    "manifest: then 'na64 calibrate OUT/fileset.json --out C.json' and 'na64 run ... --calib "
+    "C.json'.",
+)
 @click.option("--jobs", type=int, default=1, show_default=True, help="Runs simulated in parallel.")
 @click.option(
     "--manifest",
@@ -88,6 +101,7 @@ def simulate(
     events,
     first_run,
     rate_scale,
+    with_calibration_runs,
     jobs,
     manifest,
 ) -> None:
@@ -98,6 +112,7 @@ def simulate(
       na64 simulate --period 2016 --eot 1e9 --seed 1 --out DIR
       na64 simulate --period 2016 --signal aprime --mass 0.02 --events 1000 --out DIR
       na64 simulate --period 2016 --calibration ecal-scan --events 3600 --out DIR
+      na64 simulate --period 2021 --eot 1.5e10 --with-calibration-runs --out DIR
 
     Writes one ROOT file per run and adds them to a fileset manifest (files, run range, events,
     EOT, sha256) whose 'command' field records how to regenerate them.
@@ -110,6 +125,8 @@ def simulate(
     if signal_model and calibration:
         raise click.UsageError("--signal and --calibration exclude each other")
     kind = "signal" if signal_model else (calibration or "physics")
+    if with_calibration_runs and kind != "physics":
+        raise click.UsageError("--with-calibration-runs goes with a physics sample (--eot)")
     request = SimRequest(
         period=period,
         kind=kind,
@@ -121,16 +138,25 @@ def simulate(
         first_run=first_run,
         rate_scale=_parse_rate_scale(rate_scale),
     )
+    requests = [request]
+    if with_calibration_runs:  # the period's calibration runs, as the shipped sample has them
+        requests += [
+            SimRequest(period=period, kind=k, seed=seed, events=n)
+            for k, n in CALIBRATION_RUN_EVENTS.items()
+        ]
     try:
-        plans = plan_runs(request)
-    except (ValueError, NA64Error) as exc:  # the request's own checks (options only)
+        plans = [plan_runs(r) for r in requests]
+    except (ValueError, NA64Error) as exc:  # the requests' own checks (options only)
         raise click.UsageError(str(exc)) from None
-    with steps(console(ctx.obj["quiet"]), len(plans), f"simulate {kind} {period}") as advance:
-        summaries = run_simulation(
-            request, out_dir, jobs=jobs, progress=lambda s: advance(s["events"])
+    target = manifest or out_dir / "fileset.json"
+    for req, plan in zip(requests, plans, strict=True):
+        label = f"simulate {req.kind} {period}"
+        with steps(console(ctx.obj["quiet"]), len(plan), label) as advance:
+            summaries = run_simulation(
+                req, out_dir, jobs=jobs, progress=lambda s: advance(s["events"])
+            )
+        n_events = sum(s["events"] for s in summaries)
+        path = update_fileset(target, req, summaries, command=command_line())
+        logger.info(
+            "wrote %d %s file(s), %d events; manifest %s", len(summaries), req.kind, n_events, path
         )
-    n_events = sum(s["events"] for s in summaries)
-    path = update_fileset(
-        manifest or out_dir / "fileset.json", request, summaries, command=command_line()
-    )
-    logger.info("wrote %d file(s), %d events; manifest %s", len(summaries), n_events, path)

@@ -12,6 +12,14 @@
 - any further branch unchanged at top level; the hit counters ``nmm``/``nst`` are dropped
   (use ``ak.num(events.MM)``).
 
+Hits may be counted arrays or ``std::vector<T>`` branches: both give the same ``MM``/``Straw``.
+A file read through an input map (``na64reco.eventtree.inputmap``) keeps its own branch names at
+top level; ``raw_arrays`` applies the map (given by the run in ``events.metadata``, key
+``INPUT_MAP_KEY``), so a processor sees the contract whatever the file's names.
+``NA64Schema.uproot_writeable(events)`` is the inverse for skims: every contract branch (the MC
+truth too) as the writer's batch, which ``uproot``'s ``mktree``/``extend`` (default counter and
+field names) or ``EventTreeWriter`` write back in the contract layout.
+
 Behaviours (``NA64Schema.behavior()``): ``NA64Events.is_physics_trigger``, ``is_beam_trigger``,
 ``is_random_trigger``, ``is_calibration_trigger``; hit mixins ``is_x``/``is_y`` (plane 0/1).
 Arrays stay lazy (virtual) as coffea delivers them; nothing here reads data.
@@ -19,17 +27,24 @@ Arrays stay lazy (virtual) as coffea delivers them; nothing here reads data.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 
 import awkward as ak
+import numpy as np
 from coffea.nanoevents.methods import base
 from coffea.nanoevents.schemas.base import BaseSchema, zip_forms
 
 from na64reco.eventtree import contract
+from na64reco.eventtree.inputmap import InputMap, apply_input_map
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DETECTOR_COLLECTIONS", "NA64Schema", "behavior", "raw_arrays"]
+__all__ = ["DETECTOR_COLLECTIONS", "INPUT_MAP_KEY", "NA64Schema", "behavior", "raw_arrays"]
+
+#: the key of ``events.metadata`` holding a file's input map (its JSON form), set by the run
+INPUT_MAP_KEY = "na64_input_map"
 
 behavior: dict = {}
 behavior.update(base.behavior)
@@ -163,16 +178,80 @@ class NA64Schema(BaseSchema):
         """The NA64 behaviours (coffea base behaviours included)."""
         return behavior
 
+    @classmethod
+    def uproot_writeable(cls, events) -> dict:
+        """Every contract branch of ``events`` (raw detectors, hits, MC truth when present) in
+        the contract dtypes, as the writer's batch: ``tree.extend`` of a tree made with
+        ``file.mktree("events", ...)`` (uproot's default ``n<coll>`` counters and
+        ``<coll>_<field>`` names) or ``EventTreeWriter.extend`` writes the contract layout.
+        coffea's generic version keeps only the flat top-level fields (run, spill, event,
+        trigger) and drops every detector."""
+        return raw_arrays(events, mc=True)
 
-def raw_arrays(events) -> dict:
+
+@functools.lru_cache(maxsize=16)
+def _input_map(text: str) -> InputMap:
+    return InputMap.model_validate(json.loads(text))
+
+
+def _hits(events, collection: str) -> ak.Array:
+    prefix = _HIT_COLLECTIONS[collection][0]
+    fields = [b.field for b in contract.JAGGED_BRANCHES if b.collection == prefix]
+    return ak.zip({k: events[collection][k] for k in fields})
+
+
+def _column(events, name: str):
+    """The column of a file's branch ``name`` in a NanoEvents chunk (top level, or where the
+    schema put it)."""
+    if name in events.fields:
+        return events[name]
+    for coll, (prefix, _) in {**DETECTOR_COLLECTIONS, **_HIT_COLLECTIONS}.items():
+        if name.startswith(prefix + "_") and coll in events.fields:
+            return events[coll][name[len(prefix) + 1 :]]
+    if name.startswith("mc_") and "MC" in events.fields:
+        return events.MC[name[3:]]
+    raise KeyError(name)
+
+
+def _mapped_arrays(events, imap: InputMap, mc: bool) -> dict:
+    names = [b.name for b in contract.FIXED_BRANCHES + contract.JAGGED_BRANCHES]
+    if mc:
+        names += [b.name for b in contract.MC_BRANCHES]
+    columns = {}
+    for name in names:
+        try:
+            column = _column(events, imap.source_name(name))
+        except KeyError:
+            if name.startswith("mc_"):
+                continue
+            raise
+        jagged = name in {b.name for b in contract.JAGGED_BRANCHES}
+        columns[imap.source_name(name)] = column if jagged else ak.to_numpy(column)
+    mapped = apply_input_map(imap, columns)
+    out = {b.name: mapped[b.name] for b in contract.ALL_FIXED_BRANCHES if b.name in mapped}
+    for prefix, _ in _HIT_COLLECTIONS.values():
+        specs = [b for b in contract.JAGGED_BRANCHES if b.collection == prefix]
+        out[prefix] = ak.zip({b.field: mapped[b.name] for b in specs})
+    return out
+
+
+def raw_arrays(events, mc: bool = False) -> dict:
     """The raw event-tree arrays of a NanoEvents chunk as the writer-style dict the
     reconstruction takes (``reconstruct_event``): run, spill, event, trigger, ``<det>_amp``,
-    ``<det>_t`` and the ``mm``/``st`` hit records."""
+    ``<det>_t`` and the ``mm``/``st`` hit records (``mc``: also the ``mc_*`` truth present),
+    through the chunk's input map when it has one."""
+    text = getattr(events, "metadata", {}).get(INPUT_MAP_KEY)
+    if text:
+        return _mapped_arrays(events, _input_map(text), mc)
     out: dict = {name: ak.to_numpy(events[name]) for name in ("run", "spill", "event", "trigger")}
     for collection, (prefix, _) in DETECTOR_COLLECTIONS.items():
         col = events[collection]
         out[f"{prefix}_amp"] = ak.to_numpy(col.amp)
         out[f"{prefix}_t"] = ak.to_numpy(col.t)
-    out["mm"] = ak.zip({k: events.MM[k] for k in ("station", "plane", "strip", "amp", "t")})
-    out["st"] = ak.zip({k: events.Straw[k] for k in ("station", "plane", "wire", "t")})
+    out["mm"] = _hits(events, "MM")
+    out["st"] = _hits(events, "Straw")
+    if mc and "MC" in events.fields:
+        for b in contract.MC_BRANCHES:
+            if b.name[3:] in events.MC.fields:
+                out[b.name] = np.asarray(ak.to_numpy(events.MC[b.name[3:]]), dtype=b.dtype)
     return out

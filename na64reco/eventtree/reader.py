@@ -10,9 +10,17 @@ problem)`` (``SchemaVersionError`` for the version) at the first failure:
 3. a TTree ``events`` exists (otherwise the keys found are listed);
 4. the TObjString ``na64_metadata`` exists and holds a JSON object with a known
    ``schema_version``;
-5. every contract branch exists with the contract dtype and shape; jagged branches are counted
-   by ``nmm``/``nst`` (int32); optional ``mc_*`` branches, when present, have their contract
-   type. Extra branches are allowed.
+5. every contract branch exists with the contract dtype and shape; hit fields are either
+   counted arrays (``mm_strip[nmm]/s``, counted by ``nmm``/``nst``, int32) or ``std::vector<T>``
+   branches (what a C++ converter writes with ``tree->Branch("mm_strip", &vec)``: uproot reads
+   them as jagged arrays without a counter; the hit fields of a collection must then agree on
+   the number of hits, checked on every read like the counted ones); optional ``mc_*``
+   branches, when present, have their contract type. Extra branches are allowed.
+
+With an input map (``na64reco.eventtree.inputmap``) the branches are looked up under the map's
+source names and shapes, a mapped branch may hold any numeric type of its kind, and every read
+returns the contract's names, shapes and units; a file without ``na64_metadata`` takes the
+map's ``metadata`` table.
 
 Values: amplitudes (``*_amp``) must be finite, times (``*_t``) finite and within
 ``TIME_LIMIT_NS`` of the trigger (negative times are normal: times are relative to the trigger).
@@ -30,7 +38,6 @@ Errors from uproot or the OS while reading arrays later are also raised as Input
 from __future__ import annotations
 
 import logging
-import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,201 +46,36 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import uproot
-from uproot.interpretation.jagged import AsJagged
-from uproot.interpretation.numerical import AsDtype
 
 from na64reco.errors import InputFileError
 from na64reco.eventtree import contract
-from na64reco.eventtree.metadata import decode_metadata
-from na64reco.eventtree.value_screen import all_in_range, all_within, duplicate_ids
+from na64reco.eventtree.inputmap import InputMap, _convert, apply_input_map
+from na64reco.eventtree.metadata import decode_metadata, validate_metadata
+from na64reco.eventtree.structure import check_tree, source_name
+from na64reco.eventtree.value_screen import duplicate_ids
+from na64reco.eventtree.values import (
+    TIME_LIMIT_NS,
+    VALUE_BRANCHES,
+    check_hit_counts,
+    check_values,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TIME_LIMIT_NS", "EventFile", "check_values", "open_event_file", "read_metadata"]
-
-#: |time| above this [ns] is not a read-out time: the digitisers' window is +-100 ns around the
-#: trigger, the straw TDCs' ~0-250 ns; ten times the window leaves any real converter room
-TIME_LIMIT_NS = 1000.0
+__all__ = [
+    "TIME_LIMIT_NS",
+    "EventFile",
+    "check_values",
+    "open_event_file",
+    "read_event_ids",
+    "read_metadata",
+]
 
 _COLLECTIONS: dict[str, list[contract.JaggedBranch]] = {}
 for _b in contract.JAGGED_BRANCHES:
     _COLLECTIONS.setdefault(_b.collection, []).append(_b)
 _JAGGED = {b.name: b for b in contract.JAGGED_BRANCHES}
 _FIXED = {b.name: b for b in contract.ALL_FIXED_BRANCHES}
-#: the detector amplitude and time branches whose values are checked (``check_values``)
-_VALUE_BRANCHES = {
-    b.name for b in contract.FIXED_BRANCHES + contract.JAGGED_BRANCHES if b.dtype.kind == "f"
-}
-
-
-def _value_problem(name: str, values: np.ndarray, entries: np.ndarray) -> str | None:
-    """What is wrong with the values of one float branch (None if nothing).
-
-    ``entries``: the entry number of each row of ``values`` (of each hit for a hit field).
-    """
-    bad = ~np.isfinite(values)
-    what = "non-finite"
-    if not bad.any() and name.endswith("_t"):
-        bad = np.abs(values) > TIME_LIMIT_NS
-        what = f"outside +-{TIME_LIMIT_NS:g} ns of the trigger"
-    if not bad.any() and name.endswith("_amp"):
-        bad = (values < 0) | (values > contract.ADC_MAX)
-        what = f"outside the ADC range [0, {contract.ADC_MAX:g}] (12-bit digitisers)"
-    if not bad.any():
-        return None
-    rows = entries[bad.reshape(len(bad), -1).any(axis=1)]
-    return (
-        f"{int(bad.sum())} value(s) {what} in {len(np.unique(rows))} event(s) "
-        f"(first at entry {int(rows[0])}: {float(values[bad].flat[0]):g})"
-    )
-
-
-def _clean(name: str, values: np.ndarray) -> bool:
-    """Fast screen (one compiled pass, no temporaries): True when ``_value_problem`` would find
-    nothing; False sends the values to ``_value_problem`` for the message."""
-    if name.endswith("_amp"):
-        return all_in_range(values, 0.0, contract.ADC_MAX)
-    limit = TIME_LIMIT_NS if name.endswith("_t") else float(np.finfo(values.dtype).max)
-    return all_within(values, limit)
-
-
-def check_values(path: str | Path, arrays: dict, entry_start: int = 0) -> dict[str, int]:
-    """Raise InputFileError naming the branch if an amplitude or time is non-finite or absurd
-    (an amplitude outside the digitisers' range [0, ADC_MAX], a time beyond TIME_LIMIT_NS).
-
-    ``arrays``: a writer-style dict (fixed branches as numpy arrays, ``"mm"``/``"st"`` as awkward
-    records) of the entries from ``entry_start`` on; other keys are ignored. Returns the
-    saturated readings (amplitude == ADC_MAX, valid) per channel branch (only non-zero counts).
-    """
-    saturated: dict[str, int] = {}
-    for spec in contract.FIXED_BRANCHES:
-        values = arrays.get(spec.name)
-        if values is None or spec.dtype.kind != "f":
-            continue
-        values = np.asarray(values)
-        if values.size == 0:
-            continue
-        if not _clean(spec.name, values):
-            entries = np.arange(entry_start, entry_start + len(values))
-            problem = _value_problem(spec.name, values, entries)
-            if problem:
-                raise InputFileError(path, f"branch {spec.name}", problem)
-        if spec.name.endswith("_amp"):
-            n_saturated = int(np.count_nonzero(values == np.float32(contract.ADC_MAX)))
-            if n_saturated:
-                saturated[spec.name] = n_saturated
-    for coll, specs in _COLLECTIONS.items():
-        hits = arrays.get(coll)
-        if hits is None or len(hits) == 0:
-            continue
-        for spec in specs:
-            if spec.dtype.kind != "f" or spec.field not in ak.fields(hits):
-                continue
-            column = hits[spec.field]
-            values = ak.to_numpy(ak.flatten(column, axis=None))
-            if values.size == 0 or _clean(spec.name, values):
-                continue
-            counts = ak.to_numpy(ak.num(column, axis=1))
-            entries = np.repeat(np.arange(entry_start, entry_start + len(counts)), counts)
-            problem = _value_problem(spec.name, values, entries)
-            if problem:
-                raise InputFileError(path, f"branch {spec.name}", problem)
-    return saturated
-
-
-def _check_hit_counts(path: Path, columns: list[tuple[str, Any]], start: int) -> None:
-    """The hit fields of one collection must hold the same number of hits in every entry."""
-    ref_name, ref = columns[0]
-    ref_counts = ak.to_numpy(ak.num(ref, axis=1))
-    for name, column in columns[1:]:
-        counts = ak.to_numpy(ak.num(column, axis=1))
-        if len(counts) != len(ref_counts):
-            problem = f"{len(counts)} entries, {ref_name} has {len(ref_counts)}"
-        elif not np.array_equal(counts, ref_counts):
-            bad = np.flatnonzero(counts != ref_counts)
-            problem = (
-                f"hit counts differ from {ref_name} in {bad.size} event(s) (first at entry "
-                f"{start + int(bad[0])}: {int(counts[bad[0]])} vs {int(ref_counts[bad[0]])})"
-            )
-        else:
-            continue
-        raise InputFileError(path, f"branch {name}", problem)
-
-
-def _describe(interp: Any) -> str:
-    if isinstance(interp, AsDtype):
-        dt = interp.to_dtype
-        return f"{dt.base}" + (f" with shape {list(dt.shape)}" if dt.shape else "")
-    if isinstance(interp, AsJagged) and isinstance(interp.content, AsDtype):
-        return f"jagged {interp.content.to_dtype}"
-    return str(interp)
-
-
-def _check_fixed(path: Path, tree: Any, spec: contract.FixedBranch) -> None:
-    interp = tree[spec.name].interpretation
-    expected = f"{spec.dtype}" + (f" with shape {list(spec.shape)}" if spec.shape else "")
-    ok = (
-        isinstance(interp, AsDtype)
-        and interp.to_dtype.base == spec.dtype
-        and interp.to_dtype.shape == spec.shape
-    )
-    if not ok:
-        raise InputFileError(
-            path,
-            f"branch {spec.name}",
-            f"wrong type: found {_describe(interp)} ({tree[spec.name].title}), expected {expected}",
-        )
-
-
-def _check_jagged(path: Path, tree: Any, spec: contract.JaggedBranch) -> None:
-    branch = tree[spec.name]
-    interp = branch.interpretation
-    ok = (
-        isinstance(interp, AsJagged)
-        and isinstance(interp.content, AsDtype)
-        and interp.content.to_dtype == spec.dtype
-    )
-    if not ok:
-        raise InputFileError(
-            path,
-            f"branch {spec.name}",
-            f"wrong type: found {_describe(interp)} ({branch.title}), "
-            f"expected jagged {spec.dtype} counted by {spec.counter}",
-        )
-    count = branch.count_branch
-    if count is not None and count.name != spec.counter:
-        raise InputFileError(
-            path,
-            f"branch {spec.name}",
-            f"counted by {count.name!r}, expected {spec.counter!r}",
-        )
-
-
-def _check_complete(path: Path, tree: Any, check_data: bool) -> None:
-    size = os.path.getsize(path)
-    for branch in tree.branches:
-        seeks = branch.member("fBasketSeek")[: branch.num_baskets]
-        nbytes = branch.member("fBasketBytes")[: branch.num_baskets]
-        if len(seeks) and int(np.max(np.asarray(seeks) + np.asarray(nbytes))) > size:
-            raise InputFileError(
-                path, f"branch {branch.name}", f"truncated: a basket ends beyond {size} bytes"
-            )
-    n = tree.num_entries
-    if check_data and n > 0:
-        for start in sorted({0, n - 1}):
-            try:
-                raw = tree.arrays(library="np", entry_start=start, entry_stop=start + 1)
-            except Exception as exc:
-                raise InputFileError(
-                    path, f"tree {contract.TREE_NAME}", f"entry {start} unreadable: {exc}"
-                ) from exc
-            for name in _VALUE_BRANCHES & set(raw):
-                values = raw[name]
-                if values.dtype == object:  # hit field: one array per entry
-                    values = np.concatenate([np.asarray(v) for v in values])
-                problem = _value_problem(name, values, np.full(len(values), start))
-                if problem:
-                    raise InputFileError(path, f"branch {name}", problem)
 
 
 def _header_end(path: Path) -> int | None:
@@ -248,41 +90,41 @@ def _header_end(path: Path) -> int | None:
     return struct.unpack(">i", head[12:16])[0]
 
 
-def _check_tree(path: Path, tree: Any, check_data: bool) -> tuple[int, list[str]]:
-    """Check branches, types and completeness; return (num_entries, branch names)."""
-    names = list(tree.keys(recursive=False))
-    for spec in contract.FIXED_BRANCHES:
-        if spec.name not in names:
-            raise InputFileError(path, f"branch {spec.name}", "missing")
-        _check_fixed(path, tree, spec)
-    for coll, specs in _COLLECTIONS.items():
-        counter = "n" + coll
-        if counter not in names:
-            raise InputFileError(path, f"branch {counter}", "missing (hit counter)")
-        cinterp = tree[counter].interpretation
-        if not (isinstance(cinterp, AsDtype) and cinterp.to_dtype == np.dtype("i4")):
-            raise InputFileError(
-                path, f"branch {counter}", f"wrong type: found {_describe(cinterp)}, expected int32"
-            )
-        for spec in specs:
-            if spec.name not in names:
-                raise InputFileError(path, f"branch {spec.name}", "missing")
-            _check_jagged(path, tree, spec)
-    for spec in contract.MC_BRANCHES:
-        if spec.name in names:
-            _check_fixed(path, tree, spec)
-    _check_complete(path, tree, check_data)
-    return int(tree.num_entries), names
+_ID_BRANCHES = ("run", "spill", "event")
 
 
-def _tree_layout(path: Path, file: Any, tree: Any) -> dict[str, Any]:
+def _read_ids(path: Path, tree: Any, imap: InputMap | None) -> dict[str, np.ndarray]:
+    """run, spill and event of every entry (through the input map)."""
+    sources = [source_name(n, imap) for n in _ID_BRANCHES]
+    try:
+        raw = tree.arrays(sources, library="np")
+    except Exception as exc:
+        raise InputFileError(path, "branch run", f"unreadable: {exc}") from exc
+    columns = {n: raw[s] for n, s in zip(_ID_BRANCHES, sources, strict=True)}
+    if imap is None:
+        return columns
+    try:
+        return {n: _convert(v, imap.mapped(n), _FIXED[n].dtype, n) for n, v in columns.items()}
+    except ValueError as exc:
+        raise InputFileError(path, "input map", str(exc)) from exc
+
+
+def read_event_ids(path: str | Path, input_map: InputMap | None = None) -> dict[str, np.ndarray]:
+    """run, spill and event of every entry of a (validated) file, through its input map."""
+    try:
+        with uproot.open(path) as f:
+            return _read_ids(Path(path), f[contract.TREE_NAME], input_map)
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(path, "branch event", f"unreadable: {exc}") from exc
+
+
+def _tree_layout(path: Path, file: Any, tree: Any, imap: InputMap | None) -> dict[str, Any]:
     """What a run plans with, read while the file is open: the file UUID, the cluster
     boundaries (coffea's chunk planning) and the distinct run numbers; the (run, spill, event)
     ids are checked to be unique on the way."""
-    try:
-        ids = tree.arrays(["run", "spill", "event"], library="np")
-    except Exception as exc:
-        raise InputFileError(path, "branch run", f"unreadable: {exc}") from exc
+    ids = _read_ids(path, tree, imap)
     duplicate_ids(path, ids["run"], ids["spill"], ids["event"])
     runs = np.unique(ids["run"])
     return {
@@ -292,7 +134,9 @@ def _tree_layout(path: Path, file: Any, tree: Any) -> dict[str, Any]:
     }
 
 
-def _open_checked(path: Path, check_data: bool) -> tuple[dict, int, list[str], dict]:
+def _open_checked(
+    path: Path, check_data: bool, imap: InputMap | None = None
+) -> tuple[dict, int, list[str], dict]:
     """Run every check; return (metadata, num_entries, branch names, layout)."""
     if not path.is_file():
         raise InputFileError(path, "file", "does not exist or is not a regular file")
@@ -323,11 +167,15 @@ def _open_checked(path: Path, check_data: bool) -> tuple[dict, int, list[str], d
             raise InputFileError(
                 path, f"tree {contract.TREE_NAME}", f"no TTree named events; keys found: {found}"
             )
-        metadata = _read_metadata_from(path, file, classes)
+        if contract.METADATA_NAME not in classes and imap is not None and imap.metadata:
+            metadata = validate_metadata(dict(imap.metadata), f"{path} (input map {imap.name})")
+        else:
+            metadata = _read_metadata_from(path, file, classes)
         try:
             tree = file[contract.TREE_NAME]
-            n, branch_names = _check_tree(path, tree, check_data)
-            layout = _tree_layout(path, file, tree)
+            n, branch_names, hit_layout = check_tree(path, tree, check_data, imap)
+            layout = _tree_layout(path, file, tree, imap)
+            layout["hit_layout"] = hit_layout
         except InputFileError:
             raise
         except Exception as exc:  # uproot/OS errors on a damaged tree
@@ -350,17 +198,19 @@ def _read_metadata_from(path: Path, file: Any, classes: dict[str, str]) -> dict[
     return decode_metadata(text, path)
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
+def read_metadata(path: str | Path, input_map: InputMap | None = None) -> dict[str, Any]:
     """The validated metadata dict of a file (raises InputFileError like ``open_event_file``)."""
-    return open_event_file(path, check_data=False).metadata
+    return open_event_file(path, check_data=False, input_map=input_map).metadata
 
 
 class EventFile:
     """A validated event file. Cheap to keep around: uproot opens the file per ``arrays`` call.
 
-    Besides metadata, entries and branch names it keeps what was read at validation:
-    ``runs`` (the distinct run numbers), ``uuid`` (the ROOT file UUID) and ``clusters`` (the
-    entry boundaries shared by all branches, for chunk planning)."""
+    Besides metadata, entries and branch names (the file's own) it keeps what was read at
+    validation: ``runs`` (the distinct run numbers), ``uuid`` (the ROOT file UUID),
+    ``clusters`` (the entry boundaries shared by all branches, for chunk planning) and
+    ``hit_layout`` ("counted" or "vector" per hit collection); ``input_map``: the map every
+    read goes through (None: contract names)."""
 
     def __init__(
         self,
@@ -369,12 +219,15 @@ class EventFile:
         num_entries: int,
         branches: list[str],
         layout: dict[str, Any] | None = None,
+        input_map: InputMap | None = None,
     ) -> None:
         self.path = path
         self.metadata = metadata
         self.num_entries = num_entries
         self.branch_names = branches
+        self.input_map = input_map
         layout = layout or {}
+        self.hit_layout: dict[str, str] = dict(layout.get("hit_layout", {}))
         self.runs: tuple[int, ...] = tuple(layout.get("runs", ()))
         self.uuid: bytes = layout.get("uuid", b"")
         self.clusters: list[int] = list(layout.get("clusters", ()))
@@ -385,7 +238,11 @@ class EventFile:
     @property
     def mc_branches(self) -> list[str]:
         """The contract MC-truth branches present in this file."""
-        return [b.name for b in contract.MC_BRANCHES if b.name in self.branch_names]
+        return [
+            b.name
+            for b in contract.MC_BRANCHES
+            if source_name(b.name, self.input_map) in self.branch_names
+        ]
 
     @property
     def is_simulation(self) -> bool:
@@ -396,11 +253,18 @@ class EventFile:
         """Read every amplitude and time (and the hit indices), ``step`` entries at a time:
         ``check_values`` on each block, then ``screen(path, block, start)`` if given (the
         checks that need the conditions, ``na64reco.run.validation.ValueScreen``)."""
-        names = [*sorted(_VALUE_BRANCHES), "run", "mm", "st"]
+        names = [*sorted(VALUE_BRANCHES), "run", "mm", "st"]
         for start in range(0, self.num_entries, step):
             block = self.arrays(names, entry_start=start, entry_stop=start + step)
             if screen is not None:
                 screen(self.path, block, start)
+
+    def _has(self, name: str) -> bool:
+        """A fixed branch readable under this name (a contract name through the input map; any
+        branch of the file without one)."""
+        if name in _FIXED:
+            return source_name(name, self.input_map) in self.branch_names
+        return self.input_map is None and name in self.branch_names
 
     def _resolve(self, branches: Iterable[str] | None) -> tuple[list[str], dict[str, list]]:
         if branches is None:
@@ -418,7 +282,9 @@ class EventFile:
                 lst = colls.setdefault(spec.collection, [])
                 if spec not in lst:
                     lst.append(spec)
-            elif name in self.branch_names and name not in fixed:
+            elif name in fixed:
+                continue
+            elif self._has(name):
                 fixed.append(name)
             else:
                 raise KeyError(f"{self.path}: no branch {name!r}")
@@ -441,7 +307,9 @@ class EventFile:
         if library not in ("np", "ak"):
             raise ValueError(f"library must be 'np' or 'ak', not {library!r}")
         fixed, colls = self._resolve(branches)
-        expressions = fixed + [s.name for specs in colls.values() for s in specs]
+        names = fixed + [s.name for specs in colls.values() for s in specs]
+        imap = self.input_map
+        expressions = [source_name(n, imap) for n in names]
         try:
             with uproot.open(self.path) as f:
                 raw = f[contract.TREE_NAME].arrays(
@@ -458,6 +326,11 @@ class EventFile:
         start = entry_start or 0
         start = start + self.num_entries if start < 0 else start
         try:
+            if imap is not None:
+                columns = apply_input_map(imap, raw)
+                if library == "ak":
+                    columns = {k: ak.Array(v) for k, v in columns.items()}
+                raw = columns
             out = self._assemble(raw, fixed, colls, library, start)
         except InputFileError:
             raise
@@ -476,7 +349,7 @@ class EventFile:
         for name in fixed:
             out[name] = ak.to_numpy(raw[name]) if library == "np" else raw[name]
         for coll, specs in colls.items():
-            _check_hit_counts(self.path, [(s.name, raw[s.name]) for s in specs], start)
+            check_hit_counts(self.path, [(s.name, raw[s.name]) for s in specs], start)
             out[coll] = ak.zip({s.field: raw[s.name] for s in specs}, depth_limit=2)
         lengths = {name: len(values) for name, values in out.items()}
         if len(set(lengths.values())) > 1:
@@ -488,9 +361,12 @@ class EventFile:
         return out
 
 
-def open_event_file(path: str | Path, *, check_data: bool = True) -> EventFile:
-    """Validate ``path`` against the schema-v1 contract and return an ``EventFile``."""
+def open_event_file(
+    path: str | Path, *, check_data: bool = True, input_map: InputMap | None = None
+) -> EventFile:
+    """Validate ``path`` against the schema-v1 contract (through ``input_map`` when given) and
+    return an ``EventFile``."""
     path = Path(path)
-    metadata, n, names, layout = _open_checked(path, check_data)
+    metadata, n, names, layout = _open_checked(path, check_data, input_map)
     logger.debug("opened %s: %d entries", path, n)
-    return EventFile(path, metadata, n, names, layout)
+    return EventFile(path, metadata, n, names, layout, input_map)

@@ -50,15 +50,22 @@ def quiet_progress(quiet: bool) -> Iterator[None]:
         coffea_console.quiet = previous
 
 
-def metadata_cache(files: Iterable[Any], dataset: str, tree: str) -> dict:
+def metadata_cache(
+    files: Iterable[Any], datasets: dict[str, str], tree: str, user: dict[str, dict] | None = None
+) -> dict:
     """The Runner's metadata cache from validated files (``path``, ``entries``, ``uuid``,
-    ``clusters`` attributes); files without cluster information are left to coffea."""
+    ``clusters`` attributes) in their datasets (``datasets[path]``); files without cluster
+    information are left to coffea. A cached entry replaces the fileset's ``metadata`` of the
+    file (``FileMeta.maybe_populate``), so the user metadata of a file (``user[path]``) is
+    added to it: coffea hands it to the processor in ``events.metadata``."""
     from coffea.processor.executor import FileMeta
 
+    user = user or {}
     return {
-        FileMeta(dataset, f.path, tree): dict(
-            zip(COFFEA_METADATA_KEYS, (f.entries, f.uuid, list(f.clusters)), strict=True)
-        )
+        FileMeta(datasets[f.path], f.path, tree): {
+            **user.get(f.path, {}),
+            **dict(zip(COFFEA_METADATA_KEYS, (f.entries, f.uuid, list(f.clusters)), strict=True)),
+        }
         for f in files
         if f.entries > 0 and f.uuid and f.clusters
     }

@@ -70,6 +70,27 @@ def _merge_metrics(metrics: dict, more: list[dict]) -> dict:
     return out
 
 
+def _datasets(files: list[InputFile], dataset: str) -> tuple[dict, dict, dict]:
+    """The coffea datasets of the files: one per input map (its JSON in the dataset's
+    metadata, which coffea hands the processor in ``events.metadata``), ``dataset`` for the
+    files read by contract names. Returns (dataset of each path, coffea fileset, the user
+    metadata of each path)."""
+    from na64reco.eventtree.nanoevents import INPUT_MAP_KEY
+
+    datasets: dict[str, str] = {}
+    coffea_fileset: dict[str, dict] = {}
+    user: dict[str, dict] = {}
+    for f in files:
+        name = dataset if f.input_map is None else f"{dataset}@map-{f.input_map_sha256[:12]}"
+        datasets[f.path] = name
+        entry = coffea_fileset.setdefault(name, {"files": {}})
+        if f.input_map is not None:
+            entry["metadata"] = user[f.path] = {INPUT_MAP_KEY: f.input_map}
+        if f.entries > 0:
+            entry["files"][f.path] = TREE_NAME
+    return datasets, {k: v for k, v in coffea_fileset.items() if v["files"]}, user
+
+
 def process_files(
     files: list[InputFile],
     processor_instance: Any,
@@ -86,6 +107,7 @@ def process_files(
     from na64reco.eventtree import NA64Schema
 
     utf8_file_hashes()  # paths with non-ASCII characters
+    datasets, coffea_fileset, user = _datasets(files, dataset)
     runner = processor.Runner(
         executor,
         schema=NA64Schema,
@@ -95,10 +117,9 @@ def process_files(
         align_clusters=True,
         savemetrics=True,
         checkpointer=checkpointer,
-        metadata_cache=metadata_cache(files, dataset, TREE_NAME),
+        metadata_cache=metadata_cache(files, datasets, TREE_NAME, user),
     )
-    coffea_fileset = {dataset: {"files": {f.path: TREE_NAME for f in files if f.entries > 0}}}
-    if not coffea_fileset[dataset]["files"]:
+    if not any(d["files"] for d in coffea_fileset.values()):
         raise NA64Error("every input file is empty, nothing to run on")
     uproot_options = chunk_uproot_options([f.path for f in files])
     chunks = list(runner.preprocess(coffea_fileset, uproot_options=uproot_options))

@@ -80,11 +80,21 @@ class RunOptions(BaseModel):
     checkpoint: bool = False
     resume: bool = False
     checkpoint_dir: Path | None = None
+    skim: str | None = Field(
+        None,
+        description="also write the events passing the cuts up to this stage (a cut name, or "
+        "'all') as skims in OUT/skims (na64reco.run.skim)",
+    )
+    skim_target_mb: float | None = Field(
+        None, gt=0, description="merge the skims of a period into files of about this size"
+    )
 
     @model_validator(mode="after")
     def _kinds_given(self) -> RunOptions:
         if not self.kinds:
             raise ValueError("kinds must name at least one file kind")
+        if self.skim_target_mb is not None and self.skim is None:
+            raise ValueError("skim_target_mb needs skim (the stage to skim at)")
         return self
 
     @classmethod

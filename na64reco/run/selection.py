@@ -13,7 +13,8 @@ The steps, in order (each a function of this package):
 3. prepare the chunk checkpoints (``run.checkpoint``); an ``unblind`` run appends its entry to
    the unblinding ledger (``na64reco.blinding.ledger``) before any event is read;
 4. run the event loop (``run.engine.process_files``) and account for every event;
-5. write the histograms (ROOT and JSON), the sideband event list, the plots and, last,
+5. write the histograms (ROOT and JSON), the sideband event list, the skims (``--skim``,
+   ``run.skim``), the plots and, last,
    ``summary.json`` (``schemas.summary.RunSummary``, with the blinding record and the ledger's
    entries) into a staging folder, moved in whole; then remove the checkpoints.
 
@@ -49,6 +50,7 @@ from na64reco.checksums import code_digest, sha256_file, sha256_json
 from na64reco.conditions import period_of_run
 from na64reco.cutsets.config import CutSet, check_periods_covered
 from na64reco.documents import dumps_json
+from na64reco.errors import OptionsError
 from na64reco.fileset import Fileset, as_fileset
 from na64reco.processors.selection import SelectionProcessor
 from na64reco.provenance import provenance, utc_now
@@ -68,6 +70,7 @@ from na64reco.run.outputs import (
     write_sideband_csv,
     write_summary,
 )
+from na64reco.run.skim import write_skims
 from na64reco.run.validation import InputFile, ValueScreen, dask_mapper, validate_inputs
 from na64reco.schemas.summary import RunSummary
 from na64reco.shipped import calibration_path
@@ -183,6 +186,7 @@ def _checkpointer(
             "cutset": cutset.as_dict(),
             "calibration_sha256": calibration_sha256,
             "unblind": options.unblind,
+            "skim": options.skim,
             "blinding": definition_record(),
             "na64reco": __version__,
             "code_sha256": code_digest(),
@@ -274,9 +278,16 @@ def run_analysis(
     flags = check_gains(calibration, options.gain_tolerance)
     blinding_calibration, blinding_calibration_record = load_blinding_calibration()
     calib_info = calibration_record(calib_path, calibration)
-    proc = SelectionProcessor(
-        cutset, calibration, unblind=options.unblind, blinding_calibration=blinding_calibration
-    )
+    try:
+        proc = SelectionProcessor(
+            cutset,
+            calibration,
+            unblind=options.unblind,
+            blinding_calibration=blinding_calibration,
+            skim_stage=options.skim,
+        )
+    except ValueError as exc:
+        raise OptionsError("skim", str(exc)) from None
     execution = options.execution
     out = Path(out_dir)
     folder = OutputFolder(out, OUTPUT_NAMES)
@@ -364,10 +375,7 @@ def run_analysis(
             "chunks_processed": result.chunks_processed,
         },
         "provenance": provenance(
-            inputs=[
-                {"path": f.path, "sha256": f.sha256, "checksum": f.checksum, "events": f.entries}
-                for f in files
-            ],
+            inputs=[_input_record(f) for f in files],
             fileset=fileset.source,
             kinds=list(options.kinds),
             calibration=calib_info,
@@ -384,6 +392,18 @@ def run_analysis(
         write_root(staging / "histograms.root", histograms)
         write_histograms(staging / "histograms.json", output)
         write_sideband_csv(staging / "sideband_events.csv", rows)
+        if options.skim is not None:
+            summary["outputs"]["skims"] = write_skims(
+                staging,
+                files,
+                output.get("skim", {}),
+                processed={r["path"]: r["processed"] for r in accounting},
+                eot={e.path: e.eot for e in fileset.files},
+                stage=options.skim,
+                cutset=cutset,
+                blinding=summary["blinding"],
+                target_mb=options.skim_target_mb,
+            )
         if options.make_plots:
             plot_input = {
                 "plane": output["plane"],
@@ -400,6 +420,14 @@ def run_analysis(
         checkpointer.remove()
     logger.info("wrote %s (%.1f s)", out, wall)
     return run_summary
+
+
+def _input_record(f: InputFile) -> dict:
+    record = {"path": f.path, "sha256": f.sha256, "checksum": f.checksum, "events": f.entries}
+    imap = f.load_input_map()
+    if imap is not None:
+        record["input_map"] = imap.record()
+    return record
 
 
 def saturation_flags(saturated: dict[str, dict[str, int]]) -> list[dict]:

@@ -21,10 +21,12 @@ workers of a Dask cluster (``dask_mapper``), in ``TASKS_PER_WORKER`` batches per
 from __future__ import annotations
 
 import logging
+import shlex
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,9 @@ from na64reco.checksums import cached_record, code_digest, file_sha256, file_sta
 from na64reco.errors import CalibrationError, InputFileError, NA64Error
 from na64reco.eventtree import open_event_file
 from na64reco.eventtree.contract import TREE_NAME
-from na64reco.fileset import RUN_KINDS, Fileset, FilesetEntry
+from na64reco.eventtree.inputmap import InputMap
+from na64reco.eventtree.reader import read_event_ids
+from na64reco.fileset import RUN_KINDS, Fileset, FilesetEntry, entry_input_map
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,17 @@ class InputFile:
     contract: str = "checked"  # the contract checks: checked now, or cache (unchanged file)
     uuid: bytes = b""
     clusters: tuple[int, ...] = ()
+    input_map: str | None = None  # the JSON of the file's input map (None: contract names)
+    input_map_sha256: str = ""
+    input_map_source: str = ""  # the TOML file the map was read from
+
+    def load_input_map(self) -> InputMap | None:
+        """The file's input map (None: read by contract names)."""
+        if self.input_map is None:
+            return None
+        imap = InputMap.model_validate_json(self.input_map)
+        imap._source = self.input_map_source
+        return imap
 
 
 class ValueScreen:
@@ -114,8 +129,11 @@ def check_file(
             raise InputFileError(
                 path, "sha256", f"checksum mismatch: manifest {entry.sha256}, file {sha}"
             )
+    imap = entry_input_map(entry)
     # a file unchanged since an earlier run validated it, with the same code: the same outcome
     key = f"validation {code_digest()} uproot {uproot.__version__} scan_values={scan_values}"
+    if imap is not None:
+        key += f" input_map={imap.sha256}"
     record = cached_record(path, key) if how == "cache" else None
     contract_check = "cache" if record is not None else "checked"
     if record is None:
@@ -125,7 +143,7 @@ def check_file(
             raise InputFileError(path, "file", f"cannot be read: {exc}") from exc
         # a verified checksum proves the bytes are those written: the header and structure
         # checks still run, the full read of every branch (a second decompression) is spared
-        efile = open_event_file(path, check_data=not verify_checksums)
+        efile = open_event_file(path, check_data=not verify_checksums, input_map=imap)
         if scan_values:
             efile.scan_values(screen=screen)
         record = {
@@ -167,6 +185,9 @@ def check_file(
         uuid=bytes.fromhex(record["uuid"]),
         clusters=tuple(record["clusters"]),
         contract=contract_check,
+        input_map=None if imap is None else imap.model_dump_json(),
+        input_map_sha256="" if imap is None else imap.sha256,
+        input_map_source="" if imap is None else imap.source,
     )
 
 
@@ -278,8 +299,34 @@ def validate_inputs(
     return good, bad
 
 
+def missing_constants_help(runs: Sequence[int], folder: str | Path) -> str:
+    """How to derive constants for ``runs`` (the commands, for the error message)."""
+    from na64reco.conditions.periods import period_of_run
+    from na64reco.errors import ConditionsError
+
+    periods = []
+    for run in runs:
+        try:
+            periods.append(period_of_run(run).name)
+        except ConditionsError:
+            continue
+    period = sorted(set(periods))[0] if periods else "PERIOD"
+    out = shlex.quote(str(folder))
+    return (
+        f"derive constants from the calibration runs of period {period} (ECAL cell scan, muon "
+        "run, random triggers): put them in a manifest with the physics files, e.g. for a "
+        f"simulation 'na64 simulate --period {period} --calibration ecal-scan --events 1080 "
+        f"--out {out}' (and --calibration muon --events 1200, --calibration random --events "
+        f"500; or simulate the physics runs with --with-calibration-runs), for converted data "
+        f"'na64 fileset CALIBRATION_FILES --out {out}/fileset.json --append'; "
+        f"then 'na64 calibrate {out}/fileset.json --out calib-{period}.json' and run again with "
+        f"'--calib calib-{period}.json' ('na64 analyze' derives them itself)"
+    )
+
+
 def check_calibration_coverage(files: Sequence[InputFile], calibration: CalibrationDB) -> None:
-    """Every run of every file has constants; else CalibrationError naming runs and file."""
+    """Every run of every file has constants; else CalibrationError naming the runs and file,
+    with the commands that derive the missing constants."""
     for f in files:
         missing = []
         for run in f.runs:
@@ -293,16 +340,9 @@ def check_calibration_coverage(files: Sequence[InputFile], calibration: Calibrat
             )
             raise CalibrationError(
                 f"{f.path}: run(s) {', '.join(map(str, missing))} have no calibration constants "
-                f"in {calibration.source or 'the calibration'} ({ranges})"
+                f"in {calibration.source or 'the calibration'} ({ranges}); "
+                + missing_constants_help(missing, Path(f.path).parent)
             )
-
-
-def _ids(path: str) -> dict[str, np.ndarray]:
-    try:
-        with uproot.open(path) as f:
-            return f[TREE_NAME].arrays(["run", "spill", "event"], library="np")
-    except Exception as exc:
-        raise InputFileError(path, "branch event", f"unreadable: {exc}") from exc
 
 
 def check_duplicates_across_files(files: Sequence[InputFile]) -> None:
@@ -312,19 +352,19 @@ def check_duplicates_across_files(files: Sequence[InputFile]) -> None:
     real = [f for f in files if f.kind in RUN_KINDS]
     ids: dict[str, np.ndarray] = {}
 
-    def keys(path: str) -> np.ndarray:
-        if path not in ids:
-            raw = _ids(path)
-            ids[path] = np.rec.fromarrays(
+    def keys(f: InputFile) -> np.ndarray:
+        if f.path not in ids:
+            raw = read_event_ids(f.path, f.load_input_map())
+            ids[f.path] = np.rec.fromarrays(
                 [np.asarray(raw[k], np.int64) for k in ("run", "spill", "event")]
             )
-        return ids[path]
+        return ids[f.path]
 
     for i, later in enumerate(real):
         for earlier in real[:i]:
             if not set(later.runs) & set(earlier.runs):
                 continue
-            common = np.intersect1d(keys(earlier.path), keys(later.path))
+            common = np.intersect1d(keys(earlier), keys(later))
             if len(common):
                 r = common[0]
                 raise InputFileError(

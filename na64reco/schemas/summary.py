@@ -58,11 +58,29 @@ class BadFile(Strict):
     reason: str
 
 
+class SkimFile(Strict):
+    path: str = Field(description="relative to the output folder")
+    events: int = Field(ge=0)
+    period: str
+    inputs: list[str]
+    exposure_fraction: float = Field(ge=0, le=1)
+    sha256: str
+
+
+class Skims(Strict):
+    """The skims of ``na64 run --skim STAGE`` (na64reco.run.skim)."""
+
+    stage: str
+    manifest: str = Field(description="their fileset manifest, relative to the output folder")
+    files: list[SkimFile]
+
+
 class Outputs(Strict):
     histograms_root: str
     histograms_json: str
     sideband_events: str
     histograms: list[str]
+    skims: Skims | None = None
 
 
 class Metrics(Strict):
@@ -90,6 +108,9 @@ class InputRecord(Strict):
     sha256: str
     checksum: Literal["computed", "cache", "manifest"]
     events: int
+    input_map: dict[str, Any] | None = Field(
+        None, description="the input map the file was read through (name, sha256, absent cells)"
+    )
 
 
 class CalibrationSetRecord(Strict):

@@ -8,6 +8,9 @@ Format (``version`` 1), validated with pydantic (unknown keys are errors)::
                 "sha256": "<64 hex>", "generator": null}],
      "command": null, "description": null}
 
+``input_map`` (optional): the input map every reader applies to the file
+(``na64reco.eventtree.inputmap``: a converter's names, shapes and units), relative like ``path``,
+with ``input_map_sha256`` the sha256 of its content (checked when the file is validated).
 ``path`` is relative to the manifest's folder or absolute; ``period`` must be a run period and
 hold the run range (``run_min`` and ``run_max`` belong to it). Every problem raises
 ``ConfigError(manifest, key, problem)`` with the key as a dotted path (``files.2.run_max``).
@@ -20,15 +23,19 @@ share run numbers).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from na64reco.checksums import sha256_file
 from na64reco.conditions.periods import PERIODS, period_of_run
 from na64reco.documents import read_document, write_json
-from na64reco.errors import ConditionsError, ConfigError
+from na64reco.errors import ConditionsError, ConfigError, InputFileError
+
+if TYPE_CHECKING:
+    from na64reco.eventtree.inputmap import InputMap
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ __all__ = [
     "Fileset",
     "FilesetEntry",
     "as_fileset",
+    "check_consistency",
+    "entry_input_map",
     "load_fileset",
     "write_fileset",
 ]
@@ -62,6 +71,14 @@ class FilesetEntry(BaseModel):
     eot: float | None = Field(default=None, ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     generator: dict[str, Any] | None = None
+    input_map: str | None = Field(None, min_length=1)
+    input_map_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _map_with_digest(self) -> FilesetEntry:
+        if (self.input_map is None) != (self.input_map_sha256 is None):
+            raise ValueError("input_map and input_map_sha256 go together")
+        return self
 
     @model_validator(mode="after")
     def _runs_ordered(self) -> FilesetEntry:
@@ -106,7 +123,8 @@ class Fileset(BaseModel):
 
     @property
     def source(self) -> str:
-        """The manifest this fileset was loaded from (absolute; "" if built in memory)."""
+        """The manifest this fileset was loaded from (absolute); for one built from event
+        files, the arguments in parentheses; "" if built otherwise."""
         return self._source
 
     @property
@@ -125,7 +143,9 @@ class Fileset(BaseModel):
         return {dataset_name or self.name: {"files": {f.path: self.tree for f in self.files}}}
 
 
-def _check_consistency(manifest: Path, fs: Fileset) -> None:
+def check_consistency(manifest: str | Path, fs: Fileset) -> None:
+    """No file listed twice (path or sha256), no overlapping runs between files of a kind of
+    real runs; ConfigError naming ``manifest`` and the entry."""
     seen: dict[str, int] = {}
     digests: dict[str, int] = {}
     for i, entry in enumerate(fs.files):
@@ -159,17 +179,70 @@ def _check_consistency(manifest: Path, fs: Fileset) -> None:
                 )
 
 
+def _not_a_manifest(manifest: Path) -> None:
+    """ConfigError for a file that is no JSON manifest at all (a ROOT file, a binary)."""
+    try:
+        with open(manifest, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return  # read_document names the problem
+    if head == b"root":
+        raise ConfigError(
+            manifest,
+            "(file)",
+            "a ROOT file, not a fileset manifest (JSON): give ROOT files, folders or globs to "
+            "'na64 run' directly, or make a manifest with 'na64 fileset FILES --out fileset.json'",
+        )
+    if manifest.suffix != ".json" and not head.lstrip()[:1] == b"{":
+        raise ConfigError(
+            manifest,
+            "(file)",
+            "not a fileset manifest (JSON, see 'na64 fileset --help'): ROOT event files, "
+            "folders and globs are accepted directly",
+        )
+
+
+def entry_input_map(entry: FilesetEntry) -> InputMap | None:
+    """The input map a manifest entry names, its sha256 checked (InputFileError naming the
+    file otherwise)."""
+    from na64reco.eventtree.inputmap import load_input_map
+
+    if entry.input_map is None:
+        return None
+    try:
+        imap = load_input_map(entry.input_map)
+    except ConfigError as exc:
+        raise InputFileError(entry.path, "input map", str(exc)) from exc
+    if imap.sha256 != entry.input_map_sha256:
+        raise InputFileError(
+            entry.path,
+            "input map",
+            f"{entry.input_map} changed: sha256 {imap.sha256}, the manifest says "
+            f"{entry.input_map_sha256}",
+        )
+    return imap
+
+
 def load_fileset(path: str | Path, verify_checksums: bool = False) -> Fileset:
     """Read and validate a manifest; file paths come back absolute."""
     manifest = Path(path)
+    _not_a_manifest(manifest)
     fs = read_document(manifest, Fileset, format_name=FILESET_FORMAT, versions=(FILESET_VERSION,))
     base = manifest.resolve().parent
     files = [
-        entry.model_copy(update={"path": str((base / entry.path).resolve())}) for entry in fs.files
+        entry.model_copy(
+            update={
+                "path": str((base / entry.path).resolve()),
+                "input_map": None
+                if entry.input_map is None
+                else str((base / entry.input_map).resolve()),
+            }
+        )
+        for entry in fs.files
     ]
     fs = fs.model_copy(update={"files": files})
     fs._source = str(manifest.resolve())
-    _check_consistency(manifest, fs)
+    check_consistency(manifest, fs)
     if verify_checksums:
         for i, entry in enumerate(fs.files):
             try:
@@ -186,19 +259,58 @@ def load_fileset(path: str | Path, verify_checksums: bool = False) -> Fileset:
     return fs
 
 
-def as_fileset(fileset: Fileset | str | Path) -> Fileset:
-    """A Fileset as it is, or loaded from a manifest path."""
-    return fileset if isinstance(fileset, Fileset) else load_fileset(fileset)
+def is_manifest(arg: str | Path) -> bool:
+    """True for an existing file that is no ROOT file (a manifest, or something to refuse
+    as one); False for ROOT files, folders and glob patterns."""
+    path = Path(arg)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(4) != b"root"
+
+
+def as_fileset(
+    fileset: Fileset | str | Path | Sequence[str | Path], **build_options: Any
+) -> Fileset:
+    """A Fileset as it is; loaded from a manifest path; or built in memory from ROOT files,
+    folders and globs (``na64reco.fileset.build.build_fileset`` with ``build_options``), as
+    ``na64 fileset`` would write it."""
+    if isinstance(fileset, Fileset):
+        return fileset
+    args = [fileset] if isinstance(fileset, str | Path) else list(fileset)
+    if len(args) == 1 and is_manifest(args[0]):
+        return load_fileset(args[0])
+    manifests = [a for a in args if is_manifest(a)]
+    if manifests:
+        raise ConfigError(
+            manifests[0], "(file)", "a manifest among event files: give one manifest alone"
+        )
+    from na64reco.fileset.build import build_fileset, expand_inputs
+
+    built = build_fileset(expand_inputs(args), **build_options)
+    built._source = "(" + " ".join(str(a) for a in args) + ")"
+    return built
 
 
 def write_fileset(path: str | Path, fileset: Fileset) -> Path:
     """Write ``fileset`` as JSON; paths inside the manifest's folder are stored relative."""
     manifest = Path(path)
     base = manifest.resolve().parent
-    files = []
-    for entry in fileset.files:
-        p = Path(entry.path)
+
+    def relative(path: str) -> str:
+        p = Path(path)
         if p.is_absolute() and p.resolve().is_relative_to(base):
             p = p.resolve().relative_to(base)
-        files.append(entry.model_copy(update={"path": p.as_posix()}))
-    return write_json(manifest, fileset.model_copy(update={"files": files}))
+        return p.as_posix()
+
+    files = []
+    for entry in fileset.files:
+        update = {"path": relative(entry.path)}
+        if entry.input_map is not None:
+            update["input_map"] = relative(entry.input_map)
+        files.append(entry.model_copy(update=update))
+    document = fileset.model_copy(update={"files": files}).model_dump(mode="json")
+    for entry in document["files"]:  # the optional map keys only where a file has a map
+        if entry["input_map"] is None:
+            del entry["input_map"], entry["input_map_sha256"]
+    return write_json(manifest, document)
