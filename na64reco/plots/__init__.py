@@ -26,6 +26,7 @@ from na64reco.cutsets.config import CutSet
 from na64reco.plots.common import is_blinded, safe_name
 from na64reco.plots.cutflow import plot_cutflow
 from na64reco.plots.nminus1 import plot_nminus1
+from na64reco.plots.parallel import render
 from na64reco.plots.plane import plot_plane
 
 PLOT_PATTERNS = ("plane_*.png", "cutflow_*.png", "nminus1_*.png")
@@ -93,7 +94,7 @@ def make_plots(
         cutset = CutSet.model_validate(summary["cutset"])
     blinded = is_blinded(summary)
     common = dict(summary=summary, cutset=cutset, blinded=blinded)
-    written: list[Path] = []
+    jobs = []  # (function, args, kwargs): independent plots, rendered in parallel
     periods = _periods(output)
 
     plane = output.get("plane")
@@ -108,20 +109,20 @@ def make_plots(
                 continue
             for stage in wanted:
                 path = out_dir / f"plane_{safe_name(period)}_{safe_name(stage)}.png"
-                written.append(plot_plane(plane, period, stage, path, **common))
+                jobs.append((plot_plane, (plane, period, stage, path), common))
 
     for period, flow in (output.get("cutflow") or {}).items():
         if flow:
             path = out_dir / f"cutflow_{safe_name(period)}.png"
-            written.append(plot_cutflow(flow, period, path, **common))
+            jobs.append((plot_cutflow, (flow, period, path), common))
 
     for cut_name, h in (output.get("nminus1") or {}).items() if which == "all" else ():
         for period in periods:
             if "period" in h.axes.name and period not in h.axes["period"]:
                 continue
             path = out_dir / f"nminus1_{safe_name(cut_name)}_{safe_name(period)}.png"
-            written.append(plot_nminus1(h, cut_name, period, path, **common))
-    return written
+            jobs.append((plot_nminus1, (h, cut_name, period, path), common))
+    return render(jobs)
 
 
 def plot_paths(out_dir: Path) -> list[Path]:
