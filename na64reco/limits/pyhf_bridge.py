@@ -11,35 +11,30 @@ from __future__ import annotations
 from na64reco.limits.calculators import poisson_upper_limit
 from na64reco.limits.counting import CL, CountingModel
 
-__all__ = ["asymptotic_expected", "asymptotic_upper_limit", "pyhf_model"]
+__all__ = ["asymptotic_expected", "asymptotic_upper_limit", "pyhf_channels", "pyhf_model"]
 
 
-def pyhf_model(model: CountingModel, poi_max: float = 100.0):
-    """The same model in pyhf: one channel per period, ``mu`` a normfactor on a signal of
-    ``a_i`` events, normsys per period (hi = 1 + sigma, lo = 1/hi), a shared normsys for the
-    common signal uncertainty, shapesys (gamma) or normsys (log-normal) on the background.
-    Returns (pyhf.Model, function observed -> data)."""
-    import pyhf
+def _normsys(name: str, hi: float, lo: float) -> dict:
+    return {"name": name, "type": "normsys", "data": {"hi": float(hi), "lo": float(lo)}}
 
-    pyhf.set_backend("numpy")
+
+def pyhf_channels(model: CountingModel) -> list[dict]:
+    """The model's pyhf channels: one per period (named after it), samples ``signal`` (data
+    ``a_i``, the period's share of mu; normfactor ``mu``) and ``background``. Modifiers: the
+    legacy uncertainties as normsys ``sig_<period>`` (hi = 1 + sigma, lo = 1/hi), a shared
+    normsys ``sig_common``, shapesys (gamma) or normsys (log-normal) ``bkg_<period>`` on the
+    background; every named nuisance as a normsys of its own name on the signal and/or the
+    background of the periods it touches (one name in several channels: one parameter)."""
     channels = []
     for i in range(model.nbins):
         name = model.names[i] if i < len(model.names) else f"p{i}"
         sig_mods = [{"name": "mu", "type": "normfactor", "data": None}]
         su = model.signal_unc[i]
         if su > 0:
-            sig_mods.append(
-                {
-                    "name": f"sig_{name}",
-                    "type": "normsys",
-                    "data": {"hi": 1 + su, "lo": 1 / (1 + su)},
-                }
-            )
+            sig_mods.append(_normsys(f"sig_{name}", 1 + su, 1 / (1 + su)))
         if model.signal_corr_unc > 0:
             c = model.signal_corr_unc
-            sig_mods.append(
-                {"name": "sig_common", "type": "normsys", "data": {"hi": 1 + c, "lo": 1 / (1 + c)}}
-            )
+            sig_mods.append(_normsys("sig_common", 1 + c, 1 / (1 + c)))
         b, bu = model.background[i], model.background_unc[i]
         bkg_mods = []
         if b > 0 and bu > 0:
@@ -47,9 +42,12 @@ def pyhf_model(model: CountingModel, poi_max: float = 100.0):
                 bkg_mods.append({"name": f"bkg_{name}", "type": "shapesys", "data": [bu]})
             else:
                 r = 1 + bu / b
-                bkg_mods.append(
-                    {"name": f"bkg_{name}", "type": "normsys", "data": {"hi": r, "lo": 1 / r}}
-                )
+                bkg_mods.append(_normsys(f"bkg_{name}", r, 1 / r))
+        for h in model.nuisances:
+            if h.signal_up[i] != 1 or h.signal_down[i] != 1:
+                sig_mods.append(_normsys(h.name, h.signal_up[i], h.signal_down[i]))
+            if b > 0 and (h.background_up[i] != 1 or h.background_down[i] != 1):
+                bkg_mods.append(_normsys(h.name, h.background_up[i], h.background_down[i]))
         channels.append(
             {
                 "name": name,
@@ -59,6 +57,16 @@ def pyhf_model(model: CountingModel, poi_max: float = 100.0):
                 ],
             }
         )
+    return channels
+
+
+def pyhf_model(model: CountingModel, poi_max: float = 100.0):
+    """The same model in pyhf (``pyhf_channels``; normsys interpolation code 1, pyhf's default).
+    Returns (pyhf.Model, function observed -> data)."""
+    import pyhf
+
+    pyhf.set_backend("numpy")
+    channels = pyhf_channels(model)
     spec = {"channels": channels, "parameters": [{"name": "mu", "bounds": [[0.0, poi_max]]}]}
     pmodel = pyhf.Model(spec, poi_name="mu")
     order = [c["name"] for c in channels]

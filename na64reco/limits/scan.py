@@ -30,6 +30,7 @@ import numpy as np
 from na64reco.limit_inputs import LimitInputs
 from na64reco.limits import statistics as st
 from na64reco.limits.downstream import Downstream, downstream_from_table
+from na64reco.limits.nuisances import model_nuisances, nuisance_names
 from na64reco.limits.yields import CROSS_SECTIONS
 
 DEFAULT_N_MASSES = 50
@@ -180,8 +181,8 @@ def counting_model(
     background_constraint: str = "gamma",
     yield_weights=None,
 ) -> tuple[st.CountingModel, float, list[dict]]:
-    """The CountingModel of one mass, the effective exposure sum_i EOT_i eff_i (w_i) and the
-    per-period numbers."""
+    """The CountingModel of one mass (with the named nuisances of limit inputs v2), the effective
+    exposure sum_i EOT_i eff_i (w_i) and the per-period numbers."""
     shares, sig_unc, rows = [], [], []
     eot_eff = 0.0
     for i, p in enumerate(inputs.periods):
@@ -216,6 +217,7 @@ def counting_model(
         signal_corr_unc,
         background_constraint,
         tuple(p.period for p in inputs.periods),
+        model_nuisances(inputs, model, mass_gev),
     )
     return cm, eot_eff, rows
 
@@ -353,6 +355,7 @@ def scan(
             "seed": seed,
             "signal_corr_unc": signal_corr_unc,
             "background_constraint": background_constraint,
+            "nuisances": nuisance_names(inputs),
             "alpha_d": getattr(sig, "alpha_d", None),
             "mass_ratio": getattr(sig, "mass_ratio", None),
             "cross_section": sig.cross_section,

@@ -24,6 +24,7 @@ from na64reco.documents import plain, write_json
 from na64reco.errors import ConfigError, OptionsError
 from na64reco.limit_inputs import LimitInputs
 from na64reco.limits.models import get_model
+from na64reco.limits.nuisances import with_proxy_nuisances
 from na64reco.limits.scan import inputs_summary, scan
 from na64reco.provenance import provenance
 from na64reco.schemas.limit import LIMIT_FORMAT, LIMIT_VERSION, LimitDocument
@@ -57,11 +58,17 @@ def with_proxy_efficiencies(inputs: LimitInputs) -> tuple[LimitInputs, dict[str,
     periods = []
     for p in inputs.periods:
         tables = {t.model: t for t in p.efficiencies}
+        nuisances = p.nuisances
         for model, proxy in EFFICIENCY_PROXY.items():
             if model not in tables and proxy in tables:
                 tables[model] = tables[proxy].model_copy(update={"model": model})
+                nuisances = with_proxy_nuisances(
+                    p.model_copy(update={"nuisances": nuisances}), model, proxy
+                )
                 used[model] = proxy
-        periods.append(p.model_copy(update={"efficiencies": list(tables.values())}))
+        periods.append(
+            p.model_copy(update={"efficiencies": list(tables.values()), "nuisances": nuisances})
+        )
     return inputs.model_copy(update={"periods": periods}), used
 
 
