@@ -11,7 +11,13 @@ from __future__ import annotations
 from na64reco.limits.calculators import poisson_upper_limit
 from na64reco.limits.counting import CL, CountingModel
 
-__all__ = ["asymptotic_expected", "asymptotic_upper_limit", "pyhf_channels", "pyhf_model"]
+__all__ = [
+    "MODIFIER_SETTINGS",
+    "asymptotic_expected",
+    "asymptotic_upper_limit",
+    "pyhf_channels",
+    "pyhf_model",
+]
 
 
 def _normsys(name: str, hi: float, lo: float) -> dict:
@@ -60,15 +66,20 @@ def pyhf_channels(model: CountingModel) -> list[dict]:
     return channels
 
 
+#: pyhf's Model defaults to normsys code 4 (polynomial inside +-1 sigma); the counting model's
+#: factors are code 1 (hi^h, lo^-h): the pyhf model is built with it, so both are one likelihood
+MODIFIER_SETTINGS = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code0"}}
+
+
 def pyhf_model(model: CountingModel, poi_max: float = 100.0):
-    """The same model in pyhf (``pyhf_channels``; normsys interpolation code 1, pyhf's default).
-    Returns (pyhf.Model, function observed -> data)."""
+    """The same model in pyhf (``pyhf_channels``, normsys interpolation code 1:
+    ``MODIFIER_SETTINGS``). Returns (pyhf.Model, function observed -> data)."""
     import pyhf
 
     pyhf.set_backend("numpy")
     channels = pyhf_channels(model)
     spec = {"channels": channels, "parameters": [{"name": "mu", "bounds": [[0.0, poi_max]]}]}
-    pmodel = pyhf.Model(spec, poi_name="mu")
+    pmodel = pyhf.Model(spec, poi_name="mu", modifier_settings=MODIFIER_SETTINGS)
     order = [c["name"] for c in channels]
 
     def data(observed):
