@@ -259,6 +259,7 @@ def scan(
     k_factor: bool | None = None,
     cross_section: str | None = None,
     round_config: bool = True,
+    configs: list | None = None,
 ) -> dict[str, Any]:
     """Expected (and, once unblinded, observed) 90% CL limits on the coupling of ``model``.
 
@@ -273,7 +274,8 @@ def scan(
     ``delta_a`` (|Delta a_e| at the expected median and observed limits); ``settings``, which
     also records the cross section, beam energies, box edges, the eta_down source per period,
     the g-2 measurement (``g2_measurement``) and the first period's Y at unit coupling
-    (``unit_yield_per_eot``).
+    (``unit_yield_per_eot``). ``configs``, when a list, receives per mass the (unrounded)
+    counting model, the observed counts, N_up and sum EOT eff (for the pyhf workspaces).
     """
     t0 = time.perf_counter()
     sig = get_signal_model(model, alpha_d, mass_ratio, k_factor, cross_section)
@@ -299,9 +301,20 @@ def scan(
             background_constraint=background_constraint,
             yield_weights=weights,
         )
+        exact_cm = cm
         if round_config:
             cm = cm.rounded()
         summ = st.limit_summary(cm, observed, method, cl, ntoys, seed)
+        if configs is not None:
+            configs.append(
+                {
+                    "mass_gev": m,
+                    "counting_model": exact_cm,
+                    "observed": observed,
+                    "n_up": {"expected": summ["expected"], "observed": summ["observed"]},
+                    "eot_eff": sum(r["eot"] * r["efficiency"] for r in rows),
+                }
+            )
         methods.add(summ["method"])
         for k in keys:
             nup["expected"][k].append(summ["expected"][k])

@@ -120,9 +120,12 @@ def limit_document(
     mass_ratio: float | None = None,
     cross_section: str = "etl",
     command: str | None = None,
+    pyhf_workspace: str | Path | None = None,
 ) -> dict:
     """The ``limit_<model>.json`` document of ``model`` from limit ``inputs`` read from
-    ``source`` (see the module docstring); ``masses`` default to ``limit_masses``."""
+    ``source`` (see the module docstring); ``masses`` default to ``limit_masses``.
+    ``pyhf_workspace``: a folder for one pyhf JSON workspace per mass
+    (``na64reco.limits.workspace``), recorded in ``settings``."""
     record = check_blinding(inputs, source)
     inputs, proxies = with_proxy_efficiencies(inputs)
     if model not in inputs.models():
@@ -136,6 +139,7 @@ def limit_document(
     if yield_unc is None:
         yield_unc = float(inputs.provenance.get("signal_yield_rel_unc", 0.0))
     grid = limit_masses(inputs, model, n_masses) if masses is None else np.asarray(masses)
+    configs: list | None = [] if pyhf_workspace is not None else None
     try:
         result = scan(
             inputs,
@@ -148,9 +152,15 @@ def limit_document(
             alpha_d=alpha_d,
             mass_ratio=mass_ratio,
             cross_section=cross_section,
+            configs=configs,
         )
     except ValueError as exc:  # a mass outside the model's range, an unknown method
         raise OptionsError("masses" if "mass" in str(exc) else "method", str(exc)) from exc
+    if pyhf_workspace is not None:
+        from na64reco.limits.workspace import write_workspaces
+
+        paths = write_workspaces(pyhf_workspace, configs, model=model, blinded=inputs.blinded)
+        result["settings"]["pyhf_workspace"] = [str(p) for p in paths]
     result.update(
         format=LIMIT_FORMAT,
         version=LIMIT_VERSION,
