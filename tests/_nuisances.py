@@ -37,3 +37,17 @@ def with_nuisances(raw: dict) -> dict:
                 {"name": "eot_2018", "source": "eot", "eot": {"up": 1.03, "down": 0.97}}
             )
     return raw
+
+
+def code1(h: float, up: float, down: float) -> float:
+    """pyhf normsys interpolation code 1."""
+    return up**h if h >= 0 else down ** (-h)
+
+
+def prior_average(func) -> float:
+    """E[func(h)] for h ~ N(0, 1), by adaptive quadrature on both sides of the kink at 0."""
+    from scipy import integrate, stats
+
+    lo = integrate.quad(lambda h: func(h) * stats.norm.pdf(h), -9, 0, epsabs=1e-13)[0]
+    hi = integrate.quad(lambda h: func(h) * stats.norm.pdf(h), 0, 9, epsabs=1e-13)[0]
+    return lo + hi

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 import pytest
-from _nuisances import PUBLISHED, with_nuisances
-from scipy import integrate, optimize, stats
+from _nuisances import PUBLISHED, code1, prior_average, with_nuisances
+from scipy import optimize, stats
 
 from na64reco.limit_inputs import LimitInputs
 from na64reco.limits import scan as sc
@@ -21,20 +21,12 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def code1(h: float, up: float, down: float) -> float:
-    """pyhf normsys interpolation code 1."""
-    return up**h if h >= 0 else down ** (-h)
-
-
 def hybrid_by_quadrature(n: int, b: float, sig: tuple, bkg: tuple, cl: float = 0.9) -> float:
     """N_up of one bin with one nuisance h ~ N(0, 1) acting on signal (up, down) and background
     (up, down), Cousins-Highland CLs = int P(N <= n | s f_s(h) + b f_b(h)) dphi / int P(N <= n |
     b f_b(h)) dphi, by adaptive quadrature (independent of the Sobol sampling of the code)."""
 
-    def avg(func):
-        lo = integrate.quad(lambda h: func(h) * stats.norm.pdf(h), -9, 0, epsabs=1e-13)[0]
-        hi = integrate.quad(lambda h: func(h) * stats.norm.pdf(h), 0, 9, epsabs=1e-13)[0]
-        return lo + hi
+    avg = prior_average
 
     def cls(s):
         num = avg(lambda h: stats.poisson.cdf(n, s * code1(h, *sig) + b * code1(h, *bkg)))

@@ -8,6 +8,9 @@ sha256) and the title. Inputs whose blinding record does not match are refused f
 (``check_blinding``). Models without an efficiency table of their own take the table of their proxy
 (``EFFICIENCY_PROXY``: the A' efficiencies for the other vector/scalar/axial bosons, since the
 efficiency depends weakly on the boson type, paper 000), recorded in ``efficiency_proxy``.
+Inputs with named nuisances (limit_inputs v2) add the systematic table per period
+(``systematics``) and the impacts of the nuisances on N_up at the first, middle and last mass
+(``ranking``, ``na64reco.limits.ranking``).
 """
 
 from __future__ import annotations
@@ -139,7 +142,8 @@ def limit_document(
     if yield_unc is None:
         yield_unc = float(inputs.provenance.get("signal_yield_rel_unc", 0.0))
     grid = limit_masses(inputs, model, n_masses) if masses is None else np.asarray(masses)
-    configs: list | None = [] if pyhf_workspace is not None else None
+    has_nuisances = any(p.nuisances for p in inputs.periods)
+    configs: list | None = [] if pyhf_workspace is not None or has_nuisances else None
     try:
         result = scan(
             inputs,
@@ -161,6 +165,13 @@ def limit_document(
 
         paths = write_workspaces(pyhf_workspace, configs, model=model, blinded=inputs.blinded)
         result["settings"]["pyhf_workspace"] = [str(p) for p in paths]
+    if has_nuisances:
+        from na64reco.limits.nuisances import systematic_table
+        from na64reco.limits.ranking import ranking
+
+        at = sorted({0, len(configs) // 2, len(configs) - 1})  # a few masses: ends and middle
+        result["systematics"] = systematic_table(inputs)
+        result["ranking"] = ranking([configs[i] for i in at], method, ntoys, seed)
     result.update(
         format=LIMIT_FORMAT,
         version=LIMIT_VERSION,
