@@ -107,13 +107,14 @@ def test_paper000_workspace_reproduces_nup_within_the_asymptotic_approximation(p
         cm, _, _ = sc.counting_model(inputs, "aprime", entry["mass_gev"], signal_corr_unc=0.1)
         assert asym == pytest.approx(wsm.asymptotic_limit_ours(cm, (0, 0, 0)), rel=1e-5)
         # and N_up deviates from ours by what the asymptotic formula does at these counts: the
-        # uncertainties (+0.6 % on both) change the ratio by < 0.1 % (measured 0.03 %)
+        # uncertainties (+0.6 % on both) change the ratio by < 0.1 % (measured 0.02 %)
         assert asym / ours - 1.0 == pytest.approx(expected_dev, abs=0.005)
 
 
 @pytest.mark.parametrize("rel", [0.0, 0.1])
 def test_asymptotic_limit_converges_to_ours_at_large_counts(rel):
-    """One bin, n = b, b from 5 to 500: the deviation shrinks towards 0 (asymptotic regime)."""
+    """One bin, n = b, b from 5 to 500: the deviation shrinks towards 0 (asymptotic regime;
+    measured -10.1, -3.4, -1.1 % without and -10.0, -3.4, -1.5 % with 10 % uncertainty)."""
     devs = []
     for b in (5.0, 50.0, 500.0):
         model = st.CountingModel((1.0,), (b,), (rel * b,))

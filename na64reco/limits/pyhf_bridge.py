@@ -3,7 +3,9 @@
 pyhf 0.7.6 facts: ``upper_limit(scan=None)`` ignores ``level`` (``toms748_scan`` with
 ``level=0.1`` is used), its ToyCalculator ``expected_pvalues`` breaks with numpy >= 2.4
 (``percentile(interpolation=...)``), and its asymptotics are badly wrong at small counts
-(~1.6 instead of 2.3 at 0 observed).
+(~1.6 instead of 2.3 at 0 observed), and its ``Model`` interpolates normsys with code 4 unless
+told otherwise (``MODIFIER_SETTINGS`` makes it code 1, the counting model's). The channels are
+also those of the exported JSON workspaces (``na64reco.limits.workspace``).
 """
 
 from __future__ import annotations
