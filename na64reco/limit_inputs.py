@@ -201,6 +201,14 @@ class LimitInputs(_Strict):
         names = [p.period for p in self.periods]
         if len(set(names)) != len(names):
             raise ValueError(f"a period is listed twice: {names}")
+        taken = {"mu", "sig_common", *(f"{k}_{p}" for p in names for k in ("sig", "bkg"))}
+        for i, p in enumerate(self.periods):
+            clash = sorted({n.name for n in p.nuisances} & taken)
+            if clash:
+                raise ValueError(
+                    f"periods.{i}.nuisances: names {clash} are taken by the flat uncertainties "
+                    "(mu, sig_common, sig_<period>, bkg_<period> in the pyhf model)"
+                )
         if self.blinded and any(p.observed is not None for p in self.periods):
             raise ValueError("blinded inputs must not carry observed counts")
         if not self.blinded and any(p.observed is None for p in self.periods):

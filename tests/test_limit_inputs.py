@@ -104,6 +104,15 @@ def test_non_finite_factor_is_refused(tmp_path):
         load_limit_inputs(path)
 
 
+def test_names_of_the_flat_uncertainties_are_refused(tmp_path):
+    raw = with_nuisances(_raw())
+    raw["periods"][1]["nuisances"][0]["name"] = "bkg_2016"
+    with pytest.raises(ConfigError, match=r"periods\.1\.nuisances: names \['bkg_2016'\] are taken"):
+        load_limit_inputs(_write(tmp_path, raw))
+    raw["periods"][1]["nuisances"][0]["name"] = "bkg_sideband_model"  # only exact names clash
+    assert load_limit_inputs(_write(tmp_path, raw)).periods[1].nuisances[0].name.startswith("bkg")
+
+
 def test_v1_with_nuisances_is_refused(tmp_path):
     raw = with_nuisances(_raw())
     raw["version"] = 1

@@ -36,11 +36,18 @@ __all__ = [
     "RESERVED_NAMES",
     "CountingModel",
     "NamedNuisance",
+    "reserved_names",
 ]
 
 #: parameter names of the legacy uncertainties in the pyhf model (a named nuisance may not take
-#: them): mu, sig_<period>, sig_common, bkg_<period>
+#: them): mu, sig_common and, per period (``reserved_names``), sig_<period> and bkg_<period>
 RESERVED_NAMES = ("mu", "sig_common")
+
+
+def reserved_names(periods) -> set[str]:
+    """The pyhf parameter names of the flat uncertainties of these periods (and mu)."""
+    return {*RESERVED_NAMES, *(f"{k}_{p}" for p in periods for k in ("sig", "bkg"))}
+
 
 CL = 0.90
 ALPHA = 1.0 - CL
@@ -121,7 +128,8 @@ class CountingModel:
         labels = [h.name for h in self.nuisances]
         if len(set(labels)) != len(labels):
             raise ValueError(f"nuisance names must be unique: {labels}")
-        reserved = [x for x in labels if x in RESERVED_NAMES or x[:4] in ("sig_", "bkg_")]
+        periods = [self.names[i] if i < len(self.names) else f"p{i}" for i in range(n)]
+        reserved = [x for x in labels if x in reserved_names(periods)]
         if reserved:
             raise ValueError(f"nuisance names {reserved} are taken by the legacy uncertainties")
         if any(len(h.signal_up) != n for h in self.nuisances):
