@@ -91,6 +91,7 @@ def ranking(configs: list[dict], method: str = "auto", ntoys: int = 2000, seed: 
     observed = bool(configs) and configs[0]["observed"] is not None
     return {
         "quantity": "observed N_up" if observed else "expected median N_up",
+        "method": method,
         "masses_gev": masses,
         "nominal_n_up": nominal,
         "impacts": order,

@@ -171,7 +171,9 @@ def limit_document(
 
         at = sorted({0, len(configs) // 2, len(configs) - 1})  # a few masses: ends and middle
         result["systematics"] = systematic_table(inputs)
-        result["ranking"] = ranking([configs[i] for i in at], method, ntoys, seed)
+        # toys take minutes a limit with nuisances: the ranking uses the hybrid CLs then
+        rank_method = method if method in ("auto", "exact", "hybrid") else "hybrid"
+        result["ranking"] = ranking([configs[i] for i in at], rank_method, ntoys, seed)
     result.update(
         format=LIMIT_FORMAT,
         version=LIMIT_VERSION,
