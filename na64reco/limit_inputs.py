@@ -1,4 +1,4 @@
-"""``limit_inputs.json``: everything the limit module needs, per run period (schema v1).
+"""``limit_inputs.json``: everything the limit module needs, per run period (schema v2).
 
 Produced by ``na64 background`` / the background-and-efficiency stage from blinded run outputs,
 consumed by ``na64 limit``. Validated on load (pydantic, unknown keys forbidden); every problem
@@ -10,6 +10,15 @@ background in the signal box (statistical and systematic parts kept apart, per m
 component), the observed count in the box (``null`` while blinded), the box definition, the
 dimuon cross-check; the blinding record (``blinding``: required of inputs made from run outputs,
 checked by ``na64 limit``) and the provenance of all of it.
+
+Version 2 adds per period an optional list ``nuisances`` (default empty): named systematic
+parameters (``Nuisance``), each with multiplicative up/down factors
+``yield(variation) / yield(nominal)`` (> 0, finite) on the expected background, on the signal
+efficiency of each model (one factor per mass of that model's ``masses_gev``) and on the EOT.
+The same name in several periods is one parameter, correlated between them. The flat
+uncertainties of v1 (``background.syst``, efficiency ``syst``, ``eot`` stat/syst) stay and keep
+their meaning; a nuisance is an additional parameter. Version 1 files still load (no
+nuisances: the limits of today, exactly).
 """
 
 from __future__ import annotations
@@ -22,15 +31,19 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from na64reco.blinding.record import ChainRecord
 from na64reco.documents import read_document, write_json
+from na64reco.errors import ConfigError
 
 FORMAT = "na64-limit-inputs"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # the versions that load
+NUISANCE_SOURCES = ("calibration", "cut", "weight", "efficiency", "eot", "background")
 #: [choose] more electrons on target than any experiment delivers: NA64 had 9.4e11 in all
 #: (conditions.periods); 1e15 leaves a factor 1000 and keeps every yield a finite number
 MAX_EOT = 1e15
@@ -88,6 +101,39 @@ class Box(_Strict):
     hcal_max_gev: float = Field(gt=0)
 
 
+class UpDown(_Strict):
+    """Multiplicative factors yield(variation) / yield(nominal) of one nuisance."""
+
+    up: float = Field(gt=0)
+    down: float = Field(gt=0)
+
+
+class SignalUpDown(_Strict):
+    """Efficiency factors of one model, one per mass of that model's ``masses_gev``."""
+
+    up: list[float] = Field(min_length=1)
+    down: list[float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _positive(self) -> SignalUpDown:
+        if len(self.up) != len(self.down):
+            raise ValueError(f"up has {len(self.up)} factors, down {len(self.down)}")
+        if any(f <= 0 for f in (*self.up, *self.down)):
+            raise ValueError("factors must be > 0 (yield(variation) / yield(nominal))")
+        return self
+
+
+class Nuisance(_Strict):
+    """One named systematic parameter of a period (limit_inputs v2, see the module docstring)."""
+
+    name: str = Field(min_length=1)
+    source: Literal["calibration", "cut", "weight", "efficiency", "eot", "background"]
+    description: str = ""
+    background: UpDown | None = None  # factor on the expected background
+    signal: dict[str, SignalUpDown] | None = None  # model -> factors on its efficiency per mass
+    eot: UpDown | None = None  # factor on the EOT (the signal of every model)
+
+
 class PeriodInputs(_Strict):
     period: str
     eot: Measurement  # live electrons on target
@@ -99,6 +145,30 @@ class PeriodInputs(_Strict):
     # optional (schema v1 files without it stay valid): the beam energy of the period; when
     # absent the limit module takes it from the run conditions of the period name
     beam_energy_gev: float | None = Field(default=None, gt=0)
+    nuisances: list[Nuisance] = Field(default_factory=list)  # schema v2
+
+    @field_validator("nuisances")
+    @classmethod
+    def _nuisances_aligned(cls, nuisances: list[Nuisance], info: ValidationInfo) -> list[Nuisance]:
+        names = [n.name for n in nuisances]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"a name is listed twice in one period: {twice}")
+        tables = {t.model: t for t in info.data.get("efficiencies", [])}
+        for i, nuis in enumerate(nuisances):
+            for model, factors in (nuis.signal or {}).items():
+                if model not in tables:
+                    raise ValueError(
+                        f"{i}.signal.{model}: the period has no efficiency table for model "
+                        f"{model!r} (has: {sorted(tables)})"
+                    )
+                n = len(tables[model].masses_gev)
+                if len(factors.up) != n:
+                    raise ValueError(
+                        f"{i}.signal.{model}: {len(factors.up)} factors for the {n} masses of "
+                        f"the {model!r} efficiency table (masses_gev)"
+                    )
+        return nuisances
 
     @field_validator("eot")
     @classmethod
@@ -115,7 +185,7 @@ class PeriodInputs(_Strict):
 
 class LimitInputs(_Strict):
     format: Literal["na64-limit-inputs"] = FORMAT
-    version: Literal[1] = VERSION
+    version: Literal[1, 2] = VERSION
     name: str
     blinded: StrictBool  # "no" or 0 must not silently mean unblinded
     blinding: ChainRecord | None = Field(
@@ -131,6 +201,14 @@ class LimitInputs(_Strict):
         names = [p.period for p in self.periods]
         if len(set(names)) != len(names):
             raise ValueError(f"a period is listed twice: {names}")
+        taken = {"mu", "sig_common", *(f"{k}_{p}" for p in names for k in ("sig", "bkg"))}
+        for i, p in enumerate(self.periods):
+            clash = sorted({n.name for n in p.nuisances} & taken)
+            if clash:
+                raise ValueError(
+                    f"periods.{i}.nuisances: names {clash} are taken by the flat uncertainties "
+                    "(mu, sig_common, sig_<period>, bkg_<period> in the pyhf model)"
+                )
         if self.blinded and any(p.observed is not None for p in self.periods):
             raise ValueError("blinded inputs must not carry observed counts")
         if not self.blinded and any(p.observed is None for p in self.periods):
@@ -143,11 +221,15 @@ class LimitInputs(_Strict):
 
 def load_limit_inputs(path: str | Path) -> LimitInputs:
     """Read and validate a limit_inputs.json (ConfigError naming the file and key)."""
-    return read_document(path, LimitInputs, format_name=FORMAT, versions=(VERSION,))
+    inputs = read_document(path, LimitInputs, format_name=FORMAT, versions=VERSIONS)
+    if inputs.version == 1 and any(p.nuisances for p in inputs.periods):
+        raise ConfigError(path, "version", "nuisances need version 2 (found version 1)")
+    return inputs
 
 
 def write_limit_inputs(path: str | Path, inputs: LimitInputs) -> Path:
-    return write_json(path, inputs)
+    """Write ``inputs`` as the current version (v1 inputs are written as v2: a superset)."""
+    return write_json(path, inputs.model_copy(update={"version": VERSION}))
 
 
 __all__ = [
@@ -156,7 +238,10 @@ __all__ = [
     "EfficiencyTable",
     "LimitInputs",
     "Measurement",
+    "Nuisance",
     "PeriodInputs",
+    "SignalUpDown",
+    "UpDown",
     "load_limit_inputs",
     "write_limit_inputs",
 ]

@@ -27,6 +27,7 @@ SECTIONS = (
     "Background in the signal box",
     "Signal efficiency",
     "Limits",
+    "Systematic uncertainties",
     "Blinding status",
     "Provenance",
 )

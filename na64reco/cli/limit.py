@@ -75,6 +75,11 @@ def _cross_section(cross_section: str | None, k_factor: bool | None) -> str:
     default=None,
     help="The former switch: --k-factor is --cross-section etl, --no-k-factor is iww.",
 )
+@click.option(
+    "--pyhf-workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write one pyhf JSON workspace per mass point (and index.json) into this folder.",
+)
 @click.option("--no-plots", is_flag=True, help="Write the JSON only.")
 def limit(
     limit_inputs,
@@ -91,6 +96,7 @@ def limit(
     yield_unc,
     cross_section,
     k_factor,
+    pyhf_workspace,
     no_plots,
 ) -> None:
     """90% CL CLs limits on a model's coupling versus mass from a limit_inputs.json.
@@ -100,6 +106,8 @@ def limit(
       na64 limit na64reco/limits/published/paper002.json --model aprime --out DIR
       na64 limit inputs.json --model zprime_dark --alpha-d 0.1 --mass-ratio 3 \\
           --mass-grid 0.001:1:50 --out DIR
+      na64 limit inputs.json --model aprime --masses 0.001,0.01,0.1 --out DIR \\
+          --pyhf-workspace DIR/workspaces
 
     Writes DIR/limit_<model>.json (expected band and, when unblinded, observed limits on the
     number of signal events and on the coupling, the inputs summary, provenance and the
@@ -127,6 +135,7 @@ def limit(
         mass_ratio=mass_ratio,
         cross_section=_cross_section(cross_section, k_factor),
         command=command_line(),
+        pyhf_workspace=pyhf_workspace,
     )
     written = write_limit(doc, out_dir, plots=not no_plots)
     logger.info("wrote %s (%.1f s)", ", ".join(map(str, written)), doc["seconds"])

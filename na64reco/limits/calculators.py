@@ -4,7 +4,8 @@
   reference) with ``Q = sum_i n_i ln(1 + s_i / b_i)``, summed exactly over the count patterns; one
   bin: ``CLs = P(N <= n | s+b) / P(N <= n | b)``; 0 observed: ``CLs = exp(-mu)``.
 * ``cls_hybrid`` (Cousins-Highland): the same Q, the count probabilities averaged over the
-  nuisance priors (log-normal signal, gamma or log-normal background factors).
+  nuisance priors (log-normal signal, gamma or log-normal background factors, and the named
+  nuisances h ~ N(0, 1) with their pyhf normsys code-1 factors on signal and background).
 * ``cls_toys``: the LHC CLs with the profile-likelihood ratio q~_mu and pseudo-experiments thrown
   at the conditional fits with the auxiliary measurements resampled (pyhf ToyCalculator
   convention). The main-measurement counts are not sampled but enumerated with their exact
@@ -129,16 +130,27 @@ def cls_exact(model: CountingModel, mu: float, observed) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _nuisance_factors(model: CountingModel, nsamp: int, seed: int):
-    """Samples of the signal and background factors from their constraint (prior) densities,
+    """Samples of the signal and background factors from their constraint (prior) densities
+    (the named nuisances in the last Sobol dimensions: without them the samples of before),
     from a scrambled Sobol sequence (quasi-random: the nuisance average converges much faster
     than with pseudo-random samples); independent of mu, so cached for the root finder."""
     n = model.nbins
-    u = qmc.Sobol(2 * n + 1, scramble=True, seed=seed).random(nsamp)
+    nk = len(model.nuisances)
+    u = qmc.Sobol(2 * n + 1 + nk, scramble=True, seed=seed).random(nsamp)
     u = np.clip(u, 1e-12, 1.0 - 1e-12)
     z = stats.norm.ppf(u[:, : n + 1])
     su = np.log1p(np.asarray(model.signal_unc))
     k = np.exp(su * z[:, :n] + math.log1p(model.signal_corr_unc) * z[:, n : n + 1])
     b = np.asarray(model.background)
+    if nk:  # named nuisances h ~ N(0, 1), pyhf normsys code 1 on signal and background
+        h = stats.norm.ppf(u[:, 2 * n + 1 :])  # (nsamp, K)
+        ln_s, ln_b = np.zeros((nsamp, n)), np.zeros((nsamp, n))
+        for j, nuis in enumerate(model.nuisances):
+            s_up, s_dn, b_up, b_dn = nuis.coefficients()
+            hj = h[:, j : j + 1]
+            ln_s += hj * np.where(hj >= 0, s_up, s_dn)
+            ln_b += hj * np.where(hj >= 0, b_up, b_dn)
+        k = k * np.exp(ln_s)
     bu = np.asarray(model.background_unc)
     c = np.ones((nsamp, n))
     for i in range(n):
@@ -148,6 +160,8 @@ def _nuisance_factors(model: CountingModel, nsamp: int, seed: int):
                 c[:, i] = stats.gamma.ppf(u[:, n + 1 + i], tau, scale=1.0 / tau)
             else:
                 c[:, i] = (1.0 + bu[i] / b[i]) ** stats.norm.ppf(u[:, n + 1 + i])
+    if nk:
+        c = c * np.exp(ln_b)
     k.flags.writeable = False
     c.flags.writeable = False
     return k, c, np.quantile(k, 0.9999, axis=0), np.quantile(c, 0.9999, axis=0)

@@ -2,7 +2,10 @@
 
 A modified-Newton minimiser written in numpy (analytic gradient and Hessian, eigenvalue shift,
 trust region, backtracking line search, bounds mu >= 0 and the log background factor in
-[-30, 10]). It agrees with ``pyhf.infer.mle`` fits of the same model (limits.pyhf_bridge) to
+[-30, 10]). The named nuisances' exponents are piecewise linear (pyhf normsys code 1: slope
+``ln hi`` above 0, ``-ln lo`` below), so the slopes are chosen per data set by the sign of the
+parameter; with symmetric factors (or none) the one slope matrix of before is used.
+It agrees with ``pyhf.infer.mle`` fits of the same model (limits.pyhf_bridge) to
 ~1e-6 in the test statistic (tests) and is ~1000 x faster for the thousands of pseudo-data sets of
 the toy calculator.
 """
@@ -26,20 +29,38 @@ class Fitter:
         self.m = model
         self.a, self.b, self.C, self.D, self.free, self.tau, self.has_b = model._layout()
         n = model.nbins
+        g = slice(2 + n, 2 + 2 * n)  # the background parameters g_i
         self.gauss = np.zeros(model.npar, bool)
         self.gauss[1 : 2 + n] = self.free[1 : 2 + n]
+        self.gauss[2 + 2 * n :] = self.free[2 + 2 * n :]  # named nuisances
         self.gamma = np.zeros(model.npar, bool)
         if model.background_constraint == "gamma":
-            self.gamma[2 + n :] = self.free[2 + n :]
+            self.gamma[g] = self.free[g]
         else:
-            self.gauss[2 + n :] = self.free[2 + n :]
+            self.gauss[g] = self.free[g]
         self.taus = np.zeros(model.npar)
-        self.taus[2 + n :] = self.tau
+        self.taus[g] = self.tau
+        self.Cd, self.Dd = model.down_slopes()
+        self.asym = not (np.array_equal(self.C, self.Cd) and np.array_equal(self.D, self.Dd))
+
+    def slopes(self, x):
+        """Exponent slopes of signal and background: (n, P) arrays, or (T, n, P) when the
+        named nuisances are asymmetric (the slope below 0 where a parameter is negative)."""
+        if not self.asym:
+            return self.C[None], self.D[None]
+        neg = (x < 0)[:, None, :]
+        return np.where(neg, self.Cd, self.C), np.where(neg, self.Dd, self.D)
 
     def rates(self, x):
-        E = np.exp(np.clip(x @ self.C.T, -700.0, 700.0))  # (T, n)
+        if self.asym:
+            Cx, Dx = self.slopes(x)
+            es = np.einsum("tp,tip->ti", x, Cx)
+            eb = np.einsum("tp,tip->ti", x, Dx)
+        else:
+            es, eb = x @ self.C.T, x @ self.D.T
+        E = np.exp(np.clip(es, -700.0, 700.0))  # (T, n)
         S = x[:, :1] * self.a * E
-        B = self.b * np.exp(np.clip(x @ self.D.T, -700.0, 700.0))
+        B = self.b * np.exp(np.clip(eb, -700.0, 700.0))
         return S, B, E
 
     def nll(self, x, n, aux):
@@ -61,13 +82,14 @@ class Fitter:
         v = n / nu**2
         aE = self.a * E  # dS/dmu
         # J[t, i, p] = dnu_i/dx_p
-        J = S[:, :, None] * self.C[None] + B[:, :, None] * self.D[None]
+        Cx, Dx = self.slopes(x)  # (1 or T, n, P)
+        J = S[:, :, None] * Cx + B[:, :, None] * Dx
         J[:, :, 0] = aE
         grad = np.einsum("ti,tip->tp", w, J)
         # second derivatives of nu
-        K = S[:, :, None, None] * (self.C[:, :, None] * self.C[:, None, :])[None]
-        K += B[:, :, None, None] * (self.D[:, :, None] * self.D[:, None, :])[None]
-        cross = aE[:, :, None] * self.C[None]  # d2S/dmu dx_p
+        K = S[:, :, None, None] * (Cx[:, :, :, None] * Cx[:, :, None, :])
+        K += B[:, :, None, None] * (Dx[:, :, :, None] * Dx[:, :, None, :])
+        cross = aE[:, :, None] * Cx  # d2S/dmu dx_p
         K[:, :, 0, :] += cross
         K[:, :, :, 0] += cross
         K[:, :, 0, 0] = 0.0

@@ -4,7 +4,9 @@
   +-1 sigma (green) and +-2 sigma (yellow) bands, the observed limit (solid) once unblinded,
   the g-2 favoured band from ``MODELS[model].g2_band`` (hatched);
 * ``delta_a_<model>.png`` (S, P, V, A): the same limits as |Delta a_e| versus mass, like paper 000
-  Fig. 4, with the Delta a_e measurements (paper 000 eqs. 1-2) as horizontal bands.
+  Fig. 4, with the Delta a_e measurements (paper 000 eqs. 1-2) as horizontal bands;
+* ``ranking_<model>.png`` (inputs with named nuisances): the impact of each nuisance at +-1 sigma
+  on N_up (``na64reco.limits.ranking``) as horizontal bars, one colour per mass, largest first.
 """
 
 from __future__ import annotations
@@ -126,15 +128,54 @@ def plot_delta_a(result: dict[str, Any], path: str | Path) -> Path | None:
     return path
 
 
+MAX_RANKED = 15  # nuisances shown in the ranking plot (the largest impacts)
+
+
+def plot_ranking(result: dict[str, Any], path: str | Path) -> Path | None:
+    """Impacts of the named nuisances on N_up at +1 sigma (filled) and -1 sigma (open), in %,
+    at each mass of ``result["ranking"]``; None without a ranking."""
+    rank = result.get("ranking")
+    if not rank or not rank["impacts"]:
+        return None
+    rows = rank["impacts"][:MAX_RANKED][::-1]  # largest on top
+    masses = rank["masses_gev"]
+    y = np.arange(len(rows), dtype=float)
+    height = 0.8 / len(masses)
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    with _style():
+        fig = _figure((12.0, max(5.0, 2.0 + 0.45 * len(rows) * max(1.0, len(masses) / 2))))
+        ax = fig.subplots()
+        for j, m in enumerate(masses):
+            off = y - 0.4 + (j + 0.5) * height
+            c = colours[j % len(colours)]
+            up = [100 * r["up"][j] for r in rows]
+            down = [100 * r["down"][j] for r in rows]
+            ax.barh(off, up, height, color=c, label=rf"{m * 1e3:.4g} MeV: $+1\sigma$")
+            ax.barh(off, down, height, fill=False, edgecolor=c, hatch="//", lw=1.2,
+                    label=rf"{m * 1e3:.4g} MeV: $-1\sigma$")  # fmt: skip
+        ax.axvline(0.0, color="k", lw=1)
+        ax.set_yticks(y, [r["name"] for r in rows])
+        ax.set_xlabel(f"impact on {rank['quantity']} [%]")
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.subplots_adjust(left=0.22, right=0.7, bottom=0.22)
+        _plot_label(ax, {}, "", result.get("title", ""), status="")
+        _save(fig, Path(path))
+    return Path(path)
+
+
 def make_limit_plots(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write limit_<model>.png (and delta_a_<model>.png for S, P, V, A) into out_dir."""
+    """Write limit_<model>.png (and delta_a_<model>.png for S, P, V, A, ranking_<model>.png
+    with named nuisances) into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [plot_coupling(result, out_dir / f"limit_{result['model']}.png")]
     da = plot_delta_a(result, out_dir / f"delta_a_{result['model']}.png")
     if da is not None:
         paths.append(da)
+    rk = plot_ranking(result, out_dir / f"ranking_{result['model']}.png")
+    if rk is not None:
+        paths.append(rk)
     return paths
 
 
-__all__ = ["make_limit_plots", "plot_coupling", "plot_delta_a"]
+__all__ = ["make_limit_plots", "plot_coupling", "plot_delta_a", "plot_ranking"]

@@ -30,6 +30,7 @@ import numpy as np
 from na64reco.limit_inputs import LimitInputs
 from na64reco.limits import statistics as st
 from na64reco.limits.downstream import Downstream, downstream_from_table
+from na64reco.limits.nuisances import model_nuisances, nuisance_names
 from na64reco.limits.yields import CROSS_SECTIONS
 
 DEFAULT_N_MASSES = 50
@@ -180,8 +181,8 @@ def counting_model(
     background_constraint: str = "gamma",
     yield_weights=None,
 ) -> tuple[st.CountingModel, float, list[dict]]:
-    """The CountingModel of one mass, the effective exposure sum_i EOT_i eff_i (w_i) and the
-    per-period numbers."""
+    """The CountingModel of one mass (with the named nuisances of limit inputs v2), the effective
+    exposure sum_i EOT_i eff_i (w_i) and the per-period numbers."""
     shares, sig_unc, rows = [], [], []
     eot_eff = 0.0
     for i, p in enumerate(inputs.periods):
@@ -216,6 +217,7 @@ def counting_model(
         signal_corr_unc,
         background_constraint,
         tuple(p.period for p in inputs.periods),
+        model_nuisances(inputs, model, mass_gev),
     )
     return cm, eot_eff, rows
 
@@ -257,6 +259,7 @@ def scan(
     k_factor: bool | None = None,
     cross_section: str | None = None,
     round_config: bool = True,
+    configs: list | None = None,
 ) -> dict[str, Any]:
     """Expected (and, once unblinded, observed) 90% CL limits on the coupling of ``model``.
 
@@ -271,7 +274,8 @@ def scan(
     ``delta_a`` (|Delta a_e| at the expected median and observed limits); ``settings``, which
     also records the cross section, beam energies, box edges, the eta_down source per period,
     the g-2 measurement (``g2_measurement``) and the first period's Y at unit coupling
-    (``unit_yield_per_eot``).
+    (``unit_yield_per_eot``). ``configs``, when a list, receives per mass the (unrounded)
+    counting model, the observed counts, N_up and sum EOT eff (for the pyhf workspaces).
     """
     t0 = time.perf_counter()
     sig = get_signal_model(model, alpha_d, mass_ratio, k_factor, cross_section)
@@ -297,9 +301,20 @@ def scan(
             background_constraint=background_constraint,
             yield_weights=weights,
         )
+        exact_cm = cm
         if round_config:
             cm = cm.rounded()
         summ = st.limit_summary(cm, observed, method, cl, ntoys, seed)
+        if configs is not None:
+            configs.append(
+                {
+                    "mass_gev": m,
+                    "counting_model": exact_cm,
+                    "observed": observed,
+                    "n_up": {"expected": summ["expected"], "observed": summ["observed"]},
+                    "eot_eff": sum(r["eot"] * r["efficiency"] for r in rows),
+                }
+            )
         methods.add(summ["method"])
         for k in keys:
             nup["expected"][k].append(summ["expected"][k])
@@ -353,6 +368,7 @@ def scan(
             "seed": seed,
             "signal_corr_unc": signal_corr_unc,
             "background_constraint": background_constraint,
+            "nuisances": nuisance_names(inputs),
             "alpha_d": getattr(sig, "alpha_d", None),
             "mass_ratio": getattr(sig, "mass_ratio", None),
             "cross_section": sig.cross_section,

@@ -8,6 +8,9 @@ sha256) and the title. Inputs whose blinding record does not match are refused f
 (``check_blinding``). Models without an efficiency table of their own take the table of their proxy
 (``EFFICIENCY_PROXY``: the A' efficiencies for the other vector/scalar/axial bosons, since the
 efficiency depends weakly on the boson type, paper 000), recorded in ``efficiency_proxy``.
+Inputs with named nuisances (limit_inputs v2) add the systematic table per period
+(``systematics``) and the impacts of the nuisances on N_up at the first, middle and last mass
+(``ranking``, ``na64reco.limits.ranking``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from na64reco.documents import plain, write_json
 from na64reco.errors import ConfigError, OptionsError
 from na64reco.limit_inputs import LimitInputs
 from na64reco.limits.models import get_model
+from na64reco.limits.nuisances import with_proxy_nuisances
 from na64reco.limits.scan import inputs_summary, scan
 from na64reco.provenance import provenance
 from na64reco.schemas.limit import LIMIT_FORMAT, LIMIT_VERSION, LimitDocument
@@ -57,11 +61,17 @@ def with_proxy_efficiencies(inputs: LimitInputs) -> tuple[LimitInputs, dict[str,
     periods = []
     for p in inputs.periods:
         tables = {t.model: t for t in p.efficiencies}
+        nuisances = p.nuisances
         for model, proxy in EFFICIENCY_PROXY.items():
             if model not in tables and proxy in tables:
                 tables[model] = tables[proxy].model_copy(update={"model": model})
+                nuisances = with_proxy_nuisances(
+                    p.model_copy(update={"nuisances": nuisances}), model, proxy
+                )
                 used[model] = proxy
-        periods.append(p.model_copy(update={"efficiencies": list(tables.values())}))
+        periods.append(
+            p.model_copy(update={"efficiencies": list(tables.values()), "nuisances": nuisances})
+        )
     return inputs.model_copy(update={"periods": periods}), used
 
 
@@ -113,9 +123,12 @@ def limit_document(
     mass_ratio: float | None = None,
     cross_section: str = "etl",
     command: str | None = None,
+    pyhf_workspace: str | Path | None = None,
 ) -> dict:
     """The ``limit_<model>.json`` document of ``model`` from limit ``inputs`` read from
-    ``source`` (see the module docstring); ``masses`` default to ``limit_masses``."""
+    ``source`` (see the module docstring); ``masses`` default to ``limit_masses``.
+    ``pyhf_workspace``: a folder for one pyhf JSON workspace per mass
+    (``na64reco.limits.workspace``), recorded in ``settings``."""
     record = check_blinding(inputs, source)
     inputs, proxies = with_proxy_efficiencies(inputs)
     if model not in inputs.models():
@@ -129,6 +142,8 @@ def limit_document(
     if yield_unc is None:
         yield_unc = float(inputs.provenance.get("signal_yield_rel_unc", 0.0))
     grid = limit_masses(inputs, model, n_masses) if masses is None else np.asarray(masses)
+    has_nuisances = any(p.nuisances for p in inputs.periods)
+    configs: list | None = [] if pyhf_workspace is not None or has_nuisances else None
     try:
         result = scan(
             inputs,
@@ -141,9 +156,24 @@ def limit_document(
             alpha_d=alpha_d,
             mass_ratio=mass_ratio,
             cross_section=cross_section,
+            configs=configs,
         )
     except ValueError as exc:  # a mass outside the model's range, an unknown method
         raise OptionsError("masses" if "mass" in str(exc) else "method", str(exc)) from exc
+    if pyhf_workspace is not None:
+        from na64reco.limits.workspace import write_workspaces
+
+        paths = write_workspaces(pyhf_workspace, configs, model=model, blinded=inputs.blinded)
+        result["settings"]["pyhf_workspace"] = [str(p) for p in paths]
+    if has_nuisances:
+        from na64reco.limits.nuisances import systematic_table
+        from na64reco.limits.ranking import ranking
+
+        at = sorted({0, len(configs) // 2, len(configs) - 1})  # a few masses: ends and middle
+        result["systematics"] = systematic_table(inputs)
+        # toys take minutes a limit with nuisances: the ranking uses the hybrid CLs then
+        rank_method = method if method in ("auto", "exact", "hybrid") else "hybrid"
+        result["ranking"] = ranking([configs[i] for i in at], rank_method, ntoys, seed)
     result.update(
         format=LIMIT_FORMAT,
         version=LIMIT_VERSION,

@@ -3,9 +3,11 @@
 The first screen holds what a physicist reads first: the inputs and the exposure per period,
 what is blinded, the cutflow of every analysis in one table, the background estimate and the
 limit plot. The sections below (cutflows, planes, N-1, calibration, background, efficiency,
-limits, blinding, provenance) fold open. Made from ``results.json``'s numbers and the PNGs in
-the stage folders only (never by re-running anything); self-contained
-(``na64reco.pipeline.html``).
+limits, systematics, blinding, provenance) fold open. The systematics section holds, per
+period, the named nuisances of the limit inputs (limit_inputs v2: source, background, signal
+and EOT factors up/down) and the ranking plots of their impacts on N_up. Made from
+``results.json``'s numbers and the PNGs in the stage folders only (never by re-running
+anything); self-contained (``na64reco.pipeline.html``).
 """
 
 from __future__ import annotations
@@ -126,6 +128,63 @@ def _full_cutflows(results: dict) -> list[Table]:
         rows = [[cut, *(run["cutflow"][p].get(cut) for p in periods)] for cut in cuts]
         tables.append(Table(["cut", *periods], rows, f"{analysis}: events after each cut"))
     return tables
+
+
+def _factor(up, down) -> str:
+    return "-" if up is None else f"{_fmt(up)} / {_fmt(down)}"
+
+
+def _systematics_section(results: dict, limits_folder: Path) -> Section:
+    """The named nuisances per period (from the first limit document that lists them) and the
+    ranking plots of every model."""
+    rows = next(
+        (res["systematics"] for res in results["limits"].values() if res.get("systematics")), []
+    )
+    tables = []
+    for period in dict.fromkeys(r["period"] for r in rows):
+        tables.append(
+            Table(
+                [
+                    "nuisance",
+                    "source",
+                    "background up / down",
+                    "signal up / down",
+                    "models",
+                    "EOT up / down",
+                    "description",
+                ],
+                [
+                    [
+                        r["name"],
+                        r["source"],
+                        _factor(r["background_up"], r["background_down"]),
+                        "-" if r["signal_up"] is None else f"{r['signal_up']} / {r['signal_down']}",
+                        ", ".join(r["signal_models"]) or "-",
+                        _factor(r["eot_up"], r["eot_down"]),
+                        r["description"],
+                    ]
+                    for r in rows
+                    if r["period"] == period
+                ],
+                f"{period}: factors yield(variation) / yield(nominal) at +1 / -1 sigma "
+                "(signal: range over masses)",
+            )
+        )
+    text = (
+        ["Named nuisance parameters of the limit inputs: one parameter per name, correlated "
+         "between the periods that list it (pyhf normsys, interpolation code 1). The ranking "
+         "shows the change of N_up with each one fixed at +1 / -1 sigma."]
+        if rows
+        else ["No named nuisances in the limit inputs: the limits use the flat uncertainties "
+              "(background stat and syst, efficiency syst, EOT) only."]
+    )  # fmt: skip
+    return Section(
+        "systematics",
+        "Systematic uncertainties",
+        text=text,
+        tables=tables,
+        images=_pngs(limits_folder, "ranking_*.png"),
+    )
 
 
 def _blinding_section(blinding: dict, banner: str) -> Section:
@@ -350,8 +409,10 @@ def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Pat
         (png, caption)
         for png, caption in _pngs(st["limits"].folder, "*.png")
         if png.name != FIRST_LIMIT  # on the first screen
+        and not png.name.startswith("ranking_")  # in the systematics section
     ]
     sections.append(Section("limits", "Limits", tables=lim_tables, images=limit_plots))
+    sections.append(_systematics_section(results, st["limits"].folder))
     sections.append(_blinding_section(results["blinding"], banner))
     sections.append(
         Section(

@@ -2,7 +2,8 @@
 
 Written by ``na64reco.pipeline.limits.limit_document`` for ``na64 limit`` and ``na64 analyze``
 alike. Bands are keyed by ``na64reco.limits.statistics.BAND_KEYS`` (median, +-1 and +-2 sigma);
-observed entries are null while the inputs are blinded; undefined numbers are null.
+observed entries are null while the inputs are blinded; undefined numbers are null. Inputs with
+named nuisances add ``systematics`` and ``ranking`` (absent otherwise: null).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class LimitDocument(Document):
     delta_a: DeltaA | None = None
     efficiency_proxy: str | None
     settings: dict[str, Any]
+    systematics: list[dict[str, Any]] | None = None  # limit_inputs v2: one row per period, nuisance
+    ranking: dict[str, Any] | None = None  # impacts of the named nuisances on N_up
     inputs: dict[str, Any]
     blinding: Blinding
     provenance: LimitProvenance
