@@ -40,6 +40,13 @@ from na64reco.cli.group import (
     "in OUT/unblinding.jsonl and summary.json). Only for a frozen analysis.",
 )
 @click.option(
+    "--systematics",
+    type=str,
+    help="Evaluate these systematic variations in the same pass: a TOML file, or an analysis "
+    "name for the shipped selections/systematics/NAME.toml (outputs variations.json and "
+    "name__up/__down histograms).",
+)
+@click.option(
     "--skip-bad-files", is_flag=True, help="Leave out invalid files (listed in the summary)."
 )
 @click.option("--maxchunks", type=int, help="Process at most N chunks (a quick look).")
@@ -85,6 +92,7 @@ def run(
     calibration,
     gain_tolerance,
     unblind,
+    systematics,
     skip_bad_files,
     maxchunks,
     plots,
@@ -119,6 +127,7 @@ def run(
         calibration=calibration,
         gain_tolerance=gain_tolerance,
         unblind=unblind,
+        systematics=_systematics_path(systematics),
         skip_bad_files=skip_bad_files,
         make_plots=not no_plots and plots != "none",
         plots="all" if plots == "all" else "default",
@@ -151,3 +160,12 @@ def run(
         len(summary.bad_files),
         out_dir,
     )
+
+
+def _systematics_path(value: str | None) -> Path | None:
+    """A path as given, or the shipped file of an analysis name (no suffix)."""
+    if value is None:
+        return None
+    from na64reco.systematics.config import systematics_path
+
+    return Path(value) if Path(value).suffix else systematics_path(value)

@@ -63,6 +63,16 @@ class Outputs(Strict):
     histograms_json: str
     sideband_events: str
     histograms: list[str]
+    cutflow_histograms: list[str] = Field(
+        default_factory=list, description="histograms.root: the cutflow TH1 of each period"
+    )
+    variations: str | None = Field(
+        None, description="variations.json: per-variation cutflows and sideband (if declared)"
+    )
+    variation_histograms: list[str] = Field(
+        default_factory=list,
+        description="histograms.root: E_ECAL sideband, nominal and <name>__up/__down",
+    )
 
 
 class Metrics(Strict):
