@@ -17,6 +17,7 @@ from na64reco.cli.group import (
     logger,
     main,
     out_folder_option,
+    systematics_path_of,
 )
 
 
@@ -127,7 +128,7 @@ def run(
         calibration=calibration,
         gain_tolerance=gain_tolerance,
         unblind=unblind,
-        systematics=_systematics_path(systematics),
+        systematics=systematics_path_of(systematics),
         skip_bad_files=skip_bad_files,
         make_plots=not no_plots and plots != "none",
         plots="all" if plots == "all" else "default",
@@ -160,12 +161,3 @@ def run(
         len(summary.bad_files),
         out_dir,
     )
-
-
-def _systematics_path(value: str | None) -> Path | None:
-    """A path as given, or the shipped file of an analysis name (no suffix)."""
-    if value is None:
-        return None
-    from na64reco.systematics.config import systematics_path
-
-    return Path(value) if Path(value).suffix else systematics_path(value)
