@@ -44,8 +44,12 @@ def test_plain_outputs_unchanged_by_declared_variations(runs):
     b = json.loads((varied / "summary.json").read_text())
     assert a["cutflow"] == b["cutflow"]
     assert not (plain / "variations.json").exists()
-    assert a["outputs"]["variations"] is None and a["outputs"]["variation_histograms"] == []
-    with uproot.open(plain / "histograms.root") as fa, uproot.open(varied / "histograms.root") as fb:
+    assert a["outputs"]["variations"] is None
+    assert a["outputs"]["variation_histograms"] == []
+    with (
+        uproot.open(plain / "histograms.root") as fa,
+        uproot.open(varied / "histograms.root") as fb,
+    ):
         for key in a["outputs"]["histograms"] + a["outputs"]["cutflow_histograms"]:
             assert (fa[key].values(flow=True) == fb[key].values(flow=True)).all(), key
 
@@ -79,7 +83,7 @@ def test_variations_document_is_blinded(runs):
         for period, flow in per_period.items():
             for cut, n in flow.items():
                 assert (n is None) == (cut in box), (label, period, cut)
-    for label, per_period in doc["sideband"].items():
+    for per_period in doc["sideband"].values():
         for rows in per_period.values():
             assert all(len(r) == 2 for r in rows)
 
@@ -126,5 +130,6 @@ def test_background_document_of_a_plain_run_has_no_variation_keys(runs, tmp_path
     plain, _ = runs
     doc = build_background([plain], tmp_path / "b.json", plots_dir=None, closure=False)
     for period in doc["periods"]:
-        assert "variations" not in period and "nuisances" not in period
+        assert "variations" not in period
+        assert "nuisances" not in period
     assert Path(tmp_path / "b.json").exists()

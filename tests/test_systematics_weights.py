@@ -73,8 +73,10 @@ def test_beam_energy_weight_rescales_the_spread(k):
     e0, s = p.beam_energy_gev, p.beam_energy_gev * p.beam_momentum_spread
 
     def weighted(e, power):
-        return stats.norm.pdf(e, e0, s) * simulation_weight("beam_energy", k, e, "2022") * (
-            (e - e0) ** power
+        return (
+            stats.norm.pdf(e, e0, s)
+            * simulation_weight("beam_energy", k, e, "2022")
+            * ((e - e0) ** power)
         )
 
     lim = (e0 - 12 * k * s, e0 + 12 * k * s)
@@ -89,7 +91,7 @@ def _write(tmp_path: Path, body: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    "body,key,problem",
+    ("body", "key", "problem"),
     [
         ('[[variations]]\nname = "x"\nkind = "magic"\n', "variations.0", "kind"),
         (
@@ -143,3 +145,30 @@ def test_shipped_systematics_load():
         "srd",
         "veto",
     }
+
+
+def test_unit_weight_variation_reproduces_the_signal_cutflow():
+    """On the shipped signal samples: a weight variation with factor 1 weights every event by
+    exactly 1, so its [sum w, sum w^2] cutflow is the integer cutflow and its factor is 1."""
+    from na64reco.run.efficiency import run_signal_efficiency
+    from na64reco.shipped import sample_fileset_path
+
+    toml = (
+        'name = "invisible"\nversion = 1\ndescription = "t"\n[[variations]]\nname = "unit"\n'
+        'kind = "weight"\nweight = "pileup"\nup = 1.0\ndown = 1.0\n'
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "unit.toml"
+        path.write_text(toml)
+        rows = run_signal_efficiency(
+            sample_fileset_path(), "invisible", systematics=path, quiet=True
+        )["rows"]
+    assert rows
+    for row in rows:
+        for label in ("unit__up", "unit__down"):
+            var = row["variations"][label]
+            assert var["cutflow"] == {k: [float(n), float(n)] for k, n in row["cutflow"].items()}
+            assert var["efficiency"] == row["efficiency"]
+            assert var["factor"] == 1.0

@@ -71,7 +71,7 @@ def variations_document(variations: dict, cutset: CutSet, unblind: bool, systema
     sideband = {}
     for label, per_period in variations["sideband"].items():
         sideband[label] = {
-            period: np.concatenate([np.asarray(b, float) for b in blocks]).round(6).tolist()
+            period: _sorted_rows(np.concatenate([np.asarray(b, float) for b in blocks]))
             for period, blocks in sorted(per_period.items())
             if len(blocks)
         }
@@ -83,6 +83,12 @@ def variations_document(variations: dict, cutset: CutSet, unblind: bool, systema
         "cutflow": flows,
         "sideband": sideband,
     }
+
+
+def _sorted_rows(rows: np.ndarray) -> list[list[float]]:
+    """Rows in (E_ECAL, E_HCAL) order: the same whatever order the chunks were merged in."""
+    rows = rows.round(6)
+    return rows[np.lexsort((rows[:, 1], rows[:, 0]))].tolist()
 
 
 def read_variations(path: str | Path) -> dict | None:
