@@ -133,3 +133,16 @@ def test_background_document_of_a_plain_run_has_no_variation_keys(runs, tmp_path
         assert "variations" not in period
         assert "nuisances" not in period
     assert Path(tmp_path / "b.json").exists()
+
+
+def test_variations_read_the_data_once(runs):
+    """The run with ten variations reads the same columns and the same bytes as the plain run
+    (coffea's metrics): the variations work on the arrays in memory."""
+    plain, varied = runs
+    a = json.loads((plain / "summary.json").read_text())["metrics"]
+    b = json.loads((varied / "summary.json").read_text())["metrics"]
+    assert a["bytesread"] is not None
+    assert a["bytesread"] > 0
+    assert b["bytesread"] == a["bytesread"]
+    assert sorted(b["columns"]) == sorted(a["columns"])
+    assert b["chunks"] == a["chunks"]
