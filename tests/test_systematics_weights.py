@@ -172,3 +172,32 @@ def test_unit_weight_variation_reproduces_the_signal_cutflow():
             assert var["cutflow"] == {k: [float(n), float(n)] for k, n in row["cutflow"].items()}
             assert var["efficiency"] == row["efficiency"]
             assert var["factor"] == 1.0
+
+
+def test_sideband_band_is_the_quadrature_envelope(tmp_path):
+    """Two nuisances, by hand: per bin the largest upward / downward deviation of each, added
+    in quadrature; and the plot of it is written."""
+    import hist
+
+    from na64reco.plots.variations import band, plot_sideband_variations
+
+    labels = ["nominal", "a__up", "a__down", "b__up", "b__down"]
+    h = hist.Hist(
+        hist.axis.StrCategory(labels, name="syst"),
+        hist.axis.StrCategory(["2016"], name="period"),
+        hist.axis.Regular(2, 60.0, 62.0, name="ecal_e"),
+        storage=hist.storage.Int64(),
+    )
+    counts = {"nominal": [10, 5], "a__up": [12, 5], "a__down": [9, 8], "b__up": [10, 1]}
+    counts["b__down"] = [13, 5]
+    for lab, c in counts.items():
+        h[{"syst": lab, "period": "2016"}] = np.array(c)
+    nominal, up, down = band(h, "2016")
+    np.testing.assert_array_equal(nominal, [10, 5])
+    np.testing.assert_allclose(up, [10 + np.hypot(2, 3), 5 + 3])
+    np.testing.assert_allclose(down, [10 - 1, 5 - 4])
+    path = plot_sideband_variations(
+        h, "2016", tmp_path / "s.png", summary={"analysis": "invisible"},
+        cutset=load_cutset("invisible"),
+    )  # fmt: skip
+    assert path.stat().st_size > 1000

@@ -405,6 +405,8 @@ def run_analysis(
                 "nminus1": output["nminus1"],
                 "cutflow": cutflow,
             }
+            if variations is not None:
+                plot_input["variations"] = variations
             summary["plots"] = _make_plots(plot_input, summary, staging, options.plots)
         run_summary = RunSummary.model_validate(_plain(summary))
         write_summary(staging / "summary.json", run_summary)
