@@ -14,8 +14,11 @@ reweights each event by the exact ratio of the two truth distributions:
   the generator draws otherwise (the low-energy tail of the beam) are weighted with the same
   Gaussian ratio; documented here, where it is made.
 
-Signal cross-section reweighting to neighbouring masses is not provided (not done: it needs
-the per-event kinematics of the emission, which the event tree does not carry).
+Signal reweighting to neighbouring masses is not a per-event weight here: the efficiency is
+factorised as eps_up x eta_down(E_F) (paper 003), and the limit module folds eta_down(E_F),
+pooled over a model's samples, with the emission spectrum of each mass it scans, which is that
+reweighting in the one variable the selection depends on (E_F). A per-event weight would need
+the emission's full kinematics, which the event tree does not carry.
 """
 
 from __future__ import annotations
