@@ -341,10 +341,10 @@ class SelectionProcessor(processor.ProcessorABC):
         period = period_of_run(run).name
         tracks, nominal_vars = nominal
         for var in data_variations(self.systematics, self.cutset, cset):
-            if var.calibration is cset:
+            if var.calibration is cset and var.nominal_variables:
                 variables = nominal_vars
             else:
-                variables = reconstruct_event(arrays, var.calibration, tracks=tracks)
+                variables = reconstruct_event(var.arrays(arrays), var.calibration, tracks=tracks)
             masks = cut_masks(var.cutset, variables, period)
             hidden = protected.copy()
             if not self.unblind:

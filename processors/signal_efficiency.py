@@ -33,7 +33,7 @@ from na64reco.eventtree.nanoevents import raw_arrays
 from na64reco.eventtree.reader import check_values
 from na64reco.processors.selection import screen_chunk
 from na64reco.reco.event import event_tracks, reconstruct_event
-from na64reco.systematics.apply import shifted_calibration, shifted_cutset
+from na64reco.systematics.apply import shifted_calibration, shifted_cutset, smeared_arrays
 from na64reco.systematics.config import CalibrationShift, CutShift, Systematics
 from na64reco.systematics.cutflow import weighted_cutflow
 from na64reco.systematics.weights import WEIGHT_BRANCHES, simulation_weight
@@ -119,7 +119,11 @@ class SignalEfficiencyProcessor(processor.ProcessorABC):
         for var in self.systematics.variations:
             for direction, label in zip(("up", "down"), var.labels(), strict=True):
                 variables, cutset, weights = nominal_vars, self.cutset, None
-                if isinstance(var, CalibrationShift):
+                if isinstance(var, CalibrationShift) and var.quantity == "resolution":
+                    if direction == "up":  # one-sided: down is the nominal
+                        smeared = smeared_arrays(arrays, cset, var)
+                        variables = reconstruct_event(smeared, cset, tracks=tracks)
+                elif isinstance(var, CalibrationShift):
                     shifted = shifted_calibration(cset, var, direction)
                     variables = reconstruct_event(arrays, shifted, tracks=tracks)
                 elif isinstance(var, CutShift):

@@ -152,3 +152,57 @@ def test_every_variation_keeps_the_signal_region_hidden(calibration, cutset):
     for label in ("box_low__down",):
         for period, flow in var["cutflow"][label].items():
             assert flow["all"] <= out["cutflow"][period]["all"]
+
+
+def test_event_normals_depend_on_the_event_only():
+    """The smearing of an event is the same in any chunk, in any order; standard normal."""
+    from na64reco.systematics.apply import event_normals
+
+    rng = np.random.default_rng(3)
+    run = np.full(20_000, 1800)
+    spill = rng.integers(1, 50, 20_000)
+    event = np.arange(20_000)
+    z = event_normals(run, spill, event, 72, "ecal_res")
+    order = rng.permutation(20_000)[:500]
+    np.testing.assert_array_equal(
+        event_normals(run[order], spill[order], event[order], 72, "ecal_res"), z[order]
+    )
+    assert abs(z.mean()) < 0.003
+    assert abs(z.std() - 1.0) < 0.003
+    other = event_normals(run, spill, event, 72, "hcal_res")  # another variation: independent
+    assert abs(np.corrcoef(z.ravel(), other.ravel())[0, 1]) < 0.003
+
+
+def test_resolution_variation_smears_by_the_declared_width(calibration, cutset):
+    """ECAL +5% per-channel smearing: for showers above 50 GeV the change of E_ECAL is
+    Gaussian with sigma = 0.05 sqrt(sum of cell energies squared) (within 10%); down is the
+    nominal; the run's nominal output is unchanged."""
+    import uproot
+
+    from na64reco.reco.event import reconstruct_event
+    from na64reco.systematics.apply import smeared_arrays
+    from na64reco.systematics.config import CalibrationShift
+
+    var = CalibrationShift(
+        kind="calibration", name="ecal_res", detector="ecal", quantity="resolution", shift=0.05
+    )
+    with uproot.open(PHYSICS[0]) as f:
+        t = f["events"]
+        arrays = t.arrays(["run", "spill", "event", "trigger"], library="np")
+        for det in ("ecal", "hcal", "srd", "veto", "counter"):
+            arrays.update(t.arrays([f"{det}_amp", f"{det}_t"], library="np"))
+    cset = calibration.for_run(int(arrays["run"][0]))
+    nominal = reconstruct_event(arrays, cset)
+    smeared = reconstruct_event(smeared_arrays(arrays, cset, var), cset)
+    e, e2 = nominal["ecal_e"], smeared["ecal_e"]
+    cells = nominal["ecal_cell_e"].reshape(len(e), -1)
+    sel = e > 50.0
+    pull = (e2 - e)[sel] / (0.05 * np.sqrt(np.square(cells[sel]).sum(axis=1)))
+    assert sel.sum() > 200
+    assert abs(pull.std() - 1.0) < 0.1, pull.std()
+    np.testing.assert_array_equal(smeared["hcal_e"], nominal["hcal_e"])  # only the ECAL
+    syst = _syst(var.model_dump(exclude={"description"}))
+    out = _run(SelectionProcessor(cutset, calibration, systematics=syst))
+    flows = out["variations"]["cutflow"]
+    assert flows["ecal_res__down"] == out["cutflow"]
+    assert flows["ecal_res__up"] != out["cutflow"]

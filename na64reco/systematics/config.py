@@ -12,6 +12,7 @@ Layout (``selections/systematics/<analysis>.toml``)::
     detector = "ecal"           # ecal | hcal | srd | veto
     shift = 0.02                # relative gain shift, up = +shift, down = -shift, or
     # from_file = true          # the per-channel factors of the calibration file's syst axis
+    # quantity = "resolution"   # instead: extra relative smearing ``shift`` (up; down nominal)
 
     [[variations]]
     name = "box_edge"
@@ -72,18 +73,24 @@ class _Variation(BaseModel):
 
 
 class CalibrationShift(_Variation):
-    """A detector's gains scaled coherently: by ``1 +- shift``, or by the per-channel factors
-    of the calibration file's ``syst`` axis (``<det>_gain_syst``, ``from_file``)."""
+    """``quantity = "scale"``: a detector's gains scaled coherently, by ``1 +- shift`` or by
+    the per-channel factors of the calibration file's ``syst`` axis (``<det>_gain_syst``,
+    ``from_file``). ``quantity = "resolution"``: every channel's signal smeared by an extra
+    relative Gaussian ``shift`` (up); one-sided, down is the nominal (smearing can only worsen
+    a resolution)."""
 
     kind: Literal["calibration"]
     detector: Literal["ecal", "hcal", "srd", "veto"]
-    shift: float | None = Field(None, gt=0.0, lt=0.5, description="relative gain shift")
+    quantity: Literal["scale", "resolution"] = "scale"
+    shift: float | None = Field(None, gt=0.0, lt=0.5, description="relative shift or smearing")
     from_file: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> CalibrationShift:
         if (self.shift is None) == (not self.from_file):
             raise ValueError("give exactly one of shift (a relative gain shift) or from_file")
+        if self.quantity == "resolution" and self.from_file:
+            raise ValueError("a resolution variation needs shift (the extra relative smearing)")
         return self
 
 
