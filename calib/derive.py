@@ -84,6 +84,7 @@ from na64reco.calibration.constants import (
     DetectorConstants,
 )
 from na64reco.conditions import RESPONSE, get_period
+from na64reco.eventtree import contract
 from na64reco.fileset import Fileset, as_fileset
 from na64reco.reco.calorimeters import reconstruct_calorimeters
 from na64reco.reco.showershape import derive_shower_profile
@@ -125,6 +126,10 @@ def derive_calibration(
         inputs.scan, peds, status["ecal"], period.name, inputs.beam_energy_gev, keep_scan, report
     )
     inliers = ecal_info.pop("_inliers", keep_scan)
+    rel_error = {
+        "ecal": ecal_info.pop("_rel_error", np.zeros(contract.ECAL_SHAPE)),
+        **{d: np.zeros(contract.DETECTOR_SHAPES[d]) for d in ("hcal", "veto", "srd")},
+    }
     muon = select_events(inputs.muon, keep_muon)
     in_line = period.geometry.hcal_modules_in_line
 
@@ -141,9 +146,16 @@ def derive_calibration(
         hcal_reference_mpv_gev(),
         report,
         why_empty=hcal_why,
+        rel_error=rel_error["hcal"],
     )
     gains["veto"], status["veto"] = derive_mip_gains(
-        muon, "veto", peds, status["veto"], veto_reference_mpv_gev(), report
+        muon,
+        "veto",
+        peds,
+        status["veto"],
+        veto_reference_mpv_gev(),
+        report,
+        rel_error=rel_error["veto"],
     )
     counter_events = concatenate_arrays([muon, select_events(inputs.scan, keep_scan)])
     gains["counter"], status["counter"] = derive_mip_gains(
@@ -151,7 +163,7 @@ def derive_calibration(
     )
     ref_q = srd_reference_quantiles(inputs.beam_energy_gev, period.beam_momentum_spread)
     gains["srd"], status["srd"] = derive_srd_gains(
-        inputs.scan, peds, status["srd"], ref_q, inliers & keep_scan, report
+        inputs.scan, peds, status["srd"], ref_q, inliers & keep_scan, report, rel_error["srd"]
     )
 
     dets = {}
@@ -225,10 +237,23 @@ def derive_calibration(
         counter_threshold_adc=threshold,
         shower_profile=None,
         provenance=provenance,
+        gain_syst=gain_syst_factors(rel_error, dets),
         **dets,
     )
     scan_clean = select_events(inputs.scan, inliers & keep_scan)
     return replace(cset, shower_profile=derive_profile(scan_clean, cset, report))
+
+
+def gain_syst_factors(rel_error: dict, dets: dict) -> dict:
+    """The ``syst`` axis of the gains: factors 1 +- the relative statistical uncertainty of
+    each channel's gain from the calibration runs (1 on dead and absent channels, whose gain
+    is not used). A variation applies them to every channel at once (fully correlated: the
+    conservative choice for a detector's energy scale)."""
+    out = {}
+    for det, rel in rel_error.items():
+        r = np.where(dets[det].usable, np.clip(rel, 0.0, 0.5), 0.0)
+        out[det] = {"up": 1.0 + r, "down": 1.0 - r}
+    return out
 
 
 def _saturated(events: dict) -> np.ndarray:

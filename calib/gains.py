@@ -125,6 +125,16 @@ def derive_ecal_gains(
     k_full = np.zeros(cols.size)
     k_full[cols] = k
     gain = k_full.reshape(contract.ECAL_SHAPE)
+    # statistical uncertainty of the gains: the least-squares covariance s^2 (A^T A)^-1, s^2
+    # the residual variance of the inlier events (GeV^2)
+    resid = A[sel] @ k - target[sel]
+    dof = max(int(sel.sum()) - k.size, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = float(resid @ resid) / dof * np.linalg.pinv(A[sel].T @ A[sel])
+        rel = np.sqrt(np.clip(np.diag(cov), 0.0, None)) / np.abs(k)
+    rel_full = np.zeros(cols.size)
+    rel_full[cols] = np.where(np.isfinite(rel), rel, 0.0)
+    rel_error = rel_full.reshape(contract.ECAL_SHAPE)
     entries = ((sig > DEAD_SIGMAS) & sel[:, None, None, None]).sum(axis=0)
     for idx in zip(*np.nonzero(usable), strict=True):
         bad = None
@@ -135,6 +145,7 @@ def derive_ecal_gains(
         if bad:
             status[idx] = STATUS_DEAD
             gain[idx] = 0.0
+            rel_error[idx] = 0.0
             report.add("ecal", channel_name("ecal", idx), "gain", bad, "flagged dead")
     info.update(
         fitted_events=int(sel.sum()),
@@ -142,7 +153,7 @@ def derive_ecal_gains(
         containment_min=float(np.nanmin(containment)),
         containment_max=float(np.nanmax(containment)),
     )
-    return gain, status, {**info, "_inliers": sel}
+    return gain, status, {**info, "_inliers": sel, "_rel_error": rel_error}
 
 
 # --- MIP peaks ----------------------------------------------------------------------------------
@@ -175,8 +186,9 @@ def hcal_reference_mpv_gev(n: int = 200_000) -> float:
 
 def _mip_fit_channel(
     det: str, idx: tuple, values: np.ndarray, reference_gev: float, report: Report, why_empty: str
-) -> float | None:
-    """Gain [GeV/ADC] of one channel from its MIP peak, or None (reported)."""
+) -> tuple[float, float] | None:
+    """Gain [GeV/ADC] of one channel from its MIP peak and its relative statistical
+    uncertainty (that of the fitted MPV), or None (reported)."""
     name = channel_name(det, idx)
     if len(values) < MIN_ENTRIES:
         report.add(
@@ -191,7 +203,7 @@ def _mip_fit_channel(
     if res is None or not res["mpv"] > 0:
         report.add(det, name, "gain", "Moyal fit of the MIP peak failed", "flagged dead")
         return None
-    return reference_gev / res["mpv"]
+    return reference_gev / res["mpv"], res["mpv_error"] / res["mpv"]
 
 
 def derive_mip_gains(
@@ -203,8 +215,10 @@ def derive_mip_gains(
     report: Report,
     channels: list[tuple] | None = None,
     why_empty=None,
+    rel_error: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gains of ``det`` from the MIP peak of each channel (channels: those to fit)."""
+    """Gains of ``det`` from the MIP peak of each channel (channels: those to fit); their
+    relative statistical uncertainties are written into ``rel_error`` when given."""
     p = peds[det]
     a = as_float64(events, f"{det}_amp") - p["pedestal"]
     gain = np.zeros(contract.DETECTOR_SHAPES[det])
@@ -222,7 +236,9 @@ def derive_mip_gains(
         if g is None:
             status[idx] = STATUS_DEAD
         else:
-            gain[idx] = g
+            gain[idx] = g[0]
+            if rel_error is not None:
+                rel_error[idx] = g[1]
     return gain, status
 
 
@@ -255,7 +271,10 @@ def derive_srd_gains(
     ref_q: np.ndarray,
     keep: np.ndarray,
     report: Report,
+    rel_error: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """SRD gains by matching each module's trimmed mean to the model's; ``rel_error`` gets the
+    relative statistical uncertainty of each trimmed mean (its RMS / sqrt(n) / mean)."""
     p = peds["srd"]
     a = (as_float64(scan, "srd_amp") - p["pedestal"])[keep]
     gain = np.zeros(contract.SRD_SHAPE)
@@ -275,4 +294,8 @@ def derive_srd_gains(
             status[i] = STATUS_DEAD
             continue
         gain[i] = 1.0 / float(ratio)
+        if rel_error is not None:
+            lo, hi = np.quantile(a[:, i], SRD_TRIM)
+            core = a[(a[:, i] >= lo) & (a[:, i] <= hi), i]
+            rel_error[i] = float(np.std(core) / np.sqrt(max(len(core), 1)) / q)
     return gain, status

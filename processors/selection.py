@@ -58,7 +58,9 @@ from na64reco.eventtree.nanoevents import raw_arrays
 from na64reco.eventtree.reader import check_values
 from na64reco.eventtree.value_screen import check_hit_indices, check_pedestals
 from na64reco.reco.calorimeters import reconstruct_calorimeters
-from na64reco.reco.event import reconstruct_event
+from na64reco.reco.event import event_tracks, reconstruct_event
+from na64reco.systematics.config import Systematics
+from na64reco.systematics.variations import NOMINAL, data_variations
 
 ECAL_AXIS = dict(bins=150, start=0.0, stop=150.0)  # 1 GeV: the box edges 47, 50 are bin edges
 HCAL_AXIS = dict(bins=120, start=0.0, stop=120.0)  # 1 GeV: the zero threshold is a bin edge
@@ -126,6 +128,9 @@ class SelectionProcessor(processor.ProcessorABC):
     ``blinding_calibration``: the constants the protected regions are evaluated with (default:
     those the blinding definition names, sha256 checked); ``unblind`` opens the cut set's own
     box and the protected region named like the cut set, every other region stays hidden.
+    ``systematics``: the declared variations evaluated in the same pass (``variations``
+    output, see ``_fill_variations``); None or none of calibration/cut kind: the output of a
+    run without systematics, nothing added.
     """
 
     def __init__(
@@ -135,12 +140,18 @@ class SelectionProcessor(processor.ProcessorABC):
         unblind: bool = False,
         blinding_calibration: CalibrationDB | None = None,
         skim_stage: str | None = None,
+        systematics: Systematics | None = None,
     ):
         if skim_stage is not None and skim_stage not in ["all", *cutset.cut_names]:
             raise ValueError(
                 f"skim stage {skim_stage!r}: one of all, {', '.join(cutset.cut_names)}"
             )
         self.skim_stage = skim_stage
+        if systematics is not None:
+            systematics.check_against(cutset)
+            if not systematics.labels(("calibration", "cut")):
+                systematics = None
+        self.systematics = systematics
         self.cutset = cutset
         self.calibration = calibration
         self.unblind = bool(unblind)
@@ -176,11 +187,34 @@ class SelectionProcessor(processor.ProcessorABC):
             metadata=meaning,
         )
 
+    def variation_labels(self) -> list[str]:
+        return self.systematics.labels(("calibration", "cut")) if self.systematics else []
+
+    def _ecal_sideband(self, periods: list[str] = ()) -> hist.Hist:
+        """E_ECAL of the events after every cut but the signal-region ones, per variation."""
+        return hist.Hist(
+            hist.axis.StrCategory([NOMINAL, *self.variation_labels()], name="syst"),
+            hist.axis.StrCategory(list(periods), name="period", growth=True),
+            hist.axis.Regular(**ECAL_AXIS, name="ecal_e", label="E_ECAL [GeV]"),
+            storage=hist.storage.Int64(),
+        )
+
     # --- processing ------------------------------------------------------------------------
     def _output(self, filename: str, n: int, periods: list[str]) -> dict:
         """A chunk's empty output; every histogram gets a category for each of ``periods``."""
-        skim = {"skim": {}} if self.skim_stage is not None else {}
-        return skim | {
+        out = self._plain_output(filename, n, periods)
+        if self.skim_stage is not None:
+            out["skim"] = {}
+        if self.systematics is not None:
+            out["variations"] = {
+                "cutflow": {label: {} for label in self.variation_labels()},
+                "sideband": {label: {} for label in self.variation_labels()},
+                "ecal_sideband": self._ecal_sideband(periods),
+            }
+        return out
+
+    def _plain_output(self, filename: str, n: int, periods: list[str]) -> dict:
+        return {
             "cutflow": {},
             "plane": self._plane(periods),
             "nminus1": {
@@ -223,15 +257,26 @@ class SelectionProcessor(processor.ProcessorABC):
             self._fill(output, part, run, entries, filename)
         return output
 
-    def hidden_mask(self, arrays: dict, run: int, cset: CalibrationSet, variables, masks):
-        """The events no output of this run may show: every protected region not opened
-        (evaluated with the blinding constants) and, while blinded, the cut set's own box."""
+    def protected_mask(self, arrays: dict, run: int, cset: CalibrationSet, variables):
+        """The events of every protected region not opened, evaluated with the blinding
+        constants (the same whatever ``cset``: every variation hides them)."""
         period = period_of_run(run).name
         bset = blinding_set(self.blinding_calibration, run)
         region_vars = variables if same_constants(cset, bset) else region_variables(arrays, bset)
         hidden = np.zeros(len(variables["ecal_e"]), dtype=bool)
         for mask in region_masks(region_vars, period, self.hidden_regions).values():
             hidden |= mask
+        return hidden
+
+    def hidden_mask(
+        self, arrays: dict, run: int, cset: CalibrationSet, variables, masks, protected=None
+    ):
+        """The events no output of this run may show: every protected region not opened
+        (evaluated with the blinding constants) and, while blinded, the cut set's own box
+        (``masks``: of the cut set, or of a cut variation's cut set)."""
+        if protected is None:
+            protected = self.protected_mask(arrays, run, cset, variables)
+        hidden = protected.copy()
         if not self.unblind:
             hidden |= blind_mask(self.cutset, masks)
         return hidden
@@ -241,9 +286,11 @@ class SelectionProcessor(processor.ProcessorABC):
     ) -> None:
         period = period_of_run(run).name
         cset = self.calibration.for_run(run)
-        variables = reconstruct_event(arrays, cset)
+        tracks = event_tracks(arrays, cset)
+        variables = reconstruct_event(arrays, cset, tracks=tracks)
         masks = cut_masks(self.cutset, variables, period)
-        visible = ~self.hidden_mask(arrays, run, cset, variables, masks)
+        protected = self.protected_mask(arrays, run, cset, variables)
+        visible = ~self.hidden_mask(arrays, run, cset, variables, masks, protected)
         ecal, hcal = variables["ecal_e"], variables["hcal_e"]
 
         flow = output["cutflow"].setdefault(period, {})
@@ -294,6 +341,47 @@ class SelectionProcessor(processor.ProcessorABC):
                     axis=1,
                 )
             )
+        if self.systematics is not None:
+            output["variations"]["ecal_sideband"].fill(
+                syst=NOMINAL, period=period, ecal_e=ecal[side]
+            )
+            self._fill_variations(
+                output["variations"], arrays, run, cset, (tracks, variables), protected
+            )
+
+    def _fill_variations(self, out: dict, arrays, run, cset, nominal, protected) -> None:
+        """Per variation: the cumulative cutflow (visible events: the protected regions, the
+        same as nominal, and, while blinded, the variation's own box are hidden), the
+        sideband events' (E_ECAL, E_HCAL) and their E_ECAL histogram. A calibration
+        variation is reconstructed again from the raw arrays in memory, with the nominal
+        tracks; a cut variation is evaluated on the nominal variables."""
+        period = period_of_run(run).name
+        tracks, nominal_vars = nominal
+        for var in data_variations(self.systematics, self.cutset, cset):
+            if var.calibration is cset and var.nominal_variables:
+                variables = nominal_vars
+            else:
+                variables = reconstruct_event(var.arrays(arrays), var.calibration, tracks=tracks)
+            masks = cut_masks(var.cutset, variables, period)
+            hidden = protected.copy()
+            if not self.unblind:
+                hidden |= blind_mask(var.cutset, masks)
+            passed = ~hidden
+            flow = out["cutflow"][var.label].setdefault(period, {})
+            flow["all"] = flow.get("all", 0) + int(passed.sum())
+            for name, mask in masks.items():
+                passed &= mask
+                flow[name] = flow.get(name, 0) + int(passed.sum())
+            region = set() if self.unblind else set(var.cutset.signal_box)
+            side = ~hidden
+            for name, mask in masks.items():
+                if name not in region:
+                    side &= mask
+            ecal, hcal = variables["ecal_e"][side], variables["hcal_e"][side]
+            out["ecal_sideband"].fill(syst=var.label, period=period, ecal_e=ecal)
+            if side.any():
+                rows = out["sideband"][var.label].setdefault(period, [])
+                rows.append(np.stack([ecal.astype(float), hcal.astype(float)], axis=1))
 
     @staticmethod
     def _skim(output: dict, filename: str, entries: np.ndarray) -> None:

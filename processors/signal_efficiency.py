@@ -20,6 +20,7 @@ turns them into eps_up, eta_down and eps.
 
 from __future__ import annotations
 
+import hist
 import numpy as np
 from coffea import processor
 
@@ -31,7 +32,11 @@ from na64reco.errors import InputFileError
 from na64reco.eventtree.nanoevents import raw_arrays
 from na64reco.eventtree.reader import check_values
 from na64reco.processors.selection import screen_chunk
-from na64reco.reco.event import reconstruct_event
+from na64reco.reco.event import event_tracks, reconstruct_event
+from na64reco.systematics.apply import shifted_calibration, shifted_cutset, smeared_arrays
+from na64reco.systematics.config import CalibrationShift, CutShift, Systematics
+from na64reco.systematics.cutflow import weighted_cutflow
+from na64reco.systematics.weights import WEIGHT_BRANCHES, simulation_weight
 
 UPSTREAM_CUTS = ("trigger", "momentum", "srd", "pileup", "beam_cell")
 
@@ -39,7 +44,16 @@ UPSTREAM_CUTS = ("trigger", "momentum", "srd", "pileup", "beam_cell")
 class SignalEfficiencyProcessor(processor.ProcessorABC):
     """Cutflow and emitted-energy spectra of signal samples."""
 
-    def __init__(self, cutset: CutSet, calibration: CalibrationDB, signal_info: dict[str, dict]):
+    def __init__(
+        self,
+        cutset: CutSet,
+        calibration: CalibrationDB,
+        signal_info: dict[str, dict],
+        systematics: Systematics | None = None,
+    ):
+        if systematics is not None:
+            systematics.check_against(cutset)
+        self.systematics = systematics if systematics and systematics.variations else None
         self.cutset = cutset
         self.calibration = calibration
         self.signal_info = signal_info  # file path -> the "signal" metadata of the file
@@ -70,7 +84,9 @@ class SignalEfficiencyProcessor(processor.ProcessorABC):
         run = int(arrays["run"][0])
         period = period_of_run(run).name
         sample["period"] = {period}
-        variables = reconstruct_event(arrays, self.calibration.for_run(run))
+        cset = self.calibration.for_run(run)
+        tracks = event_tracks(arrays, cset)
+        variables = reconstruct_event(arrays, cset, tracks=tracks)
         masks = cut_masks(self.cutset, variables, period)
         passed = np.ones(n, dtype=bool)
         upstream = np.ones(n, dtype=bool)
@@ -85,6 +101,50 @@ class SignalEfficiencyProcessor(processor.ProcessorABC):
         edges = np.asarray(info["e_miss_edges_gev"], dtype=float)  # the file's own binning
         sample["e_miss_upstream"] = np.histogram(e_miss[upstream], bins=edges)[0]
         sample["e_miss_selected"] = np.histogram(e_miss[passed], bins=edges)[0]
+        if self.systematics is not None:
+            sample["variations"] = self._variations(
+                events, arrays, cset, (tracks, variables), e_miss, edges
+            )
+        return out
+
+    def _variations(self, events, arrays, cset, nominal, e_miss, edges) -> dict:
+        """Per variation: the weighted cutflow ([sum w, sum w^2] after each cut, from
+        ``recorded``) and the weighted spectrum of the selected events' true emitted energy
+        (hist Weight storage). Calibration variations are reconstructed again from the raw
+        arrays in memory (nominal tracks), cut variations evaluated on the nominal variables,
+        weight variations weight the nominal selection (weights of the truth fields)."""
+        tracks, nominal_vars = nominal
+        period = period_of_run(int(arrays["run"][0])).name
+        out = {}
+        for var in self.systematics.variations:
+            for direction, label in zip(("up", "down"), var.labels(), strict=True):
+                variables, cutset, weights = nominal_vars, self.cutset, None
+                if isinstance(var, CalibrationShift) and var.quantity == "resolution":
+                    if direction == "up":  # one-sided: down is the nominal
+                        smeared = smeared_arrays(arrays, cset, var)
+                        variables = reconstruct_event(smeared, cset, tracks=tracks)
+                elif isinstance(var, CalibrationShift):
+                    shifted = shifted_calibration(cset, var, direction)
+                    variables = reconstruct_event(arrays, shifted, tracks=tracks)
+                elif isinstance(var, CutShift):
+                    cutset = shifted_cutset(self.cutset, var, direction)
+                else:
+                    factor = var.up if direction == "up" else var.down
+                    truth = np.asarray(events.MC[WEIGHT_BRANCHES[var.weight]])
+                    weights = simulation_weight(var.weight, factor, truth, period)
+                masks = cut_masks(cutset, variables, period)
+                passed = np.ones(len(e_miss), dtype=bool)
+                for mask in masks.values():
+                    passed &= mask
+                h = hist.Hist(
+                    hist.axis.Variable(edges, name="e_miss", label="true E_miss [GeV]"),
+                    storage=hist.storage.Weight(),
+                )
+                h.fill(e_miss[passed], weight=None if weights is None else weights[passed])
+                out[label] = {
+                    "cutflow": weighted_cutflow(masks, weights, initial="recorded"),
+                    "e_miss_selected": h,
+                }
         return out
 
     def postprocess(self, accumulator):

@@ -121,3 +121,20 @@ def test_no_random_triggers_is_an_error():
     inputs = CalibrationInputs("2016", 100.0, random=empty, scan=None, muon=None, origin="fs.json")
     with pytest.raises(CalibrationError, match=r"fs\.json.*period 2016.*random"):
         derive_calibration(inputs)
+
+
+def test_gain_syst_axis_from_the_calibration_runs(derived_2016):
+    """The syst axis: 1 +- the statistical uncertainty of each gain (ECAL: least-squares
+    covariance; HCAL, VETO: the MIP fit's MPV error; SRD: the trimmed mean's error), 1 where
+    the channel is not used; the main-section ECAL gains are known to better than 2%."""
+    derived = derived_2016[0]
+    syst = derived.gain_syst
+    assert set(syst) == {"ecal", "hcal", "srd", "veto"}
+    for det, f in syst.items():
+        usable = derived.detector(det).usable
+        rel = f["up"] - 1.0
+        np.testing.assert_allclose(1.0 - f["down"], rel, atol=1e-15)
+        assert np.all(rel[~usable] == 0.0), det
+        assert np.all(rel[usable] > 0.0), det
+    main = syst["ecal"]["up"][1] - 1.0
+    assert np.median(main[derived.ecal.usable[1]]) < 0.02

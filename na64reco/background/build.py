@@ -39,6 +39,13 @@ from na64reco.background.sideband import (
     plot_sideband,
     sideband_estimate,
 )
+from na64reco.background.variations import (
+    add_nuisances,
+    declared_systematics,
+    nuisance_field,
+    period_variations,
+    without_absent_variations,
+)
 from na64reco.blinding.definition import check_protected_cutset, definition_record
 from na64reco.blinding.record import check_record
 from na64reco.checksums import sha256_file
@@ -57,6 +64,7 @@ from na64reco.limit_inputs import (
 )
 from na64reco.provenance import provenance
 from na64reco.run.outputs import read_histograms
+from na64reco.run.variations_output import VARIATIONS_NAME, read_variations
 from na64reco.schemas.background import BACKGROUND_FORMAT, BACKGROUND_VERSION, BackgroundDocument
 from na64reco.schemas.summary import SUMMARY_FORMAT, SUMMARY_VERSION, RunSummary
 from na64reco.sim.validation import expected_box_background
@@ -78,6 +86,7 @@ class RunOutput:
     summary_sha256: str
     plane: hist.Hist
     sideband: list[dict]
+    variations: dict | None = None  # variations.json, when the run declared variations
 
     @property
     def cutset(self) -> CutSet:
@@ -106,6 +115,7 @@ def load_run_output(run_dir: str | Path) -> RunOutput:
         summary_sha256=sha256_file(files["summary.json"]),
         plane=hists["plane"],
         sideband=rows,
+        variations=read_variations(d / VARIATIONS_NAME),
     )
 
 
@@ -175,8 +185,10 @@ def period_background(
     plots_dir: Path | None,
     closure: bool = True,
     closure_eot: float = CLOSURE_EOT,
+    systematics=None,
 ) -> dict:
-    """Sideband fit, ABCD and MC components of one period (see the module docstring)."""
+    """Sideband fit, ABCD and MC components of one period (see the module docstring); with
+    ``systematics``, the background of each variation (``background.variations``)."""
     cutset = outputs[0].cutset
     p = get_period(period)
     box_hi = cutset.box_upper_edge("ecal_e", period)
@@ -240,7 +252,7 @@ def period_background(
         + (" (upper bound)" if sb["kind"] == "upper_bound" else "")
         + " + MC components",
     }
-    return {
+    result = {
         "period": period,
         "box_gev": list(box),
         "hcal_zero_gev": hcal_zero,
@@ -255,6 +267,11 @@ def period_background(
         },
         "total": total,
     }
+    if systematics is not None:
+        result["variations"] = period_variations(
+            period, outputs, systematics, result, BOX_LOW_GEV, fit_range
+        )
+    return result
 
 
 def markdown_table(periods: list[dict]) -> str:
@@ -312,6 +329,7 @@ def build_background(
         )
     outputs = [load_run_output(d) for d in run_dirs]
     check_combinable(outputs)
+    systematics = declared_systematics(outputs)
     out = Path(out)
     plots = Path(plots_dir) if plots_dir is not None else out.parent / "background_plots"
 
@@ -327,7 +345,13 @@ def build_background(
         eot = eot_from_beam_trigger(period, eot_n[period])
         results.append(
             period_background(
-                period, outputs, eot, plots_dir=plots, closure=closure, closure_eot=closure_eot
+                period,
+                outputs,
+                eot,
+                plots_dir=plots,
+                closure=closure,
+                closure_eot=closure_eot,
+                systematics=systematics,
             )
         )
     dimuon = None
@@ -362,7 +386,10 @@ def build_background(
         "dimuon": dimuon,
         "provenance": prov,
     }
-    doc = BackgroundDocument.model_validate(plain(doc, nan_as_null=True)).model_dump(mode="json")
+    add_nuisances(doc, systematics)
+    doc = without_absent_variations(
+        BackgroundDocument.model_validate(plain(doc, nan_as_null=True)).model_dump(mode="json")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, doc)
     write_text(out.with_suffix(".md"), markdown_table(results))
@@ -481,6 +508,7 @@ def write_inputs(path: str | Path, doc: dict) -> Path:
                 efficiencies=tables,
                 observed=None,
                 dimuon_ratio=Measurement(value=dm["ratio"], stat=dm["ratio_stat"]) if dm else None,
+                **nuisance_field(r),
             )
         )
     inputs = LimitInputs(

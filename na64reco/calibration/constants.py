@@ -81,6 +81,9 @@ class CalibrationSet:
     counter_threshold_adc: np.ndarray  # (4,) discriminator thresholds above pedestal (0.5 MIP)
     shower_profile: ShowerProfile | None  # None until derived from electron showers
     provenance: dict = field(default_factory=dict)  # inputs (files, sha256), recipe, versions
+    # the calibration-run uncertainty of the gains as factors on them: {det: {"up": array,
+    # "down": array}} in the detector's channel shape (the files' ``<det>_gain_syst``), or None
+    gain_syst: dict | None = None
 
     def detector(self, name: str) -> DetectorConstants:
         return getattr(self, name)

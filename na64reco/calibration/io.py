@@ -56,6 +56,9 @@ QUANTITIES = {
     "t0": "raw time of an in-time pulse [ns]",
     "status": "channel status: 0 good, 1 dead, 2 noisy, 3 absent",
 }
+#: the detectors whose gains carry a ``syst`` axis (``<det>_gain_syst``) and its categories
+SYST_DETECTORS = ("ecal", "hcal", "srd", "veto")
+SYST_AXIS = ("nominal", "up", "down")
 _SET_KEYS = ("name", "version", "description", "period", "run_min", "run_max", "provenance")
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_calibration", "to_correctionset", "write_calibration"]
@@ -204,6 +207,7 @@ def to_correctionset(sets: list[CalibrationSet], version: int | None = None) -> 
                 version,
             )
         )
+    corrections.extend(_gain_syst_corrections(sets, version))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -230,6 +234,45 @@ def to_correctionset(sets: list[CalibrationSet], version: int | None = None) -> 
         description=json.dumps(meta, sort_keys=True, default=to_jsonable),
         corrections=corrections,
     )
+
+
+def _gain_syst_corrections(sets: list[CalibrationSet], version: int) -> list[cs.Correction]:
+    """``<det>_gain_syst`` (inputs run, syst, channel): the gain factor of ``syst`` nominal (1),
+    up or down, from the calibration-run uncertainties; only when a set carries them (a set
+    without them has an empty node: evaluating it is an error, never a silent factor 1)."""
+    if not any(c.gain_syst for c in sets):
+        return []
+    out = []
+    for det in SYST_DETECTORS:
+        shape = contract.DETECTOR_SHAPES[det]
+
+        def node(c, det=det, shape=shape):
+            if not c.gain_syst or det not in c.gain_syst:
+                return None
+            factors = {"nominal": np.ones(shape), **c.gain_syst[det]}
+            return cs.Category(
+                nodetype="category",
+                input="syst",
+                content=[{"key": k, "value": _category("channel", factors[k])} for k in SYST_AXIS],
+            )
+
+        out.append(
+            _correction(
+                f"{det}_gain_syst",
+                f"{det.upper()} gain factor of the calibration-run uncertainty (syst: nominal "
+                "1, up, down); channel as for the gains",
+                [
+                    _RUN,
+                    ("syst", "string", "nominal, up or down"),
+                    ("channel", "int", f"flat row-major index into {shape}"),
+                ],
+                ("factor", "multiplies the gain"),
+                sets,
+                node,
+                version,
+            )
+        )
+    return out
 
 
 def write_calibration(
@@ -454,7 +497,9 @@ def _read_set(path: Path, ev, s: dict, i: int) -> CalibrationSet:
         for q, values in arrs.items():
             _check_finite(path, "ecal_shower_profile", f"{item} {q}", values)
         profile = ShowerProfile(np.asarray(edges, dtype=float), arrs["mean"], arrs["sigma"])
+    gain_syst = _read_gain_syst(path, ev, run, item)
     return CalibrationSet(
+        gain_syst=gain_syst,
         name=s["name"],
         version=int(s["version"]),
         description=str(s["description"]),
@@ -468,3 +513,33 @@ def _read_set(path: Path, ev, s: dict, i: int) -> CalibrationSet:
         provenance=dict(s["provenance"]),
         **dets,
     )
+
+
+def _read_gain_syst(path: Path, ev, run: int, item: str) -> dict | None:
+    """The ``<det>_gain_syst`` factors of one set, or None when the file has none; a factor
+    that is not finite and > 0 is an error naming the correction."""
+    names = set(ev.keys())
+    if not all(f"{det}_gain_syst" in names for det in SYST_DETECTORS):
+        return None
+    out = {}
+    for det in SYST_DETECTORS:
+        name = f"{det}_gain_syst"
+        inputs = [v.name for v in ev[name].inputs]
+        if inputs != ["run", "syst", "channel"]:
+            raise ConfigError(
+                path, f"corrections.{name}.inputs", f"must be ['run', 'syst', 'channel'], {inputs}"
+            )
+        shape = contract.DETECTOR_SHAPES[det]
+        ch = np.arange(int(np.prod(shape)))
+        try:
+            factors = {
+                k: np.asarray(ev[name].evaluate(np.full(len(ch), run), k, ch), float)
+                for k in ("up", "down")
+            }
+        except Exception:  # this set has no uncertainties (empty node)
+            return None
+        for k, values in factors.items():
+            if not np.all(np.isfinite(values) & (values > 0)):
+                raise ConfigError(path, f"corrections.{name}", f"{item} {k}: factors must be > 0")
+        out[det] = {k: v.reshape(shape) for k, v in factors.items()}
+    return out

@@ -16,6 +16,7 @@ from na64reco.cli.group import (
     logger,
     main,
     out_folder_option,
+    systematics_path_of,
 )
 
 
@@ -57,6 +58,13 @@ def _cutset_overrides(items: tuple[str, ...]) -> dict:
     metavar="ANALYSIS=FILE.toml",
     help="Replace a shipped cut set (invisible, dimuon, phi) by a file; repeatable.",
 )
+@click.option(
+    "--systematics",
+    type=str,
+    help="Systematic variations of the invisible search, evaluated in the same pass as each "
+    "selection and signal-efficiency stage: a TOML file or 'invisible' (the shipped one); "
+    "they reach background.json and limit_inputs.json as named nuisances.",
+)
 @click.option("--unblind", is_flag=True, help="Reveal the signal box (recorded in the outputs).")
 @click.option("--force", is_flag=True, help="Re-run every stage even if its inputs are unchanged.")
 @click.pass_context
@@ -71,6 +79,7 @@ def analyze(
     calibration,
     gain_tolerance,
     cutsets,
+    systematics,
     unblind,
     force,
 ) -> None:
@@ -97,6 +106,7 @@ def analyze(
             RunOptions,
             execution=execution_options(ctx, executor, workers, scheduler, chunksize, quiet=True),
             gain_tolerance=gain_tolerance,
+            systematics=systematics_path_of(systematics),
         ),
         calibration=calibration,
         cutsets=_cutset_overrides(cutsets),

@@ -205,3 +205,12 @@ __all__ = [
     "main",
     "out_folder_option",
 ]
+
+
+def systematics_path_of(value: str | None) -> Path | None:
+    """``--systematics``: a path as given, or the shipped file of an analysis name."""
+    if value is None:
+        return None
+    from na64reco.systematics.config import systematics_path
+
+    return Path(value) if Path(value).suffix else systematics_path(value)

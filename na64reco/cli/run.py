@@ -17,6 +17,7 @@ from na64reco.cli.group import (
     logger,
     main,
     out_folder_option,
+    systematics_path_of,
 )
 
 
@@ -38,6 +39,13 @@ from na64reco.cli.group import (
     is_flag=True,
     help="Reveal the cut set's signal region and the protected region of its name (recorded "
     "in OUT/unblinding.jsonl and summary.json). Only for a frozen analysis.",
+)
+@click.option(
+    "--systematics",
+    type=str,
+    help="Evaluate these systematic variations in the same pass: a TOML file, or an analysis "
+    "name for the shipped selections/systematics/NAME.toml (outputs variations.json and "
+    "name__up/__down histograms).",
 )
 @click.option(
     "--skip-bad-files", is_flag=True, help="Leave out invalid files (listed in the summary)."
@@ -96,6 +104,7 @@ def run(
     calibration,
     gain_tolerance,
     unblind,
+    systematics,
     skip_bad_files,
     maxchunks,
     plots,
@@ -137,6 +146,7 @@ def run(
         calibration=calibration,
         gain_tolerance=gain_tolerance,
         unblind=unblind,
+        systematics=systematics_path_of(systematics),
         skip_bad_files=skip_bad_files,
         make_plots=not no_plots and plots != "none",
         plots="all" if plots == "all" else "default",

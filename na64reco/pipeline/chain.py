@@ -61,6 +61,7 @@ from na64reco.run.efficiency import signal_model_of
 from na64reco.run.folder import OutputFolder
 from na64reco.run.validation import validate_inputs
 from na64reco.shipped import sample_fileset_path
+from na64reco.systematics.config import load_systematics
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +162,17 @@ class _Chain:
         self.report(result)
         return result
 
+    def systematics_for(self, cutset: CutSet) -> Path | None:
+        """The declared systematics file when it is the one of ``cutset`` (a file applies to
+        the cut set it names; the other analyses run without variations)."""
+        path = self.options.run.systematics
+        if path is None or load_systematics(path).name != cutset.name:
+            return None
+        return Path(path)
+
     def selection(self, analysis: str, calib: StageResult, opened: bool) -> StageResult:
         cutset = self.options.cutset(analysis)
+        systematics = self.systematics_for(cutset)
         options = self.options.run.model_copy(
             update={
                 "calibration": Path(calib.outputs["file"]),
@@ -170,6 +180,7 @@ class _Chain:
                 "kinds": ("physics",),
                 "ledger": self.out / LEDGER_NAME,
                 "command": self.options.command,
+                "systematics": systematics,
             }
         )
 
@@ -190,6 +201,8 @@ class _Chain:
             "unblind": opened,
             "blinding": definition_record(),
         }
+        if systematics is not None:  # only then: the key of a plain run is unchanged
+            inputs["systematics"] = sha256_file(systematics)
         name = f"run-{analysis}" + ("-unblinded" if opened else "")
         result = self.stages.run(name, inputs, run)
         self.report(result)
@@ -203,10 +216,11 @@ class _Chain:
         def run(folder: Path) -> dict:
             rows, executor = [], None
             for analysis in measured:
+                cutset = self.options.cutset(analysis.name)
                 result = run_signal_efficiency(
                     self.fileset,
-                    self.options.cutset(analysis.name),
-                    options,
+                    cutset,
+                    options.model_copy(update={"systematics": self.systematics_for(cutset)}),
                     models=analysis.signal_models,
                 )
                 rows += result["rows"]
@@ -222,6 +236,8 @@ class _Chain:
                 a.name: sha256_json(self.options.cutset(a.name).as_dict()) for a in measured
             },
         }
+        if self.options.run.systematics is not None:
+            inputs["systematics"] = sha256_file(self.options.run.systematics)
         result = self.stages.run("efficiency", inputs, run)
         self.report(result)
         return result

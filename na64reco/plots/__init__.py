@@ -9,11 +9,13 @@
   the signal-region ones and, when unblinded, the last stage;
 * ``cutflow_<period>.png``: events after each cut (log y); blinded (null) entries are hatched
   "blinded" bars, never numbers;
+* ``sideband_variations_<period>.png`` (when variations were declared): the E_ECAL sideband,
+  nominal with the band of the calibration and cut variations;
 * ``nminus1_<cut>_<period>.png``: each cut's N-1 distribution with the cut value(s) of the
   period, the rejected side shaded and, while blinded, the blinded side of signal-region cuts.
 
-One module per kind of plot (``plane``, ``cutflow``, ``nminus1``); ``common`` has the shared
-figure, style and label.
+One module per kind of plot (``plane``, ``cutflow``, ``variations``, ``nminus1``); ``common``
+has the shared figure, style and label.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from na64reco.plots.cutflow import plot_cutflow
 from na64reco.plots.nminus1 import plot_nminus1
 from na64reco.plots.parallel import render
 from na64reco.plots.plane import plot_plane
+from na64reco.plots.variations import plot_sideband_variations
 
-PLOT_PATTERNS = ("plane_*.png", "cutflow_*.png", "nminus1_*.png")
+PLOT_PATTERNS = ("plane_*.png", "cutflow_*.png", "sideband_variations_*.png", "nminus1_*.png")
 PLOT_SETS = ("default", "all")
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "plot_nminus1",
     "plot_paths",
     "plot_plane",
+    "plot_sideband_variations",
 ]
 
 
@@ -115,6 +119,14 @@ def make_plots(
         if flow:
             path = out_dir / f"cutflow_{safe_name(period)}.png"
             jobs.append((plot_cutflow, (flow, period, path), common))
+
+    variations = output.get("variations")
+    if variations is not None:
+        h = variations["ecal_sideband"]
+        for period in periods:
+            if period in h.axes["period"]:
+                path = out_dir / f"sideband_variations_{safe_name(period)}.png"
+                jobs.append((plot_sideband_variations, (h, period, path), common))
 
     for cut_name, h in (output.get("nminus1") or {}).items() if which == "all" else ():
         for period in periods:

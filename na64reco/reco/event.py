@@ -23,11 +23,27 @@ from na64reco.trigger import emulate_trigger
 
 SRD_MODULE_MIN_GEV = 0.0005  # an SRD module "fired" above 0.5 MeV in time [choose: ~3 noise]
 
-__all__ = ["reconstruct_event"]
+__all__ = ["event_tracks", "reconstruct_event"]
 
 
-def reconstruct_event(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarray]:
-    """All reconstructed quantities of a chunk (one calibration set) as flat arrays."""
+def event_tracks(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarray]:
+    """The tracking part of ``reconstruct_event`` (it reads no calorimeter constant)."""
+    mm = arrays.get("mm")
+    st = arrays.get("st")
+    if mm is None or st is None:
+        n = len(arrays["ecal_amp"])
+        mm = mm if mm is not None else ak.Array([[]] * n)
+        st = st if st is not None else ak.Array([[]] * n)
+    return reconstruct_tracks(mm, st, cset, get_period(cset.period).geometry)
+
+
+def reconstruct_event(
+    arrays: dict, cset: CalibrationSet, tracks: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """All reconstructed quantities of a chunk (one calibration set) as flat arrays.
+
+    ``tracks``: the ``event_tracks`` of the same events with the same tracker constants (a
+    calorimeter-gain variation reuses the nominal ones instead of tracking again)."""
     period = get_period(cset.period)
     geometry = period.geometry
     calo = reconstruct_calorimeters(arrays, cset)
@@ -45,13 +61,8 @@ def reconstruct_event(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarra
         )
     else:  # no reference profile in these constants: the shape cut cannot pass
         out["shower_chi2"] = np.full(len(calo["ecal_e"]), CHI2_NO_SHOWER, dtype=np.float32)
-    mm = arrays.get("mm")
-    st = arrays.get("st")
-    if mm is None or st is None:
-        n = len(calo["ecal_e"])
-        mm = mm if mm is not None else ak.Array([[]] * n)
-        st = st if st is not None else ak.Array([[]] * n)
-    tracks = reconstruct_tracks(mm, st, cset, geometry)
+    if tracks is None:
+        tracks = event_tracks(arrays, cset)
     out.update({k: v for k, v in tracks.items() if k not in out})
     out["momentum"] = np.abs(tracks["p_gev"])
     trig = emulate_trigger(calo, period)

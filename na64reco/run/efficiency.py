@@ -34,6 +34,7 @@ from na64reco.run.executors import make_executor
 from na64reco.run.options import RunOptions
 from na64reco.run.validation import ValueScreen, dask_mapper, validate_inputs
 from na64reco.shipped import calibration_path
+from na64reco.systematics.config import load_systematics
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,12 @@ def run_signal_efficiency(
         info = {f.path: _signal_info(f.path) for f in files}
         check_samples(fileset, info, {f.path: f.period for f in files})
         check_periods_covered(cutset, {f.period: f.path for f in files})
-        proc = SignalEfficiencyProcessor(cutset, calibration, info)
+        systematics = (
+            load_systematics(options.systematics, cutset)
+            if options.systematics is not None
+            else None
+        )
+        proc = SignalEfficiencyProcessor(cutset, calibration, info, systematics)
         with quiet_progress(execution.quiet):
             result = process_files(files, proc, exe, execution, dataset=f"{fileset.name}-signal")
     raise_if_corrupt(result.output.get("corrupt", {}))
@@ -190,4 +196,33 @@ def efficiencies(output: dict, cutset: CutSet, edges_of: dict[str, list]) -> dic
                 "n_selected": [int(x) for x in sel[region]],
             },
         }
+        if "variations" in s:
+            rows[key]["variations"] = variation_efficiencies(s, region, n_gen, eps)
     return rows
+
+
+def variation_efficiencies(sample: dict, region: np.ndarray, n_gen: int, eps: float) -> dict:
+    """Per variation: eps and its factor on the nominal eps (``nuisance_interface``).
+
+    eps_var = sum w(selected, E_F in the signal region) x (N_recorded / sum w(recorded)) / N_gen:
+    the weights normalised to the recorded events (the generated events that were not recorded
+    carry no truth to weight; approximation: their mean weight is that of the recorded ones);
+    with unit weights (calibration and cut variations) this is N_sel(var) / N_gen exactly.
+    The stat error uses sum w^2 (binomial-like, sqrt(sum w^2 (1 - eps)) / N_gen)."""
+    out = {}
+    n_rec = sample["cutflow"]["recorded"]
+    for label, v in sorted(sample["variations"].items()):
+        h = v["e_miss_selected"]
+        sumw = float(h.values()[region].sum())
+        sumw2 = float(h.variances()[region].sum())
+        rec_w = float(v["cutflow"]["recorded"][0])
+        norm = n_rec / rec_w if rec_w > 0 else float("nan")
+        eps_v = sumw * norm / n_gen if n_gen else float("nan")
+        stat = float(np.sqrt(sumw2 * max(1.0 - eps_v, 0.0)) * norm / n_gen) if n_gen else None
+        out[label] = {
+            "efficiency": eps_v,
+            "efficiency_stat": stat,
+            "factor": eps_v / eps if eps > 0 else None,
+            "cutflow": {k: [float(x) for x in c] for k, c in v["cutflow"].items()},
+        }
+    return out

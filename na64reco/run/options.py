@@ -55,6 +55,11 @@ class RunOptions(BaseModel):
     execution: ExecutorOptions = ExecutorOptions()
     calibration: Path | None = Field(None, description="constants file; None: the shipped ones")
     kinds: tuple[Literal["physics", "calibration", "signal", "random"], ...] = ("physics",)
+    systematics: Path | None = Field(
+        None,
+        description="systematic variations to evaluate in the same pass (a TOML of "
+        "na64reco.systematics.config); None: none, the outputs of a plain run",
+    )
     unblind: bool = Field(
         False,
         description="open the cut set's signal box and the protected region of its name "

@@ -72,13 +72,27 @@ from na64reco.run.outputs import (
 )
 from na64reco.run.skim import write_skims
 from na64reco.run.validation import InputFile, ValueScreen, dask_mapper, validate_inputs
+from na64reco.run.variations_output import (
+    VARIATIONS_NAME,
+    cutflow_histograms,
+    variation_histograms,
+    variations_document,
+    write_variations,
+)
 from na64reco.schemas.summary import RunSummary
 from na64reco.shipped import calibration_path
+from na64reco.systematics.config import load_systematics
 
 logger = logging.getLogger(__name__)
 
 #: the outputs of a run with fixed names (the plots are added to the set as they are made)
-OUTPUT_NAMES = ("summary.json", "histograms.root", "histograms.json", "sideband_events.csv")
+OUTPUT_NAMES = (
+    "summary.json",
+    "histograms.root",
+    "histograms.json",
+    "sideband_events.csv",
+    VARIATIONS_NAME,
+)
 
 __all__ = ["OUTPUT_NAMES", "calibration_record", "run_analysis"]
 
@@ -176,21 +190,25 @@ def _checkpointer(
     cutset: CutSet,
     calibration_sha256: str,
     files: list[InputFile],
+    systematics=None,
 ) -> ChunkCheckpointer | None:
     if not (options.checkpoint or options.resume):
         return None
+    key = {
+        "processor": "SelectionProcessor",
+        "cutset": cutset.as_dict(),
+        "calibration_sha256": calibration_sha256,
+        "unblind": options.unblind,
+        "skim": options.skim,
+        "blinding": definition_record(),
+        "na64reco": __version__,
+        "code_sha256": code_digest(),
+    }
+    if systematics is not None:  # only then: the key of a plain run is unchanged
+        key["systematics"] = systematics.model_dump(mode="json", exclude={"source"})
     checkpointer = ChunkCheckpointer(
         options.checkpoint_dir if options.checkpoint_dir is not None else out / CHECKPOINT_DIR,
-        key={
-            "processor": "SelectionProcessor",
-            "cutset": cutset.as_dict(),
-            "calibration_sha256": calibration_sha256,
-            "unblind": options.unblind,
-            "skim": options.skim,
-            "blinding": definition_record(),
-            "na64reco": __version__,
-            "code_sha256": code_digest(),
-        },
+        key=key,
         file_sha256={f.path: f.sha256 for f in files},
     )
     checkpointer.prepare(options.resume)
@@ -278,6 +296,9 @@ def run_analysis(
     flags = check_gains(calibration, options.gain_tolerance)
     blinding_calibration, blinding_calibration_record = load_blinding_calibration()
     calib_info = calibration_record(calib_path, calibration)
+    systematics = (
+        load_systematics(options.systematics, cutset) if options.systematics is not None else None
+    )
     try:
         proc = SelectionProcessor(
             cutset,
@@ -285,6 +306,7 @@ def run_analysis(
             unblind=options.unblind,
             blinding_calibration=blinding_calibration,
             skim_stage=options.skim,
+            systematics=systematics,
         )
     except ValueError as exc:
         raise OptionsError("skim", str(exc)) from None
@@ -313,7 +335,9 @@ def run_analysis(
         )
         check_blinding_coverage(files, blinding_calibration)
         check_periods_covered(cutset, data_periods(files))
-        checkpointer = _checkpointer(out, options, cutset, calib_info["sha256"], files)
+        checkpointer = _checkpointer(
+            out, options, cutset, calib_info["sha256"], files, proc.systematics
+        )
         entry = None
         if options.unblind:
             entry = _unblinding(
@@ -349,6 +373,9 @@ def run_analysis(
     histograms = flat_histograms(output)
     rows = sideband_table(output["sideband_events"])
     cutflow = report_cutflow(output["cutflow"], cutset, options.unblind)
+    cutflow_hists = cutflow_histograms(cutflow)
+    variations = output.get("variations")
+    var_hists = variation_histograms(variations) if variations is not None else {}
     summary = {
         "analysis": cutset.name if not isinstance(analysis, str | Path) else str(analysis),
         "cutset": cutset.as_dict(),
@@ -364,6 +391,9 @@ def run_analysis(
             "histograms_json": "histograms.json",
             "sideband_events": "sideband_events.csv",
             "histograms": sorted(histograms),
+            "cutflow_histograms": sorted(cutflow_hists),
+            "variations": VARIATIONS_NAME if variations is not None else None,
+            "variation_histograms": sorted(var_hists),
         },
         "metrics": {**result.metrics, "wall_s": round(wall, 3)},
         "resume": None
@@ -389,7 +419,10 @@ def run_analysis(
     }
     staging = folder.staging()
     try:
-        write_root(staging / "histograms.root", histograms)
+        write_root(staging / "histograms.root", {**histograms, **cutflow_hists, **var_hists})
+        if variations is not None:
+            doc = variations_document(variations, cutset, options.unblind, proc.systematics)
+            write_variations(staging / VARIATIONS_NAME, doc)
         write_histograms(staging / "histograms.json", output)
         write_sideband_csv(staging / "sideband_events.csv", rows)
         if options.skim is not None:
@@ -410,6 +443,8 @@ def run_analysis(
                 "nminus1": output["nminus1"],
                 "cutflow": cutflow,
             }
+            if variations is not None:
+                plot_input["variations"] = variations
             summary["plots"] = _make_plots(plot_input, summary, staging, options.plots, plots_warm)
         run_summary = RunSummary.model_validate(_plain(summary))
         write_summary(staging / "summary.json", run_summary)

@@ -91,6 +91,15 @@ class Total(Strict):
     method: str
 
 
+class BackgroundVariation(Strict):
+    """The background of one systematic variation (``na64reco.background.variations``)."""
+
+    n_sideband: int
+    sideband_expected: float
+    total_expected: float
+    factor: float = Field(description="total expected of the variation / nominal")
+
+
 class PeriodBackground(Strict):
     period: str
     box_gev: list[float] = Field(description="E_ECAL range of the box")
@@ -100,6 +109,14 @@ class PeriodBackground(Strict):
     abcd: ABCD
     mc_components: MCComponents
     total: Total
+    variations: dict[str, BackgroundVariation] | None = Field(
+        None, description="per variation <name>__up/__down (only when declared)"
+    )
+    nuisances: list[dict[str, Any]] | None = Field(
+        None,
+        description="named nuisance parameters in the limit inputs' shape "
+        "(na64reco.systematics.nuisances.Nuisance; only when variations were declared)",
+    )
 
 
 class EtaDown(Strict):
@@ -109,6 +126,15 @@ class EtaDown(Strict):
     eta: list[float]
     n_upstream: list[int] | None = None
     n_selected: list[int] | None = None
+
+
+class EfficiencyVariation(Strict):
+    """The efficiency of one variation (``na64reco.run.efficiency.variation_efficiencies``)."""
+
+    efficiency: float | None
+    efficiency_stat: float | None
+    factor: float | None = Field(description="eps of the variation / nominal eps")
+    cutflow: dict[str, list[float]] = Field(description="[sum w, sum w^2] after each cut")
 
 
 class EfficiencyRow(Strict):
@@ -130,6 +156,9 @@ class EfficiencyRow(Strict):
     efficiency_syst: float | None
     cutflow: dict[str, int]
     eta_down: EtaDown
+    variations: dict[str, EfficiencyVariation] | None = Field(
+        None, description="per variation <name>__up/__down (only when declared)"
+    )
 
 
 class DimuonRatio(Strict):

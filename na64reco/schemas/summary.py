@@ -81,6 +81,16 @@ class Outputs(Strict):
     sideband_events: str
     histograms: list[str]
     skims: Skims | None = None
+    cutflow_histograms: list[str] = Field(
+        default_factory=list, description="histograms.root: the cutflow TH1 of each period"
+    )
+    variations: str | None = Field(
+        None, description="variations.json: per-variation cutflows and sideband (if declared)"
+    )
+    variation_histograms: list[str] = Field(
+        default_factory=list,
+        description="histograms.root: E_ECAL sideband, nominal and <name>__up/__down",
+    )
 
 
 class Metrics(Strict):
