@@ -59,6 +59,7 @@ from na64reco.pipeline.stages import StageResult, StageRunner
 from na64reco.run import RunOptions, run_analysis, run_signal_efficiency
 from na64reco.run.efficiency import signal_model_of
 from na64reco.run.folder import OutputFolder
+from na64reco.run.prefetch import compile_ahead, finish_compile_ahead
 from na64reco.run.validation import validate_inputs
 from na64reco.shipped import sample_fileset_path
 from na64reco.systematics.config import load_systematics
@@ -319,8 +320,14 @@ def analyze(
     folder = OutputFolder(out, REPORT_NAMES, kind="na64 analyze")
     folder.prepare()  # no old report survives, whatever happens next
     chain = _Chain(fileset, out, options, progress)
-    calib = chain.calibration()
-    runs = {a: chain.selection(a, calib, opened=False) for a in ANALYSES}
+    # the event loop's kernels compile in a forked process while the constants are derived
+    first_physics = next((e.path for e in fileset.files if e.kind == "physics"), None)
+    ahead = compile_ahead(first_physics, options.cutset("invisible"))
+    try:
+        calib = chain.calibration()
+        runs = {a: chain.selection(a, calib, opened=False) for a in ANALYSES}
+    finally:
+        finish_compile_ahead(ahead)
     opened = chain.selection("invisible", calib, opened=True) if options.unblind else None
     eff = chain.efficiency(calib)
     bkg = chain.background(runs["invisible"], eff, opened)

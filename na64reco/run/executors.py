@@ -36,6 +36,7 @@ __all__ = [
     "local_cluster_config",
     "make_executor",
     "start_warm_up",
+    "warm_up_processor",
 ]
 
 
@@ -166,24 +167,30 @@ def make_executor(options: ExecutorOptions) -> Iterator[tuple[Any, dict]]:
             )
 
 
+def warm_up_processor(proc: Any, path: str) -> None:
+    """Process the first ``WARM_UP_EVENTS`` events of ``path`` with ``proc`` and drop the
+    output (raises what reading or processing raises)."""
+    from coffea.nanoevents import NanoEventsFactory
+
+    from na64reco.eventtree import NA64Schema
+
+    events = NanoEventsFactory.from_root(
+        {path: TREE_NAME},
+        schemaclass=NA64Schema,
+        mode="virtual",
+        entry_stop=WARM_UP_EVENTS,
+        uproot_options=chunk_uproot_options([path]),
+        metadata={"filename": path, "entrystart": 0},
+    ).events()
+    proc.process(events)
+
+
 def _warm_up(proc: Any, path: str) -> str:
-    """Process the first ``WARM_UP_EVENTS`` events of ``path`` and drop the output: imports the
-    toolkit and loads the numba kernels from their cache (~2 s) in a fresh worker. Never
-    raises: the file is not validated yet, and the run itself reports any problem with it."""
+    """``warm_up_processor`` in a fresh worker: imports the toolkit and loads the numba
+    kernels from their cache (~2 s). Never raises: the file is not validated yet, and the run
+    itself reports any problem with it."""
     try:
-        from coffea.nanoevents import NanoEventsFactory
-
-        from na64reco.eventtree import NA64Schema
-
-        events = NanoEventsFactory.from_root(
-            {path: TREE_NAME},
-            schemaclass=NA64Schema,
-            mode="virtual",
-            entry_stop=WARM_UP_EVENTS,
-            uproot_options=chunk_uproot_options([path]),
-            metadata={"filename": path, "entrystart": 0},
-        ).events()
-        proc.process(events)
+        warm_up_processor(proc, path)
     except Exception as exc:  # a bad first file: the validation names it
         return f"warm-up skipped: {type(exc).__name__}: {exc}"
     return "warm"

@@ -1,0 +1,65 @@
+"""Kernels compiled ahead in a forked child: started only without other threads, silent,
+never failing (a bad file only means the run compiles the kernels itself)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from na64reco.analyses import ANALYSES
+from na64reco.run.prefetch import compile_ahead, finish_compile_ahead
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_CHILD = """
+import sys
+from na64reco.analyses import ANALYSES
+from na64reco.run.prefetch import compile_ahead
+child = compile_ahead(sys.argv[1], ANALYSES["invisible"].cutset())
+child.join(120)
+print(child.exitcode)
+"""
+
+
+def _child_exit(path: str, env: dict | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=None if env is None else {**os.environ, **env},
+    )
+    return done.stdout.strip()
+
+
+def test_child_compiles_the_kernels_into_the_cache(tmp_path):
+    path = ROOT / "data_samples" / "na64sim_2016_physics_run01800.root"
+    cache = tmp_path / "numba"
+    assert _child_exit(str(path), {"NUMBA_CACHE_DIR": str(cache)}) == "0"
+    written = {p.name.split(".")[0] for p in cache.rglob("*.nbi")}
+    # the value screens, the calorimeter kernels and the shower shape of the event loop
+    assert {"value_screen", "calorimeter_kernels", "showershape_kernels"} <= written, written
+
+
+def test_child_on_a_foreign_file_exits_cleanly(tmp_path):
+    bad = tmp_path / "not_root.root"
+    bad.write_text("not a ROOT file")
+    assert _child_exit(str(bad)) == "0"
+
+
+def test_not_started_without_a_file_or_beside_another_thread():
+    cutset = ANALYSES["invisible"].cutset()
+    assert compile_ahead(None, cutset) is None
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert compile_ahead("any.root", cutset) is None
+    finally:
+        stop.set()
+        other.join()
+    finish_compile_ahead(None)  # nothing to stop
