@@ -23,6 +23,7 @@ from na64reco.checksums import sha256_file
 from na64reco.conditions import get_period, period_of_run
 from na64reco.errors import InputFileError
 from na64reco.eventtree.contract import TREE_NAME, TRIGGER_BEAM
+from na64reco.eventtree.reader import LOCAL_OPEN
 
 EOT_SYST_REL = 0.01
 
@@ -41,7 +42,7 @@ def beam_trigger_counts(paths: list[str], check: dict[str, str] | None = None) -
                     path, "sha256", "differs from the run output's provenance: file changed"
                 )
         try:
-            with uproot.open(path) as f:
+            with uproot.open(path, **LOCAL_OPEN) as f:
                 arrays = f[TREE_NAME].arrays(["run", "trigger"], library="np")
         except (OSError, KeyError, ValueError) as exc:
             raise InputFileError(path, "branches run, trigger", f"unreadable: {exc}") from exc

@@ -60,9 +60,15 @@ from na64reco.eventtree.values import (
     check_values,
 )
 
+#: how the reader opens a (local) event file: memory-mapped, as the chunks of a run are
+#: (``na64reco.run.executors.chunk_uproot_options``); uproot's default source would start
+#: fsspec's event-loop threads, which stay alive and keep the process from forking plot workers
+LOCAL_OPEN = {"handler": uproot.MemmapSource}
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "LOCAL_OPEN",
     "TIME_LIMIT_NS",
     "EventFile",
     "check_values",
@@ -112,7 +118,7 @@ def _read_ids(path: Path, tree: Any, imap: InputMap | None) -> dict[str, np.ndar
 def read_event_ids(path: str | Path, input_map: InputMap | None = None) -> dict[str, np.ndarray]:
     """run, spill and event of every entry of a (validated) file, through its input map."""
     try:
-        with uproot.open(path) as f:
+        with uproot.open(path, **LOCAL_OPEN) as f:
             return _read_ids(Path(path), f[contract.TREE_NAME], input_map)
     except InputFileError:
         raise
@@ -153,7 +159,7 @@ def _open_checked(
             path, "file", f"truncated: {size} bytes on disk, header says {fend or 'more'}"
         )
     try:
-        file = uproot.open(path)
+        file = uproot.open(path, **LOCAL_OPEN)
     except Exception as exc:
         raise InputFileError(path, "file", f"not a readable ROOT file: {exc}") from exc
     with file:
@@ -311,7 +317,7 @@ class EventFile:
         imap = self.input_map
         expressions = [source_name(n, imap) for n in names]
         try:
-            with uproot.open(self.path) as f:
+            with uproot.open(self.path, **LOCAL_OPEN) as f:
                 raw = f[contract.TREE_NAME].arrays(
                     expressions,
                     entry_start=entry_start,

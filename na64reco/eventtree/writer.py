@@ -276,12 +276,12 @@ def content_digest(path: str | Path) -> str:
 
     Two files with the same digest hold the same events and metadata, whatever their headers.
     """
-    from na64reco.eventtree.reader import open_event_file
+    from na64reco.eventtree.reader import LOCAL_OPEN, open_event_file
 
     ef = open_event_file(path)
     h = hashlib.sha256()
     h.update(encode_metadata(ef.metadata).encode())
-    with uproot.open(ef.path) as f:
+    with uproot.open(ef.path, **LOCAL_OPEN) as f:
         tree = f[contract.TREE_NAME]
         for branch in tree.branches:
             h.update(branch.name.encode() + b"\0")

@@ -163,19 +163,24 @@ def plot_ranking(result: dict[str, Any], path: str | Path) -> Path | None:
     return Path(path)
 
 
+def limit_plot_jobs(result: dict[str, Any], out_dir: str | Path) -> list:
+    """The ``(function, args, kwargs)`` of each plot of ``make_limit_plots`` (for
+    ``na64reco.plots.parallel.render``); each returns its path, or None when it does not apply."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = result["model"]
+    return [
+        (plot_coupling, (result, out_dir / f"limit_{model}.png"), {}),
+        (plot_delta_a, (result, out_dir / f"delta_a_{model}.png"), {}),
+        (plot_ranking, (result, out_dir / f"ranking_{model}.png"), {}),
+    ]
+
+
 def make_limit_plots(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write limit_<model>.png (and delta_a_<model>.png for S, P, V, A, ranking_<model>.png
     with named nuisances) into out_dir."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [plot_coupling(result, out_dir / f"limit_{result['model']}.png")]
-    da = plot_delta_a(result, out_dir / f"delta_a_{result['model']}.png")
-    if da is not None:
-        paths.append(da)
-    rk = plot_ranking(result, out_dir / f"ranking_{result['model']}.png")
-    if rk is not None:
-        paths.append(rk)
-    return paths
+    made = (func(*args, **kwargs) for func, args, kwargs in limit_plot_jobs(result, out_dir))
+    return [path for path in made if path is not None]
 
 
-__all__ = ["make_limit_plots", "plot_coupling", "plot_delta_a", "plot_ranking"]
+__all__ = ["limit_plot_jobs", "make_limit_plots", "plot_coupling", "plot_delta_a", "plot_ranking"]

@@ -52,10 +52,12 @@ from na64reco.errors import OptionsError
 from na64reco.fileset import Fileset, as_fileset
 from na64reco.limit_inputs import LimitInputs, load_limit_inputs, write_limit_inputs
 from na64reco.limits.models import MODELS
+from na64reco.limits.plots import limit_plot_jobs
 from na64reco.pipeline.limits import limit_document, write_limit
 from na64reco.pipeline.report import write_analysis_report
 from na64reco.pipeline.results import build_results
 from na64reco.pipeline.stages import StageResult, StageRunner
+from na64reco.plots.parallel import render
 from na64reco.run import RunOptions, run_analysis, run_signal_efficiency
 from na64reco.run.efficiency import signal_model_of
 from na64reco.run.folder import OutputFolder
@@ -280,7 +282,7 @@ class _Chain:
 
         def run(folder: Path) -> dict:
             inputs = load_limit_inputs(source)
-            made = {}
+            made, plots = {}, []
             for model in LIMIT_MODELS:
                 try:
                     doc = limit_document(
@@ -293,7 +295,9 @@ class _Chain:
                 except OptionsError as exc:  # no efficiency table for this model
                     logger.warning("no limit for %s: %s", model, exc)
                     continue
-                made[model] = str(write_limit(doc, folder)[0])
+                made[model] = str(write_limit(doc, folder, plots=False)[0])
+                plots.extend(limit_plot_jobs(doc, folder))
+            render(plots)  # every model's plots, divided between the cores
             return {"limits": made}
 
         inputs = {"limit_inputs": sha256_file(source), "n_masses": self.options.n_masses}
