@@ -186,3 +186,26 @@ def test_period_from_the_run_numbers_without_metadata_period(tmp_path, make_batc
     _ok("fileset", str(tmp_path / "run6100.root"), "--out", str(out))
     (entry,) = load_fileset(out).files
     assert (entry.period, entry.run_min, entry.run_max, entry.events) == ("2022", 6100, 6100, 20)
+
+
+def test_run_on_a_folder_skips_a_truncated_file_and_reports_it(tmp_path):
+    good = SAMPLES / "na64sim_2016_physics_run01800.root"
+    cut = SAMPLES / "na64sim_2022_physics_run06035.root"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(good, folder / good.name)
+    (folder / cut.name).write_bytes(cut.read_bytes()[:200_000])
+    refused = _error("run", str(folder), "--analysis", "invisible", "--out", str(tmp_path / "a"))
+    assert cut.name in refused
+    assert "truncated" in refused
+    out = tmp_path / "b"
+    _ok("run", str(folder), "--analysis", "invisible", "--out", str(out), "--skip-bad-files")
+    summary = json.loads((out / "summary.json").read_text())
+    (bad,) = summary["bad_files"]
+    assert bad["path"].endswith(cut.name)
+    assert bad["item"] == "file"
+    assert "truncated" in bad["reason"]
+    rows = {Path(r["path"]).name: r for r in summary["accounting"]}
+    assert rows[good.name]["processed"] == rows[good.name]["entries"] > 0
+    assert rows[cut.name]["processed"] == 0
+    assert rows[cut.name]["reason"].startswith("bad file")

@@ -159,7 +159,7 @@ def run(
         command=command_line(),
     )
     cutset = resolve_cutset(analysis)
-    fs = as_fileset(inputs)
+    fs = as_fileset(inputs, skip_bad=skip_bad_files)  # a manifest: checked by the run
     if unblind:
         click.secho(
             "WARNING: --unblind: the signal region will be visible in every output. "

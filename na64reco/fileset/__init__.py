@@ -120,12 +120,20 @@ class Fileset(BaseModel):
     command: str | None = None
     description: str | None = None
     _source: str = PrivateAttr(default="")
+    # files given to build_fileset(skip_bad=True) that could not be scanned: path, item, reason
+    _unreadable: list[dict] = PrivateAttr(default_factory=list)
 
     @property
     def source(self) -> str:
         """The manifest this fileset was loaded from (absolute); for one built from event
         files, the arguments in parentheses; "" if built otherwise."""
         return self._source
+
+    @property
+    def unreadable(self) -> list[dict]:
+        """Files left out when it was built from event files with ``skip_bad`` (path, item,
+        reason); [] for a manifest."""
+        return list(self._unreadable)
 
     @property
     def total_events(self) -> int:

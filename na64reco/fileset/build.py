@@ -171,13 +171,22 @@ def scan_file(
 
 
 class _Scanner:
-    """``scan_file`` with fixed options (picklable: Dask workers run it)."""
+    """``scan_file`` with fixed options (picklable: Dask workers run it); with ``skip_bad``
+    the InputFileError of a bad file is returned instead of raised."""
 
-    def __init__(self, kind: str, period: str, input_map: InputMap | None) -> None:
+    def __init__(
+        self, kind: str, period: str, input_map: InputMap | None, skip_bad: bool = False
+    ) -> None:
         self.options = (kind, period, input_map)
+        self.skip_bad = skip_bad
 
-    def __call__(self, path: Path) -> FilesetEntry:
-        return scan_file(path, *self.options)
+    def __call__(self, path: Path) -> FilesetEntry | InputFileError:
+        try:
+            return scan_file(path, *self.options)
+        except InputFileError as exc:
+            if not self.skip_bad:
+                raise
+            return exc
 
 
 def build_fileset(
@@ -191,19 +200,34 @@ def build_fileset(
     manifest: str | Path | None = None,
     command: str | None = None,
     map_files: Callable[[Callable, list], list] | None = None,
+    skip_bad: bool = False,
 ) -> Fileset:
     """A fileset of ``paths`` (scanned with ``scan_file``), appended to ``existing`` when
     given. ``manifest``: where it will be written (named in errors). ConfigError for a file
-    listed twice or overlapping runs (the checks of ``load_fileset``)."""
+    listed twice or overlapping runs (the checks of ``load_fileset``). ``skip_bad``: a file
+    that cannot be scanned is left out and listed in ``Fileset.unreadable`` (a run reports it
+    among its bad files) instead of raising."""
     files = [Path(p) for p in paths]
     if not files:
         raise NA64Error("no input files")
-    scan = _Scanner(kind, period, input_map)
+    scan = _Scanner(kind, period, input_map, skip_bad)
     if map_files is not None:
-        entries = list(map_files(scan, files))
+        scanned = list(map_files(scan, files))
     else:
         with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
-            entries = list(pool.map(scan, files))
+            scanned = list(pool.map(scan, files))
+    entries = [e for e in scanned if isinstance(e, FilesetEntry)]
+    unreadable = [
+        {"path": str(p), "item": e.item, "reason": e.problem}
+        for p, e in zip(files, scanned, strict=True)
+        if isinstance(e, InputFileError)
+    ]
+    for bad in unreadable:
+        logger.warning("skipping bad file %s: %s: %s", bad["path"], bad["item"], bad["reason"])
+    if not entries and not existing:
+        raise NA64Error(
+            f"every input file is bad: {unreadable[0]['path']}: {unreadable[0]['reason']}"
+        )
     commands = [c for c in ((existing.command or "").split("\n") if existing else []) if c]
     if command:
         commands.append(command)
@@ -220,6 +244,7 @@ def build_fileset(
         err = exc.errors()[0]
         raise ConfigError(where, ".".join(str(p) for p in err["loc"]), err["msg"]) from None
     check_consistency(where, fileset)
+    fileset._unreadable = unreadable
     return fileset
 
 

@@ -291,6 +291,8 @@ def validate_inputs(
                 "reason": result.problem,
             }
         )
+    for unread in fileset.unreadable:  # left out while the fileset was built from files
+        bad.append({**unread, "kind": "unknown", "entries": 0})  # entries: not readable
     check_duplicates_across_files(good)
     if calibration is not None:
         check_calibration_coverage(good, calibration)
