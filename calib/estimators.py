@@ -94,11 +94,13 @@ def fit_moyal_mpv(values: np.ndarray, min_entries: int = 30) -> dict | None:
     if len(x) < min_entries:
         return None
 
-    def nll_pdf(xx, mpv, scale):
+    def nll_logpdf(xx, mpv, scale):
         norm = _moyal_cdf(hi, mpv, scale) - _moyal_cdf(lo, mpv, scale)
-        return np.exp(_moyal_logpdf(xx, mpv, scale)) / max(norm, 1e-300)
+        return _moyal_logpdf(xx, mpv, scale) - np.log(max(norm, 1e-300))
 
-    m = Minuit(UnbinnedNLL(x, nll_pdf), mpv=mpv0, scale=scale0)
+    # log=True: the log-pdf summed directly (no exp/log round trip, and iminuit's numba
+    # pdf-sum kernel is not compiled on a fresh install)
+    m = Minuit(UnbinnedNLL(x, nll_logpdf, log=True), mpv=mpv0, scale=scale0)
     m.limits["scale"] = (scale0 / 10, scale0 * 10)
     m.limits["mpv"] = (lo, hi)
     m.migrad()

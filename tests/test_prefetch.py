@@ -9,16 +9,14 @@ import sys
 import threading
 from pathlib import Path
 
-from na64reco.analyses import ANALYSES
 from na64reco.run.prefetch import compile_ahead, finish_compile_ahead
 
 ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = """
 import sys
-from na64reco.analyses import ANALYSES
 from na64reco.run.prefetch import compile_ahead
-child = compile_ahead(sys.argv[1], ANALYSES["invisible"].cutset())
+child = compile_ahead(sys.argv[1])
 child.join(120)
 print(child.exitcode)
 """
@@ -41,8 +39,9 @@ def test_child_compiles_the_kernels_into_the_cache(tmp_path):
     cache = tmp_path / "numba"
     assert _child_exit(str(path), {"NUMBA_CACHE_DIR": str(cache)}) == "0"
     written = {p.name.split(".")[0] for p in cache.rglob("*.nbi")}
-    # the value screens, the calorimeter kernels and the shower shape of the event loop
-    assert {"value_screen", "calorimeter_kernels", "showershape_kernels"} <= written, written
+    # the value screens, the calorimeter kernels, the shower shape and the tracking
+    expected = {"value_screen", "calorimeter_kernels", "showershape_kernels", "tracking_kernels"}
+    assert expected <= written, written
 
 
 def test_child_on_a_foreign_file_exits_cleanly(tmp_path):
@@ -52,13 +51,12 @@ def test_child_on_a_foreign_file_exits_cleanly(tmp_path):
 
 
 def test_not_started_without_a_file_or_beside_another_thread():
-    cutset = ANALYSES["invisible"].cutset()
-    assert compile_ahead(None, cutset) is None
+    assert compile_ahead(None) is None
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert compile_ahead("any.root", cutset) is None
+        assert compile_ahead("any.root") is None
     finally:
         stop.set()
         other.join()

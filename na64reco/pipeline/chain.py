@@ -61,7 +61,7 @@ from na64reco.plots.parallel import render
 from na64reco.run import RunOptions, run_analysis, run_signal_efficiency
 from na64reco.run.efficiency import signal_model_of
 from na64reco.run.folder import OutputFolder
-from na64reco.run.prefetch import compile_ahead, finish_compile_ahead
+from na64reco.run.prefetch import compile_ahead, finish_compile_ahead, wait_compile_ahead
 from na64reco.run.validation import validate_inputs
 from na64reco.shipped import sample_fileset_path
 from na64reco.systematics.config import load_systematics
@@ -326,9 +326,10 @@ def analyze(
     chain = _Chain(fileset, out, options, progress)
     # the event loop's kernels compile in a forked process while the constants are derived
     first_physics = next((e.path for e in fileset.files if e.kind == "physics"), None)
-    ahead = compile_ahead(first_physics, options.cutset("invisible"))
+    ahead = compile_ahead(first_physics)
     try:
         calib = chain.calibration()
+        wait_compile_ahead(ahead)  # compiling beside it would only duplicate its work
         runs = {a: chain.selection(a, calib, opened=False) for a in ANALYSES}
     finally:
         finish_compile_ahead(ahead)

@@ -23,7 +23,7 @@ from na64reco.trigger import emulate_trigger
 
 SRD_MODULE_MIN_GEV = 0.0005  # an SRD module "fired" above 0.5 MeV in time [choose: ~3 noise]
 
-__all__ = ["event_tracks", "reconstruct_event"]
+__all__ = ["event_shower_chi2", "event_tracks", "reconstruct_event"]
 
 
 def event_tracks(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarray]:
@@ -37,6 +37,23 @@ def event_tracks(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarray]:
     return reconstruct_tracks(mm, st, cset, get_period(cset.period).geometry)
 
 
+def event_shower_chi2(calo: dict[str, np.ndarray], cset: CalibrationSet) -> np.ndarray:
+    """The shower-shape chi2 / ndf of ``reconstruct_calorimeters`` output ``calo``
+    (CHI2_NO_SHOWER everywhere when the constants hold no reference profile: the cut fails)."""
+    if cset.shower_profile is None:
+        return np.full(len(calo["ecal_e"]), CHI2_NO_SHOWER, dtype=np.float32)
+    return shower_chi2(
+        calo["ecal_cell_e"],
+        calo["hit_ix"],
+        calo["hit_iy"],
+        calo["cog_x"],
+        calo["cog_y"],
+        cset.shower_profile,
+        get_period(cset.period).geometry.ecal_cell_pitch_cm,
+        usable_cells=cset.ecal.usable.any(axis=0),
+    )
+
+
 def reconstruct_event(
     arrays: dict, cset: CalibrationSet, tracks: dict[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
@@ -48,19 +65,7 @@ def reconstruct_event(
     geometry = period.geometry
     calo = reconstruct_calorimeters(arrays, cset)
     out: dict[str, np.ndarray] = dict(calo)
-    if cset.shower_profile is not None:
-        out["shower_chi2"] = shower_chi2(
-            calo["ecal_cell_e"],
-            calo["hit_ix"],
-            calo["hit_iy"],
-            calo["cog_x"],
-            calo["cog_y"],
-            cset.shower_profile,
-            geometry.ecal_cell_pitch_cm,
-            usable_cells=cset.ecal.usable.any(axis=0),
-        )
-    else:  # no reference profile in these constants: the shape cut cannot pass
-        out["shower_chi2"] = np.full(len(calo["ecal_e"]), CHI2_NO_SHOWER, dtype=np.float32)
+    out["shower_chi2"] = event_shower_chi2(calo, cset)
     if tracks is None:
         tracks = event_tracks(arrays, cset)
     out.update({k: v for k, v in tracks.items() if k not in out})

@@ -167,14 +167,13 @@ def make_executor(options: ExecutorOptions) -> Iterator[tuple[Any, dict]]:
             )
 
 
-def warm_up_processor(proc: Any, path: str) -> None:
-    """Process the first ``WARM_UP_EVENTS`` events of ``path`` with ``proc`` and drop the
-    output (raises what reading or processing raises)."""
+def warm_up_events(path: str) -> Any:
+    """The first ``WARM_UP_EVENTS`` events of ``path`` as the executors read them."""
     from coffea.nanoevents import NanoEventsFactory
 
     from na64reco.eventtree import NA64Schema
 
-    events = NanoEventsFactory.from_root(
+    return NanoEventsFactory.from_root(
         {path: TREE_NAME},
         schemaclass=NA64Schema,
         mode="virtual",
@@ -182,7 +181,12 @@ def warm_up_processor(proc: Any, path: str) -> None:
         uproot_options=chunk_uproot_options([path]),
         metadata={"filename": path, "entrystart": 0},
     ).events()
-    proc.process(events)
+
+
+def warm_up_processor(proc: Any, path: str) -> None:
+    """Process the first ``WARM_UP_EVENTS`` events of ``path`` with ``proc`` and drop the
+    output (raises what reading or processing raises)."""
+    proc.process(warm_up_events(path))
 
 
 def _warm_up(proc: Any, path: str) -> str:
