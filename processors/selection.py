@@ -54,7 +54,7 @@ from na64reco.cutsets.config import CutSet
 from na64reco.cutsets.evaluate import blind_mask, cut_masks
 from na64reco.cutsets.variables import VARIABLES
 from na64reco.errors import InputFileError
-from na64reco.eventtree.nanoevents import raw_arrays
+from na64reco.eventtree.nanoevents import preload_branches, raw_arrays
 from na64reco.eventtree.reader import check_values
 from na64reco.eventtree.value_screen import check_hit_indices, check_pedestals
 from na64reco.reco.calorimeters import reconstruct_calorimeters
@@ -132,6 +132,9 @@ class SelectionProcessor(processor.ProcessorABC):
     output, see ``_fill_variations``); None or none of calibration/cut kind: the output of a
     run without systematics, nothing added.
     """
+
+    #: the branches ``process`` reads, loaded in one call per chunk (files by contract names)
+    preload = tuple(preload_branches())
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ from na64reco.conditions import period_of_run
 from na64reco.cutsets.config import CutSet
 from na64reco.cutsets.evaluate import cut_masks
 from na64reco.errors import InputFileError
-from na64reco.eventtree.nanoevents import raw_arrays
+from na64reco.eventtree.nanoevents import preload_branches, raw_arrays
 from na64reco.eventtree.reader import check_values
 from na64reco.processors.selection import screen_chunk
 from na64reco.reco.event import event_tracks, reconstruct_event
@@ -43,6 +43,10 @@ UPSTREAM_CUTS = ("trigger", "momentum", "srd", "pileup", "beam_cell")
 
 class SignalEfficiencyProcessor(processor.ProcessorABC):
     """Cutflow and emitted-energy spectra of signal samples."""
+
+    #: the raw branches ``process`` reads, loaded in one call per chunk (the truth it reads
+    #: is left to the lazy columns)
+    preload = tuple(preload_branches())
 
     def __init__(
         self,

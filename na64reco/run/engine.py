@@ -70,11 +70,13 @@ def _merge_metrics(metrics: dict, more: list[dict]) -> dict:
     return out
 
 
-def _datasets(files: list[InputFile], dataset: str) -> tuple[dict, dict, dict]:
+def _datasets(
+    files: list[InputFile], dataset: str, preload: list[str] | None = None
+) -> tuple[dict, dict, dict]:
     """The coffea datasets of the files: one per input map (its JSON in the dataset's
     metadata, which coffea hands the processor in ``events.metadata``), ``dataset`` for the
-    files read by contract names. Returns (dataset of each path, coffea fileset, the user
-    metadata of each path)."""
+    files read by contract names (with ``preload``: the branches coffea reads in one call per
+    chunk). Returns (dataset of each path, coffea fileset, the user metadata of each path)."""
     from na64reco.eventtree.nanoevents import INPUT_MAP_KEY
 
     datasets: dict[str, str] = {}
@@ -86,6 +88,8 @@ def _datasets(files: list[InputFile], dataset: str) -> tuple[dict, dict, dict]:
         entry = coffea_fileset.setdefault(name, {"files": {}})
         if f.input_map is not None:
             entry["metadata"] = user[f.path] = {INPUT_MAP_KEY: f.input_map}
+        elif preload:
+            entry["preload"] = preload
         if f.entries > 0:
             entry["files"][f.path] = TREE_NAME
     return datasets, {k: v for k, v in coffea_fileset.items() if v["files"]}, user
@@ -107,7 +111,8 @@ def process_files(
     from na64reco.eventtree import NA64Schema
 
     utf8_file_hashes()  # paths with non-ASCII characters
-    datasets, coffea_fileset, user = _datasets(files, dataset)
+    preload = list(getattr(processor_instance, "preload", None) or [])
+    datasets, coffea_fileset, user = _datasets(files, dataset, preload)
     runner = processor.Runner(
         executor,
         schema=NA64Schema,
