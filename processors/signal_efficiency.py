@@ -44,8 +44,8 @@ UPSTREAM_CUTS = ("trigger", "momentum", "srd", "pileup", "beam_cell")
 class SignalEfficiencyProcessor(processor.ProcessorABC):
     """Cutflow and emitted-energy spectra of signal samples."""
 
-    #: the raw branches ``process`` reads, loaded in one call per chunk (the truth it reads
-    #: is left to the lazy columns)
+    #: the raw branches ``process`` reads, loaded in one call per chunk (files by contract
+    #: names; the truth it reads is left to the lazy columns)
     preload = tuple(preload_branches())
 
     def __init__(

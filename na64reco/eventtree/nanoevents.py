@@ -242,16 +242,14 @@ def _mapped_arrays(events, imap: InputMap, mc: bool) -> dict:
     return out
 
 
-def preload_branches(mc: bool = False) -> list[str]:
-    """The branches ``raw_arrays`` reads from a file written by contract names (``mc``: with
-    the truth), counters included: coffea's ``preload`` reads them in one ``tree.arrays``
-    call per chunk instead of one read per branch as the columns are touched (measured on 20
-    files of 2016: 1.52-1.77 s instead of 1.92-2.02 s). Branches a file lacks are skipped."""
+def preload_branches() -> list[str]:
+    """The branches ``raw_arrays`` reads from a file written by contract names, counters
+    included (the truth is left to the lazy columns): coffea's ``preload`` reads them in one
+    ``tree.arrays`` call per chunk instead of one read per branch as the columns are touched
+    (measured on 20 files of 2016: 1.52-1.77 s instead of 1.92-2.02 s). Branches a file lacks
+    are skipped."""
     names = contract.required_branch_names()
-    names += sorted({b.counter for b in contract.JAGGED_BRANCHES})
-    if mc:
-        names += [b.name for b in contract.MC_BRANCHES]
-    return names
+    return names + sorted({b.counter for b in contract.JAGGED_BRANCHES})
 
 
 def raw_arrays(events, mc: bool = False) -> dict:

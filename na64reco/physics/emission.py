@@ -209,8 +209,7 @@ def iww_leading_log_total(
     ``tmax`` select the elastic-only, t_max = m^2 variant."""
     check_mass("vector", mass_gev, energy_gev)
     m, e = float(mass_gev), float(energy_gev)
-    kw = {} if tmax is None else {"tmin": (m * m / (2.0 * e)) ** 2, "tmax": tmax}
-    c = chi(e, m, elastic_only=elastic_only, **kw)
+    c = chi(e, m, elastic_only=elastic_only, tmax=tmax)
     delta = max(_ME2 / (m * m), (m / e) ** 2)
     beta = np.sqrt(max(0.0, 1.0 - (m / e) ** 2))
     return float((4.0 / 3.0) * ALPHA_EM**3 * c * beta * np.log(1.0 / delta) / (m * m) * GEV2_TO_PB)
