@@ -3,6 +3,7 @@ never failing (a bad file only means the run compiles the kernels itself)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,16 +16,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = """
 import sys
-from na64reco.run.prefetch import compile_ahead
-child = compile_ahead(sys.argv[1])
-child.join(120)
-print(child.exitcode)
+from na64reco.run.prefetch import compile_ahead, share_compile_ahead
+ahead = compile_ahead(sys.argv[1])
+if len(sys.argv) > 2:  # the parent takes its share
+    share_compile_ahead(ahead)
+    print(list(ahead.claims), end=" ")
+ahead.process.join(120)
+print(ahead.process.exitcode)
 """
 
 
-def _child_exit(path: str, env: dict | None = None) -> str:
+def _child_exit(path: str, env: dict | None = None, share: bool = False) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, path],
+        [sys.executable, "-c", _CHILD, path, *(["share"] if share else [])],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -40,6 +44,21 @@ def test_child_compiles_the_kernels_into_the_cache(tmp_path):
     assert _child_exit(str(path), {"NUMBA_CACHE_DIR": str(cache)}) == "0"
     written = {p.name.split(".")[0] for p in cache.rglob("*.nbi")}
     # the value screens, the calorimeter kernels, the shower shape and the tracking
+    expected = {"value_screen", "calorimeter_kernels", "showershape_kernels", "tracking_kernels"}
+    assert expected <= written, written
+
+
+def test_parent_and_child_share_the_parts(tmp_path):
+    """The parent takes the parts left from the end; every part is claimed once and every
+    kernel ends in the cache."""
+    path = ROOT / "data_samples" / "na64sim_2016_physics_run01800.root"
+    cache = tmp_path / "numba"
+    out = _child_exit(str(path), {"NUMBA_CACHE_DIR": str(cache)}, share=True)
+    claims, code = out.rsplit(" ", 1)
+    assert code == "0"
+    front, back = json.loads(claims)  # the shared counter: [next from the front, end of the rest]
+    assert front == back  # nothing left unclaimed, nothing claimed twice
+    written = {p.name.split(".")[0] for p in cache.rglob("*.nbi")}
     expected = {"value_screen", "calorimeter_kernels", "showershape_kernels", "tracking_kernels"}
     assert expected <= written, written
 

@@ -67,12 +67,24 @@ def closure_factor(
     eot: float = 1e9,
     upstream_scale: float = 300.0,
     seed: int = 12345,
+    use_table: bool = True,
 ) -> dict:
     """k = true box / (A C / D) on a truth-level plane at nominal rates.
 
     The upstream interactions are simulated ``upstream_scale`` times enhanced and weighted
     1 / upstream_scale (the box and C would otherwise be empty); uncertainties from sum w^2.
+    With ``use_table``, the shipped result for exactly these arguments and this code
+    (``na64reco.background.closure_table``) when there is one, else simulated.
     """
+    arguments = dict(
+        box_hi=box_hi, hcal_zero=hcal_zero, eot=eot, upstream_scale=upstream_scale, seed=seed
+    )
+    if use_table:
+        from na64reco.background.closure_table import lookup
+
+        shipped = lookup(period, **arguments)
+        if shipped is not None:
+            return shipped
     plane = truth_clean_plane(period, eot, seed, {"upstream_interaction": upstream_scale})
     names = list(plane["names"])
     up = names.index("upstream_interaction")

@@ -61,7 +61,7 @@ from na64reco.plots.parallel import render
 from na64reco.run import RunOptions, run_analysis, run_signal_efficiency
 from na64reco.run.efficiency import signal_model_of
 from na64reco.run.folder import OutputFolder
-from na64reco.run.prefetch import compile_ahead, finish_compile_ahead, wait_compile_ahead
+from na64reco.run.prefetch import compile_ahead, finish_compile_ahead, share_compile_ahead
 from na64reco.run.validation import validate_inputs
 from na64reco.shipped import sample_fileset_path
 from na64reco.systematics.config import load_systematics
@@ -329,7 +329,7 @@ def analyze(
     ahead = compile_ahead(first_physics)
     try:
         calib = chain.calibration()
-        wait_compile_ahead(ahead)  # compiling beside it would only duplicate its work
+        share_compile_ahead(ahead)  # the parts the child has not started, then its last
         runs = {a: chain.selection(a, calib, opened=False) for a in ANALYSES}
     finally:
         finish_compile_ahead(ahead)

@@ -28,7 +28,7 @@ __all__ = ["channel_kernel", "ecal_kernel", "hcal_kernel"]
 _F0 = np.float32(0.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _pairwise(buf, n):
     """numpy's float32 add.reduce of buf[:n] (contiguous), 0 + pairwise sum, n <= 128."""
     res = _F0
@@ -63,7 +63,7 @@ def _pairwise(buf, n):
     return res + s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _channel(a, tt, ped, gain_eff, t0, thr, sthr, usable):
     """(energy, bad, pulse, strong pulse, |t - t0|) of one channel."""
     e = (a - ped) * gain_eff

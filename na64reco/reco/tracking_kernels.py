@@ -120,7 +120,7 @@ def straw_in_time(station, t, lo, hi):
     return out
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def _line(u0, z0, u1, z1, z):
     slope = (u1 - u0) / (z1 - z0)
     return slope, u0 + slope * (z - z0)

@@ -18,6 +18,7 @@ non-finite or absurd values into an ``InputFileError``.
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,9 @@ def process_files(
             else:
                 reused.append(saved)
         logger.info("resuming: %d chunk(s) from checkpoints, %d to process", len(reused), len(todo))
+    # what is alive now (modules, constants, the fileset) lives through the loop: frozen, the
+    # garbage collector's full passes during the loop do not walk it again each time
+    gc.freeze()
     try:
         out, metrics = (
             runner(todo, processor_instance, uproot_options=uproot_options) if todo else (None, {})
@@ -154,6 +158,8 @@ def process_files(
                 f"no output written{again}"
             ) from exc
         raise
+    finally:
+        gc.unfreeze()
     if reused:
         # the processors' postprocess is the identity: partial outputs add up to the whole
         out = processor.accumulate([s["out"] for s in reused], out)

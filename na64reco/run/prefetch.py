@@ -1,19 +1,25 @@
-"""Compile the event loop's numba kernels in forked processes while the parent does other work.
+"""Compile the event loop's numba kernels in a forked process while the parent does other work.
 
-On a fresh install the kernels (value screens, calorimeters, shower shape, tracking) are
-compiled on first use, ~10 s on one core, and written to numba's on-disk cache. ``na64
-analyze`` first derives the calibration constants, single-threaded; ``compile_ahead`` forks a
-child that reconstructs a few events of the first physics file with the shipped constants
-meanwhile: the calorimeters first (the calibration needs those kernels a few seconds in and
-finds them in the cache), then the shower shape, the value screens and the tracking.
-``wait_compile_ahead`` lets the parent wait for a child still compiling instead of compiling
-the same kernels a second time beside it (measured, cold, shipped sample: a second child, one
-part each, made the calibration 4 s slower on 2 cores and the whole command 3 s slower).
+On a fresh install the kernels (calorimeters, the fit cost, tracking, value screens, shower
+shape) are compiled on first use, ~10 s on one core, and written to numba's on-disk cache.
+``na64 analyze`` first derives the calibration constants, single-threaded; ``compile_ahead``
+forks a child that reconstructs a few events of the first physics file with the shipped
+constants meanwhile, one *part* (``PARTS``) after the other: the calorimeters and iminuit's
+chi2 first (the calibration needs them a few seconds in and finds them in the cache), then the
+tracking, the value screens and the shower shape.
 
-Nothing the child does reaches an output: it drops what it computes, never raises, and its
-only effect is numba's cache (written atomically by numba, so a parent compiling the same
-kernel at the same time is harmless). It is started only when fork is available and this
-process runs no other thread (a forked child must not inherit a lock held elsewhere).
+The parts are claimed from a shared counter: the child takes them from the front; the parent,
+once its calibration is done, takes what is left from the back (``share_compile_ahead``) and
+then waits for the part the child is still compiling. Nobody compiles a kernel twice, and
+neither core idles while kernels remain (measured, cold, shipped sample: a second child, one
+part each, made the calibration 4 s slower on 2 cores; the parent waiting for one child to
+compile everything left it idle ~5 s).
+
+Nothing compiled here reaches an output: the child drops what it computes, never raises, and
+its only effect is numba's cache (written atomically by numba, so a process compiling the same
+kernel at the same time is harmless); the parent's parts are the same warm-up, run in-process.
+It is started only when fork is available and this process runs no other thread (a forked
+child must not inherit a lock held elsewhere).
 """
 
 from __future__ import annotations
@@ -21,64 +27,145 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["compile_ahead", "finish_compile_ahead", "wait_compile_ahead"]
+__all__ = ["PARTS", "CompileAhead", "compile_ahead", "finish_compile_ahead", "share_compile_ahead"]
 
-#: the longest the parent waits for the child before compiling itself (cold: ~10 s)
+#: the longest the parent waits for the child's last part (cold: a few seconds)
 WAIT_LIMIT_S = 30.0
 
 
-def _compile(path: str) -> None:
-    logging.disable(logging.CRITICAL)  # the parent reports; the child is silent
-    try:
+def _calorimeters(w) -> None:
+    from na64reco.reco.calorimeters import reconstruct_calorimeters
+
+    w.calo = reconstruct_calorimeters(w.arrays, w.cset)
+
+
+def _fit_cost(w) -> None:
+    """iminuit's numba-compiled chi2 (``LeastSquares`` of the calibration fits)."""
+    from iminuit.cost import chi2
+
+    x = np.arange(1.0, 4.0)
+    chi2(x, x, x)
+
+
+def _tracking(w) -> None:
+    from na64reco.reco.event import event_tracks
+
+    event_tracks(w.arrays, w.cset)
+
+
+def _value_screens(w) -> None:
+    from na64reco.eventtree.values import check_values
+    from na64reco.processors.selection import screen_chunk
+
+    check_values(w.path, w.arrays)
+    screen_chunk(w.path, w.arrays, np.arange(len(w.arrays["run"])), w.cset)
+
+
+def _shower_shape(w) -> None:
+    from na64reco.reco.calorimeters import reconstruct_calorimeters
+    from na64reco.reco.event import event_shower_chi2
+
+    calo = getattr(w, "calo", None) or reconstruct_calorimeters(w.arrays, w.cset)
+    event_shower_chi2(calo, w.cset)
+
+
+#: in the child's order (the calibration's kernels first); the parent takes from the end
+PARTS = (_calorimeters, _fit_cost, _tracking, _value_screens, _shower_shape)
+
+
+class _WarmUp:
+    """The warm-up events of one physics file and the shipped constants of its run."""
+
+    def __init__(self, path: str) -> None:
         from na64reco.calibration.io import load_calibration
         from na64reco.eventtree.nanoevents import raw_arrays
-        from na64reco.eventtree.values import check_values
-        from na64reco.processors.selection import screen_chunk
-        from na64reco.reco.calorimeters import reconstruct_calorimeters
-        from na64reco.reco.event import event_shower_chi2, event_tracks
         from na64reco.run.executors import warm_up_events
         from na64reco.shipped import calibration_path
 
-        arrays = raw_arrays(warm_up_events(path))
-        cset = load_calibration(calibration_path()).for_run(int(arrays["run"][0]))
-        event_shower_chi2(reconstruct_calorimeters(arrays, cset), cset)
-        check_values(path, arrays)
-        screen_chunk(path, arrays, np.arange(len(arrays["run"])), cset)
-        event_tracks(arrays, cset)
+        self.path = path
+        self.arrays = raw_arrays(warm_up_events(path))
+        self.cset = load_calibration(calibration_path()).for_run(int(self.arrays["run"][0]))
+
+
+@dataclass
+class CompileAhead:
+    """The child and the shared claim counter ``[next from the front, end of the rest]``."""
+
+    process: multiprocessing.Process
+    claims: Any
+    path: str
+
+
+def _claim(claims, front: bool) -> int | None:
+    with claims.get_lock():
+        if claims[0] >= claims[1]:
+            return None
+        if front:
+            claims[0] += 1
+            return claims[0] - 1
+        claims[1] -= 1
+        return claims[1]
+
+
+def _compile(path: str, claims) -> None:
+    logging.disable(logging.CRITICAL)  # the parent reports; the child is silent
+    try:
+        w = _WarmUp(path)
+        while (i := _claim(claims, front=True)) is not None:
+            PARTS[i](w)
     except Exception:  # a failed warm-up only means the run compiles itself
         pass
 
 
-def compile_ahead(path: str | Path | None) -> multiprocessing.Process | None:
-    """Start the child on ``path`` (None: nothing to do); the process, or None if not started."""
+def compile_ahead(path: str | Path | None) -> CompileAhead | None:
+    """Start the child on ``path`` (None: nothing to do); None if not started."""
     if path is None or "fork" not in multiprocessing.get_all_start_methods():
         return None
     if threading.active_count() > 1:
         return None
-    child = multiprocessing.get_context("fork").Process(
-        target=_compile, args=(str(path),), name="na64-compile-ahead", daemon=True
+    ctx = multiprocessing.get_context("fork")
+    claims = ctx.Array("i", [0, len(PARTS)])
+    child = ctx.Process(
+        target=_compile, args=(str(path), claims), name="na64-compile-ahead", daemon=True
     )
     child.start()
     logger.debug("compiling the event-loop kernels ahead in process %s", child.pid)
-    return child
+    return CompileAhead(child, claims, str(path))
 
 
-def wait_compile_ahead(child: multiprocessing.Process | None, limit_s: float = WAIT_LIMIT_S):
-    """Wait up to ``limit_s`` for the child to finish (then the kernels are in the cache)."""
-    if child is not None and child.is_alive():
-        child.join(limit_s)
-
-
-def finish_compile_ahead(child: multiprocessing.Process | None) -> None:
-    """Stop the child if it is still running (its work is only ever a cache)."""
-    if child is None:
+def share_compile_ahead(ahead: CompileAhead | None, limit_s: float = WAIT_LIMIT_S) -> None:
+    """Compile the parts the child has not started here, then wait up to ``limit_s`` for the
+    child to finish its own (then every kernel is in the cache)."""
+    if ahead is None:
         return
-    if child.is_alive():
-        child.terminate()
-    child.join()
+    if ahead.process.is_alive() and _claim_any(ahead.claims):
+        try:
+            w = _WarmUp(ahead.path)
+            while (i := _claim(ahead.claims, front=False)) is not None:
+                PARTS[i](w)
+        except Exception:  # as in the child: the run compiles what is missing itself
+            logger.debug("compile-ahead part failed in the parent", exc_info=True)
+    if ahead.process.is_alive():
+        ahead.process.join(limit_s)
+
+
+def _claim_any(claims) -> bool:
+    with claims.get_lock():
+        return claims[0] < claims[1]
+
+
+def finish_compile_ahead(ahead: CompileAhead | None) -> None:
+    """Stop the child if it is still running (its work is only ever a cache)."""
+    if ahead is None:
+        return
+    if ahead.process.is_alive():
+        ahead.process.terminate()
+    ahead.process.join()

@@ -34,11 +34,12 @@ FORMAT = "na64-box-background-per-eot"
 SOURCES = ("sim", "conditions", "physics", "constants.py", "eventtree/contract.py")
 
 
-def source_digest() -> str:
-    """sha256 over the source files the simulated box background depends on."""
+def source_digest(sources: tuple[str, ...] = SOURCES) -> str:
+    """sha256 over the source files (``sources``, relative to the package folder) the
+    simulated box background depends on."""
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    for name in SOURCES:
+    for name in sources:
         path = root / name
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             h.update(str(file.relative_to(root)).encode())
