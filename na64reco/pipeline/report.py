@@ -83,23 +83,32 @@ def _cutflow_summary(results: dict) -> Table:
     )
 
 
+def _sideband_kind(sideband: dict) -> str:
+    """How the sideband part was estimated: a fit, or (too few events) the 90% CL upper
+    bound that the stat column then carries."""
+    if sideband.get("kind") == "upper_bound":
+        return f"too few events: < {_fmt(sideband.get('upper_90'))} at 90% CL (as stat)"
+    return "fit" if sideband else "-"
+
+
 def _first_screen(results: dict, limits_folder: Path) -> list[Card]:
     fileset = results["fileset"]
     exposure = Table(
-        ["period", "beam triggers", "EOT (live)", "stat"],
+        ["period", "beam triggers", "EOT (live)", "EOT stat"],
         [
             [p, e.get("n_beam_trigger"), e.get("eot_live"), e.get("eot_live_stat")]
             for p, e in sorted(results["exposure"].items())
         ],
     )
     background = Table(
-        ["period", "expected in the box", "stat", "syst"],
+        ["period", "expected in the box", "stat", "syst", "sideband"],
         [
             [
                 p["period"],
                 _fmt(p["total"]["expected"]),
                 _fmt(p["total"]["stat"]),
                 _fmt(p["total"]["syst"]),
+                _sideband_kind(p.get("sideband") or {}),
             ]
             for p in results["background"]
         ],
@@ -240,7 +249,7 @@ def write_analysis_report(path: Path, results: dict, runner: StageRunner) -> Pat
             "Run summary and exposure",
             tables=[
                 Table(
-                    ["period", "beam triggers", "EOT (live)", "stat", "EOT (delivered)"],
+                    ["period", "beam triggers", "EOT (live)", "EOT stat", "EOT (delivered)"],
                     [
                         [
                             p,
