@@ -260,3 +260,27 @@ def test_vector_hits_disagreeing_on_the_hit_count_are_refused(converted, tmp_pat
     assert "bad.root" in message
     assert "branch mm_amp" in message
     assert f"first at entry {entry}" in message
+
+
+def test_exposure_of_a_converted_run_through_its_input_map(runs, converted, tmp_path):
+    """The beam-trigger count (EOT) of the p348-layout run reads runNo / trigMask through the
+    run's recorded input map: the same EOT as the contract-named layouts of the same events;
+    a map edited since the run is refused, naming the file."""
+    from na64reco.background.build import load_run_output
+    from na64reco.background.exposure import run_output_eot
+
+    eot = {layout: run_output_eot(load_run_output(runs[layout]).summary) for layout in LAYOUTS}
+    assert eot["p348"] == eot["vector"] == eot["counted"]
+    assert eot["p348"]["2022"]["n_beam_trigger"] > 0
+    # the run's own record of its map, pointed at an edited copy
+    summary = load_run_output(runs["p348"]).summary
+    edited = tmp_path / "edited.toml"
+    text = P348_MAP.read_text().replace(
+        'source = "BEAM_time"', 'source = "BEAM_time"\noffset = 1.0'
+    )
+    assert text != P348_MAP.read_text()
+    edited.write_text(text)
+    record = summary.provenance.inputs[0]
+    record.input_map = {**record.input_map, "source": str(edited)}
+    with pytest.raises(InputFileError, match="changed since the run"):
+        run_output_eot(summary)

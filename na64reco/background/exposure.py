@@ -9,28 +9,38 @@ prescale``; systematic ``EOT_SYST_REL`` = 1% [choose] for the beam composition c
 beam trigger (~1.1% hadrons and muons in the beam, conditions) and the prescaler stability.
 
 The count comes from the run outputs: ``summary.json`` lists its input files
-(``provenance.inputs`` with sha256); their ``trigger`` and ``run`` branches are read with uproot
-(the beam-trigger bit is ``TRIGGER_BEAM``; ``run`` assigns each event to its period). The
-selection summary has no per-period count of trigger types: reading two branches is cheap.
+(``provenance.inputs`` with sha256 and, for converted files, the input map they were read
+through); their ``trigger`` and ``run`` branches are read through that map, as the run read them
+(the beam-trigger bit is ``TRIGGER_BEAM``; ``run`` assigns each event to its period). The map is
+loaded from the file the run recorded and must still have the recorded sha256. The selection
+summary has no per-period count of trigger types: reading two branches is cheap.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import uproot
 
 from na64reco.checksums import sha256_file
 from na64reco.conditions import get_period, period_of_run
-from na64reco.errors import InputFileError
-from na64reco.eventtree.contract import TREE_NAME, TRIGGER_BEAM
-from na64reco.eventtree.reader import LOCAL_OPEN
+from na64reco.errors import InputFileError, NA64Error
+from na64reco.eventtree.contract import TRIGGER_BEAM
+from na64reco.eventtree.inputmap import InputMap, load_input_map
+from na64reco.eventtree.reader import read_fixed_branches
 
 EOT_SYST_REL = 0.01
 
 
-def beam_trigger_counts(paths: list[str], check: dict[str, str] | None = None) -> dict[str, int]:
-    """Beam-trigger events per period in ``paths`` (sha256 compared with ``check`` if given)."""
+def beam_trigger_counts(
+    paths: list[str],
+    check: dict[str, str] | None = None,
+    input_maps: dict[str, InputMap] | None = None,
+) -> dict[str, int]:
+    """Beam-trigger events per period in ``paths`` (sha256 compared with ``check`` if given;
+    a file in ``input_maps`` read through its map)."""
     counts: dict[str, int] = {}
+    input_maps = input_maps or {}
     for path in paths:
         if check is not None and path in check:
             try:
@@ -41,11 +51,7 @@ def beam_trigger_counts(paths: list[str], check: dict[str, str] | None = None) -
                 raise InputFileError(
                     path, "sha256", "differs from the run output's provenance: file changed"
                 )
-        try:
-            with uproot.open(path, **LOCAL_OPEN) as f:
-                arrays = f[TREE_NAME].arrays(["run", "trigger"], library="np")
-        except (OSError, KeyError, ValueError) as exc:
-            raise InputFileError(path, "branches run, trigger", f"unreadable: {exc}") from exc
+        arrays = read_fixed_branches(path, ("run", "trigger"), input_maps.get(path))
         beam = (arrays["trigger"] & TRIGGER_BEAM) > 0
         for run in np.unique(arrays["run"][beam]):
             period = period_of_run(int(run)).name
@@ -80,8 +86,28 @@ def run_output_eot(summary, verify: bool = True) -> dict[str, dict]:
     inputs = summary.provenance.inputs
     paths = [i.path for i in inputs]
     check = {i.path: i.sha256 for i in inputs} if verify else None
-    counts = beam_trigger_counts(paths, check)
+    maps = {i.path: _recorded_map(i.path, i.input_map) for i in inputs if i.input_map}
+    counts = beam_trigger_counts(paths, check, maps)
     return {period: eot_from_beam_trigger(period, n) for period, n in counts.items()}
+
+
+def _recorded_map(path: str, record: dict[str, Any]) -> InputMap:
+    """The input map a run read ``path`` through, from the file it recorded (same sha256)."""
+    source = record.get("source")
+    if not source:
+        raise InputFileError(path, "input map", "the run output records no input map file")
+    try:
+        imap = load_input_map(source)
+    except (NA64Error, OSError) as exc:
+        raise InputFileError(path, "input map", f"{source} cannot be read: {exc}") from exc
+    if imap.sha256 != record.get("sha256"):
+        raise InputFileError(
+            path,
+            "input map",
+            f"{source} changed since the run (sha256 {imap.sha256}, the run recorded "
+            f"{record.get('sha256')}): run again",
+        )
+    return imap
 
 
 def dimuon_ratio(observed: int, eot_observed: float, reference: int, eot_reference: float) -> dict:

@@ -74,6 +74,7 @@ __all__ = [
     "check_values",
     "open_event_file",
     "read_event_ids",
+    "read_fixed_branches",
     "read_metadata",
 ]
 
@@ -99,14 +100,17 @@ def _header_end(path: Path) -> int | None:
 _ID_BRANCHES = ("run", "spill", "event")
 
 
-def _read_ids(path: Path, tree: Any, imap: InputMap | None) -> dict[str, np.ndarray]:
-    """run, spill and event of every entry (through the input map)."""
-    sources = [source_name(n, imap) for n in _ID_BRANCHES]
+def _read_ids(
+    path: Path, tree: Any, imap: InputMap | None, names: tuple[str, ...] = _ID_BRANCHES
+) -> dict[str, np.ndarray]:
+    """Fixed contract branches ``names`` (default run, spill, event) of every entry, read
+    under their source names and converted through the input map."""
+    sources = [source_name(n, imap) for n in names]
     try:
-        raw = tree.arrays(sources, library="np")
+        raw = tree.arrays(sorted(set(sources)), library="np")
     except Exception as exc:
-        raise InputFileError(path, "branch run", f"unreadable: {exc}") from exc
-    columns = {n: raw[s] for n, s in zip(_ID_BRANCHES, sources, strict=True)}
+        raise InputFileError(path, f"branches {', '.join(names)}", f"unreadable: {exc}") from exc
+    columns = {n: raw[s] for n, s in zip(names, sources, strict=True)}
     if imap is None:
         return columns
     try:
@@ -117,13 +121,25 @@ def _read_ids(path: Path, tree: Any, imap: InputMap | None) -> dict[str, np.ndar
 
 def read_event_ids(path: str | Path, input_map: InputMap | None = None) -> dict[str, np.ndarray]:
     """run, spill and event of every entry of a (validated) file, through its input map."""
+    return read_fixed_branches(path, _ID_BRANCHES, input_map)
+
+
+def read_fixed_branches(
+    path: str | Path, names: tuple[str, ...], input_map: InputMap | None = None
+) -> dict[str, np.ndarray]:
+    """Fixed (per-event scalar or array) contract branches of every entry of a validated
+    file, through its input map: the contract's names and dtypes whatever the file calls
+    them."""
+    unknown = [n for n in names if n not in _FIXED]
+    if unknown:
+        raise KeyError(f"not fixed contract branches: {unknown}")
     try:
         with uproot.open(path, **LOCAL_OPEN) as f:
-            return _read_ids(Path(path), f[contract.TREE_NAME], input_map)
+            return _read_ids(Path(path), f[contract.TREE_NAME], input_map, tuple(names))
     except InputFileError:
         raise
     except Exception as exc:
-        raise InputFileError(path, "branch event", f"unreadable: {exc}") from exc
+        raise InputFileError(path, f"tree {contract.TREE_NAME}", f"unreadable: {exc}") from exc
 
 
 def _tree_layout(path: Path, file: Any, tree: Any, imap: InputMap | None) -> dict[str, Any]:
