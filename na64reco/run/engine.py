@@ -144,8 +144,11 @@ def process_files(
                 reused.append(saved)
         logger.info("resuming: %d chunk(s) from checkpoints, %d to process", len(reused), len(todo))
     # what is alive now (modules, constants, the fileset) lives through the loop: frozen, the
-    # garbage collector's full passes during the loop do not walk it again each time
-    gc.freeze()
+    # garbage collector's full passes during the loop do not walk it again each time (a
+    # caller that froze its own heap keeps it as it was)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         out, metrics = (
             runner(todo, processor_instance, uproot_options=uproot_options) if todo else (None, {})
@@ -159,7 +162,8 @@ def process_files(
             ) from exc
         raise
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
     if reused:
         # the processors' postprocess is the identity: partial outputs add up to the whole
         out = processor.accumulate([s["out"] for s in reused], out)
