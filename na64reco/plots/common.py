@@ -22,7 +22,6 @@ __all__ = [
     "safe_name",
     "save",
     "style",
-    "warm_up",
 ]
 
 
@@ -34,20 +33,6 @@ def figure(figsize: tuple[float, float] = (10.0, 8.0)):
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig
-
-
-def warm_up() -> None:
-    """Import the plotting stack and build matplotlib's mathtext parser (~1 s on first use),
-    so that a run can do it on a thread while its event loop runs."""
-    import matplotlib.colors
-    import matplotlib.style  # noqa: F401
-    import mplhep  # noqa: F401
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
-    from matplotlib.figure import Figure  # noqa: F401
-    from matplotlib.mathtext import MathTextParser
-    from PIL import Image  # noqa: F401
-
-    MathTextParser("path").parse(r"$E_{ECAL}\times$")  # the parser is shared by the class
 
 
 def style():

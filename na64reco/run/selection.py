@@ -30,7 +30,6 @@ import contextlib
 import importlib
 import json
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -245,27 +244,8 @@ def _validation_record(files: list[InputFile], on_workers: bool) -> dict:
     }
 
 
-def _import_plotting() -> None:
-    try:
-        importlib.import_module("na64reco.plots").warm_up()
-    except Exception as exc:  # only a head start: _make_plots reports a real failure
-        logger.debug("plot warm-up failed: %s: %s", type(exc).__name__, exc)
-
-
-def _warm_up_plots() -> threading.Thread:
-    """Import matplotlib and mplhep on a thread while the event loop runs (most of the loop is
-    compiled code and decompression): ~1 s of a short run's plotting off its critical path."""
-    thread = threading.Thread(target=_import_plotting, name="na64-plot-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
-def _make_plots(
-    histograms: dict, summary: dict, out_dir: Path, which: str, warm: threading.Thread | None
-) -> str:
+def _make_plots(histograms: dict, summary: dict, out_dir: Path, which: str) -> str:
     """The PNG plots (secondary: a failure is logged and recorded, the outputs stand)."""
-    if warm is not None:
-        warm.join()
     plotting = importlib.import_module("na64reco.plots")
     try:
         written = plotting.make_plots(histograms, summary, out_dir, which=which)
@@ -351,7 +331,6 @@ def run_analysis(
             execution.executor,
         )
         finish_warm_up(warm_up)
-        plots_warm = _warm_up_plots() if options.make_plots else None
         t0 = time.perf_counter()
         with quiet_progress(execution.quiet):
             result = process_files(
@@ -445,7 +424,7 @@ def run_analysis(
             }
             if variations is not None:
                 plot_input["variations"] = variations
-            summary["plots"] = _make_plots(plot_input, summary, staging, options.plots, plots_warm)
+            summary["plots"] = _make_plots(plot_input, summary, staging, options.plots)
         run_summary = RunSummary.model_validate(_plain(summary))
         write_summary(staging / "summary.json", run_summary)
         folder.commit(staging, last="summary.json")  # summary.json last: it marks complete outputs
