@@ -16,7 +16,11 @@ other; the minimum over ``--repeat`` runs is kept (the median and maximum are pr
   first run on new files);
 * ``second``: ``na64 -q run`` again (checksums and contract checks from the cache);
 * ``read``: a plain ``python -c`` that imports uproot and reads every branch of every physics
-  file (``tree.arrays()``, all branches): the reference, as a whole process too.
+  file (``tree.arrays()``, all branches): the reference, as a whole process too;
+* ``analyze-cold``: ``na64 -q analyze`` on the shipped sample with empty numba and toolkit
+  caches (``NUMBA_CACHE_DIR``, ``NA64_CACHE_DIR``: every kernel compiled, every checksum
+  computed), what a fresh install waits for (target < 30 s); ``analyze-warm``: the same with
+  the numba cache it left (a new output folder: every stage runs again).
 
 The in-process event loop against ROOT RDataFrame on the same selection is ``run_all.py``'s
 ``iterative`` and ``rdf1`` passes (``--passes read,iterative,rdf1`` on the same fileset).
@@ -68,6 +72,12 @@ def _time(cmd: list[str], env: dict, repeat: int) -> dict:
     return {"min": min(walls), "median": statistics.median(walls), "max": max(walls)}
 
 
+def _each_fresh(cmd, env, repeat: int) -> dict:
+    """One timing per repeat, with the command and environment of repeat i."""
+    walls = [_time(cmd(i), env(i), 1)["min"] for i in range(repeat)]
+    return {"min": min(walls), "median": statistics.median(walls), "max": max(walls)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fileset", type=Path)
@@ -90,19 +100,35 @@ def main() -> None:
     results: dict[str, dict] = {}
     results["help"] = _time([NA64, "--help"], env, args.repeat)
     results["run-help"] = _time([NA64, "run", "--help"], env, args.repeat)
-    first = []
-    for i in range(args.repeat):  # each with an empty checksum cache
-        cache = work / f"cache-first-{i}"
-        t = _time(
-            [*run, "--out", str(work / f"first{i}")], {**env, "NA64_CACHE_DIR": str(cache)}, 1
-        )
-        first.append(t["min"])
-    results["first"] = {"min": min(first), "median": statistics.median(first), "max": max(first)}
+    results["first"] = _each_fresh(  # each with an empty checksum cache
+        lambda i: [*run, "--out", str(work / f"first{i}")],
+        lambda i: {**env, "NA64_CACHE_DIR": str(work / f"cache-first-{i}")},
+        args.repeat,
+    )
     results["second"] = _time([*run, "--out", str(work / "second")], env, args.repeat)
     results["first-chunk"] = _time(
         [*run, "--out", str(work / "chunk"), "--maxchunks", "1", "--no-plots"], env, args.repeat
     )
     results["read"] = _time([sys.executable, "-c", READ_ALL, *paths], env, args.repeat)
+    analyze = [NA64, "-q", "analyze"]
+    results["analyze-cold"] = _each_fresh(  # each with empty caches
+        lambda i: [*analyze, "--out", str(work / f"analyze-cold{i}")],
+        lambda i: {
+            **env,
+            "NUMBA_CACHE_DIR": str(work / f"numba{i}"),
+            "NA64_CACHE_DIR": str(work / f"c{i}"),
+        },
+        args.repeat,
+    )
+    results["analyze-warm"] = _each_fresh(  # the last cold run's numba cache, a new output
+        lambda i: [*analyze, "--out", str(work / f"analyze-warm{i}")],
+        lambda i: {
+            **env,
+            "NUMBA_CACHE_DIR": str(work / f"numba{args.repeat - 1}"),
+            "NA64_CACHE_DIR": str(work / f"w{i}"),
+        },
+        args.repeat,
+    )
     print(f"load after: {os.getloadavg()}")
     print(f"{'pass':<12} {'min s':>8} {'median s':>9} {'max s':>8} {'events/s':>10}")
     for name, t in results.items():
@@ -116,6 +142,9 @@ def main() -> None:
         print(
             f"{name} run / plain read of every branch: {ratio:.2f} (target >= {target}) {verdict}"
         )
+    cold = results["analyze-cold"]["min"]
+    print(f"na64 analyze, empty caches: {cold:.1f} s (target < 30 s) "
+          f"{'PASS' if cold < 30 else 'FAIL'}")  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps({"events": events, "passes": results}, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
