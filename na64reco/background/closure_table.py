@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from na64reco.sim.box_table import SOURCES as SIMULATION_SOURCES
-from na64reco.sim.box_table import source_digest
+from na64reco.sim.box_table import read_shipped_table, source_digest, write_shipped_table
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +54,8 @@ def closure_key(
 
 @cache
 def _load() -> dict | None:
-    path = table_path()
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        logger.debug("%s: not usable (%s): closure factors are simulated", path, exc)
-        return None
-    if not isinstance(table, dict) or table.get("format") != FORMAT:
-        return None
-    if table.get("code_digest") != source_digest(SOURCES):
-        logger.info("%s: made by other simulation code: closure factors are simulated", path)
-        return None
-    return table
+    digest = source_digest(SOURCES)
+    return read_shipped_table(table_path(), FORMAT, digest, "closure factors are")
 
 
 def lookup(period: str, **arguments) -> dict | None:
@@ -112,10 +102,8 @@ def build() -> dict:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    path = table_path()
-    path.write_text(json.dumps(build(), indent=1, sort_keys=True) + "\n")
+    write_shipped_table(table_path(), build())
     _load.cache_clear()
-    logger.info("wrote %s", path)
     return 0
 
 

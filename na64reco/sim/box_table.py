@@ -51,20 +51,31 @@ def table_path() -> Path:
     return Path(str(resources.files("na64reco.sim").joinpath(TABLE)))
 
 
-@cache
-def _load() -> dict | None:
-    path = table_path()
+def read_shipped_table(path: Path, fmt: str, digest: str, what: str) -> dict | None:
+    """A shipped table of simulated results, or None (``what`` is then simulated) when it is
+    unreadable, of another format, or made by other code than ``digest`` names."""
     try:
         table = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        logger.debug("%s: not usable (%s): the box background is simulated", path, exc)
+        logger.debug("%s: not usable (%s): %s simulated", path, exc, what)
         return None
-    if not isinstance(table, dict) or table.get("format") != FORMAT:
+    if not isinstance(table, dict) or table.get("format") != fmt:
         return None
-    if table.get("code_digest") != source_digest():
-        logger.info("%s: made by other simulation code: the box background is simulated", path)
+    if table.get("code_digest") != digest:
+        logger.info("%s: made by other simulation code: %s simulated", path, what)
         return None
     return table
+
+
+def write_shipped_table(path: Path, table: dict) -> None:
+    """What ``python -m`` of a table module writes (sorted, indented JSON)."""
+    path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    logger.info("wrote %s", path)
+
+
+@cache
+def _load() -> dict | None:
+    return read_shipped_table(table_path(), FORMAT, source_digest(), "the box background is")
 
 
 def box_key(box) -> list[float]:
@@ -117,10 +128,8 @@ def build() -> dict:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    path = table_path()
-    path.write_text(json.dumps(build(), indent=1, sort_keys=True) + "\n")
+    write_shipped_table(table_path(), build())
     _load.cache_clear()
-    logger.info("wrote %s", path)
     return 0
 
 
