@@ -282,5 +282,5 @@ def test_exposure_of_a_converted_run_through_its_input_map(runs, converted, tmp_
     edited.write_text(text)
     record = summary.provenance.inputs[0]
     record.input_map = {**record.input_map, "source": str(edited)}
-    with pytest.raises(InputFileError, match="changed since the run"):
+    with pytest.raises(InputFileError, match=r"changed: sha256 .*, the run's provenance says"):
         run_output_eot(summary)

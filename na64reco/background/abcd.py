@@ -22,6 +22,9 @@ import numpy as np
 
 from na64reco.background.truth import truth_clean_plane
 
+CLOSURE_UPSTREAM_SCALE = 300.0  # [choose] upstream interactions enhanced, weighted 1/scale
+CLOSURE_SEED = 12345
+
 
 def region_counts(ecal_edges, hcal_edges, counts, box_hi: float, hcal_zero: float):
     """Counts of A, C, D from a 2D histogram (flow bins included; edges must contain the cuts).
@@ -65,8 +68,8 @@ def closure_factor(
     hcal_zero: float,
     *,
     eot: float = 1e9,
-    upstream_scale: float = 300.0,
-    seed: int = 12345,
+    upstream_scale: float = CLOSURE_UPSTREAM_SCALE,
+    seed: int = CLOSURE_SEED,
     use_table: bool = True,
 ) -> dict:
     """k = true box / (A C / D) on a truth-level plane at nominal rates.
@@ -76,13 +79,17 @@ def closure_factor(
     With ``use_table``, the shipped result for exactly these arguments and this code
     (``na64reco.background.closure_table``) when there is one, else simulated.
     """
-    arguments = dict(
-        box_hi=box_hi, hcal_zero=hcal_zero, eot=eot, upstream_scale=upstream_scale, seed=seed
-    )
     if use_table:
         from na64reco.background.closure_table import lookup
 
-        shipped = lookup(period, **arguments)
+        shipped = lookup(
+            period,
+            box_hi=box_hi,
+            hcal_zero=hcal_zero,
+            eot=eot,
+            upstream_scale=upstream_scale,
+            seed=seed,
+        )
         if shipped is not None:
             return shipped
     plane = truth_clean_plane(period, eot, seed, {"upstream_interaction": upstream_scale})

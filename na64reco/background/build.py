@@ -75,8 +75,6 @@ BOX_LOW_GEV = 0.0
 # ``na64 background`` and ``na64 analyze`` [choose: 2e9 EOT puts ~1e2 weighted events in each
 # region at the simulated upstream enhancement; its statistical error is in closure_err]
 CLOSURE_EOT = 2e9
-CLOSURE_UPSTREAM_SCALE = 300.0  # [choose] upstream interactions enhanced, weighted 1/scale
-CLOSURE_SEED = 12345
 
 
 @dataclass
@@ -228,18 +226,7 @@ def period_background(
         counts = v if counts is None else counts + v
         edges_e, edges_h = h.axes[0].edges, h.axes[1].edges
     reg = region_counts(edges_e, edges_h, counts, box_hi, hcal_zero)
-    clo = (
-        closure_factor(
-            period,
-            box_hi,
-            hcal_zero,
-            eot=closure_eot,
-            upstream_scale=CLOSURE_UPSTREAM_SCALE,
-            seed=CLOSURE_SEED,
-        )
-        if closure
-        else None
-    )
+    clo = closure_factor(period, box_hi, hcal_zero, eot=closure_eot) if closure else None
     k = clo["k"] if clo and clo.get("k") is not None else 1.0
     k_err = clo["k_err"] if clo and clo.get("k_err") is not None else 1.0
     abcd = {

@@ -73,7 +73,8 @@ def lookup(period: str, **arguments) -> dict | None:
 def default_arguments(period: str) -> dict:
     """The arguments the background stage passes for the invisible cut set."""
     from na64reco.analyses import resolve_cutset
-    from na64reco.background.build import CLOSURE_EOT, CLOSURE_SEED, CLOSURE_UPSTREAM_SCALE
+    from na64reco.background.abcd import CLOSURE_SEED, CLOSURE_UPSTREAM_SCALE
+    from na64reco.background.build import CLOSURE_EOT
 
     cutset = resolve_cutset("invisible")
     return closure_key(

@@ -24,9 +24,9 @@ import numpy as np
 
 from na64reco.checksums import sha256_file
 from na64reco.conditions import get_period, period_of_run
-from na64reco.errors import InputFileError, NA64Error
+from na64reco.errors import InputFileError
 from na64reco.eventtree.contract import TRIGGER_BEAM
-from na64reco.eventtree.inputmap import InputMap, load_input_map
+from na64reco.eventtree.inputmap import InputMap, load_recorded_input_map
 from na64reco.eventtree.reader import read_fixed_branches
 
 EOT_SYST_REL = 0.01
@@ -96,18 +96,7 @@ def _recorded_map(path: str, record: dict[str, Any]) -> InputMap:
     source = record.get("source")
     if not source:
         raise InputFileError(path, "input map", "the run output records no input map file")
-    try:
-        imap = load_input_map(source)
-    except (NA64Error, OSError) as exc:
-        raise InputFileError(path, "input map", f"{source} cannot be read: {exc}") from exc
-    if imap.sha256 != record.get("sha256"):
-        raise InputFileError(
-            path,
-            "input map",
-            f"{source} changed since the run (sha256 {imap.sha256}, the run recorded "
-            f"{record.get('sha256')}): run again",
-        )
-    return imap
+    return load_recorded_input_map(path, source, record.get("sha256"), "the run's provenance")
 
 
 def dimuon_ratio(observed: int, eot_observed: float, reference: int, eot_reference: float) -> dict:

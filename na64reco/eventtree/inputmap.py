@@ -61,6 +61,7 @@ __all__ = [
     "InputMap",
     "apply_input_map",
     "load_input_map",
+    "load_recorded_input_map",
 ]
 
 INPUT_MAP_FORMAT = "na64-input-map"
@@ -212,6 +213,27 @@ def load_input_map(path: str | Path) -> InputMap:
         versions=(INPUT_MAP_VERSION,),
     )
     imap._source = str(path.resolve())
+    return imap
+
+
+def load_recorded_input_map(
+    event_file: str | Path, map_file: str | Path, sha256: str | None, recorder: str
+) -> InputMap:
+    """The input map ``recorder`` (a manifest, a run's provenance) recorded for ``event_file``,
+    read again from ``map_file`` and required to have the recorded ``sha256``
+    (InputFileError naming the event file otherwise)."""
+    from na64reco.errors import ConfigError, InputFileError
+
+    try:
+        imap = load_input_map(map_file)
+    except ConfigError as exc:
+        raise InputFileError(event_file, "input map", str(exc)) from exc
+    if imap.sha256 != sha256:
+        raise InputFileError(
+            event_file,
+            "input map",
+            f"{map_file} changed: sha256 {imap.sha256}, {recorder} says {sha256}",
+        )
     return imap
 
 

@@ -100,7 +100,7 @@ def _header_end(path: Path) -> int | None:
 _ID_BRANCHES = ("run", "spill", "event")
 
 
-def _read_ids(
+def _read_fixed(
     path: Path, tree: Any, imap: InputMap | None, names: tuple[str, ...] = _ID_BRANCHES
 ) -> dict[str, np.ndarray]:
     """Fixed contract branches ``names`` (default run, spill, event) of every entry, read
@@ -135,7 +135,7 @@ def read_fixed_branches(
         raise KeyError(f"not fixed contract branches: {unknown}")
     try:
         with uproot.open(path, **LOCAL_OPEN) as f:
-            return _read_ids(Path(path), f[contract.TREE_NAME], input_map, tuple(names))
+            return _read_fixed(Path(path), f[contract.TREE_NAME], input_map, tuple(names))
     except InputFileError:
         raise
     except Exception as exc:
@@ -146,7 +146,7 @@ def _tree_layout(path: Path, file: Any, tree: Any, imap: InputMap | None) -> dic
     """What a run plans with, read while the file is open: the file UUID, the cluster
     boundaries (coffea's chunk planning) and the distinct run numbers; the (run, spill, event)
     ids are checked to be unique on the way."""
-    ids = _read_ids(path, tree, imap)
+    ids = _read_fixed(path, tree, imap)
     duplicate_ids(path, ids["run"], ids["spill"], ids["event"])
     runs = np.unique(ids["run"])
     return {

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from na64reco.checksums import sha256_file
 from na64reco.conditions.periods import PERIODS, period_of_run
 from na64reco.documents import read_document, write_json
-from na64reco.errors import ConditionsError, ConfigError, InputFileError
+from na64reco.errors import ConditionsError, ConfigError
 
 if TYPE_CHECKING:
     from na64reco.eventtree.inputmap import InputMap
@@ -213,22 +213,13 @@ def _not_a_manifest(manifest: Path) -> None:
 def entry_input_map(entry: FilesetEntry) -> InputMap | None:
     """The input map a manifest entry names, its sha256 checked (InputFileError naming the
     file otherwise)."""
-    from na64reco.eventtree.inputmap import load_input_map
+    from na64reco.eventtree.inputmap import load_recorded_input_map
 
     if entry.input_map is None:
         return None
-    try:
-        imap = load_input_map(entry.input_map)
-    except ConfigError as exc:
-        raise InputFileError(entry.path, "input map", str(exc)) from exc
-    if imap.sha256 != entry.input_map_sha256:
-        raise InputFileError(
-            entry.path,
-            "input map",
-            f"{entry.input_map} changed: sha256 {imap.sha256}, the manifest says "
-            f"{entry.input_map_sha256}",
-        )
-    return imap
+    return load_recorded_input_map(
+        entry.path, entry.input_map, entry.input_map_sha256, "the manifest"
+    )
 
 
 def load_fileset(path: str | Path, verify_checksums: bool = False) -> Fileset:

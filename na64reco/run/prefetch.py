@@ -26,6 +26,7 @@ child must not inherit a lock held elsewhere).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import threading
@@ -75,8 +76,9 @@ def _shower_shape(w) -> None:
     from na64reco.reco.calorimeters import reconstruct_calorimeters
     from na64reco.reco.event import event_shower_chi2
 
-    calo = getattr(w, "calo", None) or reconstruct_calorimeters(w.arrays, w.cset)
-    event_shower_chi2(calo, w.cset)
+    if w.calo is None:  # the parent's share: the child did the calorimeters
+        w.calo = reconstruct_calorimeters(w.arrays, w.cset)
+    event_shower_chi2(w.calo, w.cset)
 
 
 #: in the child's order (the calibration's kernels first); the parent takes from the end
@@ -95,6 +97,7 @@ class _WarmUp:
         self.path = path
         self.arrays = raw_arrays(warm_up_events(path))
         self.cset = load_calibration(calibration_path()).for_run(int(self.arrays["run"][0]))
+        self.calo: dict | None = None
 
 
 @dataclass
@@ -117,14 +120,19 @@ def _claim(claims, front: bool) -> int | None:
         return claims[1]
 
 
+def _run_parts(path: str, claims, front: bool) -> None:
+    """Claim parts from the front (the child) or the back (the parent) and run each; the
+    warm-up events are read on the first claim."""
+    w = None
+    while (i := _claim(claims, front)) is not None:
+        w = w or _WarmUp(path)
+        PARTS[i](w)
+
+
 def _compile(path: str, claims) -> None:
     logging.disable(logging.CRITICAL)  # the parent reports; the child is silent
-    try:
-        w = _WarmUp(path)
-        while (i := _claim(claims, front=True)) is not None:
-            PARTS[i](w)
-    except Exception:  # a failed warm-up only means the run compiles itself
-        pass
+    with contextlib.suppress(Exception):  # a failed warm-up only means the run compiles itself
+        _run_parts(path, claims, front=True)
 
 
 def compile_ahead(path: str | Path | None) -> CompileAhead | None:
@@ -148,20 +156,12 @@ def share_compile_ahead(ahead: CompileAhead | None, limit_s: float = WAIT_LIMIT_
     child to finish its own (then every kernel is in the cache)."""
     if ahead is None:
         return
-    if ahead.process.is_alive() and _claim_any(ahead.claims):
+    if ahead.process.is_alive():
         try:
-            w = _WarmUp(ahead.path)
-            while (i := _claim(ahead.claims, front=False)) is not None:
-                PARTS[i](w)
+            _run_parts(ahead.path, ahead.claims, front=False)
         except Exception:  # as in the child: the run compiles what is missing itself
             logger.debug("compile-ahead part failed in the parent", exc_info=True)
-    if ahead.process.is_alive():
         ahead.process.join(limit_s)
-
-
-def _claim_any(claims) -> bool:
-    with claims.get_lock():
-        return claims[0] < claims[1]
 
 
 def finish_compile_ahead(ahead: CompileAhead | None) -> None:
