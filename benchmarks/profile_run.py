@@ -12,8 +12,11 @@ timers wrapped around the functions it calls (after one warm-up chunk: numba cac
   every basket is read and decompressed here (the plain uproot read of the same columns is
   printed for reference);
 * inside ``reconstruct_event``: ``reconstruct_calorimeters``, ``shower_chi2``,
-  ``emulate_trigger`` and ``reconstruct_tracks``, the latter split into the flattening of the
-  awkward hits (``_flat``), ``cluster_hits`` and ``track_events`` (numba) and the rest;
+  ``emulate_trigger``; ``event_tracks`` (before it) with ``reconstruct_tracks`` split into
+  the flattening of the awkward hits (``_flat``), ``cluster_hits`` and ``track_events``
+  (numba) and the rest;
+* the blinded regions' energies under the blinding constants (``region_variables``: 0 when
+  they are the analysis's constants);
 * *cut evaluation* (``cut_masks``, ``blind_mask``), *histogram filling* (``hist.Hist.fill``),
   the rest of ``_fill`` (N-1 masks, sideband rows);
 * *output merging*: ``coffea.processor.accumulate`` of the chunk outputs, and the pickled size of
@@ -82,7 +85,9 @@ def instrument() -> None:
     _wrap(event, "reconstruct_calorimeters", "  calorimeters (numba)")
     _wrap(event, "shower_chi2", "  shower_chi2 (numpy)")
     _wrap(event, "emulate_trigger", "  trigger emulation")
+    _wrap(selection, "event_tracks", "event_tracks (total)")
     _wrap(event, "reconstruct_tracks", "  reconstruct_tracks (total)")
+    _wrap(selection, "region_variables", "blinded regions (region_variables)")
     _wrap(tracking, "_flat", "    hits to flat numpy (_flat)")
     _wrap(tracking_kernels, "cluster_hits", "    cluster_hits (numba)")
     _wrap(tracking_kernels, "track_events", "    track_events (numba)")
@@ -164,13 +169,14 @@ def main() -> int:
           f"({1e6 * t_read / n:.2f} us/event)")  # fmt: skip
     print(f"{'stage':40s} {'s':>7s} {'us/event':>9s} {'share':>6s}")
     rest_fill = T["_fill (total)"] - T["reconstruct_event (total)"] - T[
+        "event_tracks (total)"] - T["blinded regions (region_variables)"] - T[
         "cut evaluation (cut_masks)"] - T["blinding (blind_mask)"] - T[
         "histogram filling (Hist.fill)"]  # fmt: skip
     tracks_rest = T["  reconstruct_tracks (total)"] - T["    hits to flat numpy (_flat)"] - T[
         "    cluster_hits (numba)"] - T["    track_events (numba)"]  # fmt: skip
     reco_rest = T["reconstruct_event (total)"] - sum(
-        T[k] for k in ("  calorimeters (numba)", "  shower_chi2 (numpy)", "  trigger emulation",
-                       "  reconstruct_tracks (total)"))  # fmt: skip
+        T[k] for k in ("  calorimeters (numba)", "  shower_chi2 (numpy)", "  trigger emulation")
+    )
     process_rest = T["process (total)"] - T["read + decompress columns"] - T["_fill (total)"]
     order = [
         ("NanoEvents factory", T["NanoEvents factory"]),
@@ -179,12 +185,14 @@ def main() -> int:
         ("  calorimeters (numba)", T["  calorimeters (numba)"]),
         ("  shower_chi2 (numpy)", T["  shower_chi2 (numpy)"]),
         ("  trigger emulation", T["  trigger emulation"]),
+        ("  rest of reconstruct_event", reco_rest),
+        ("event_tracks (total)", T["event_tracks (total)"]),
         ("  reconstruct_tracks (total)", T["  reconstruct_tracks (total)"]),
         ("    hits to flat numpy (_flat)", T["    hits to flat numpy (_flat)"]),
         ("    cluster_hits (numba)", T["    cluster_hits (numba)"]),
         ("    track_events (numba)", T["    track_events (numba)"]),
         ("    rest of reconstruct_tracks", tracks_rest),
-        ("  rest of reconstruct_event", reco_rest),
+        ("blinded regions (region_variables)", T["blinded regions (region_variables)"]),
         ("cut evaluation (cut_masks)", T["cut evaluation (cut_masks)"]),
         ("blinding (blind_mask)", T["blinding (blind_mask)"]),
         ("histogram filling (Hist.fill)", T["histogram filling (Hist.fill)"]),

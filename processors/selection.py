@@ -57,8 +57,9 @@ from na64reco.errors import InputFileError
 from na64reco.eventtree.nanoevents import preload_branches, raw_arrays
 from na64reco.eventtree.reader import check_values
 from na64reco.eventtree.value_screen import check_hit_indices, check_pedestals
-from na64reco.reco.calorimeters import reconstruct_calorimeters
+from na64reco.reco.calorimeters import reconstruct_calorimeter_energies
 from na64reco.reco.event import event_tracks, reconstruct_event
+from na64reco.reco.rows import row_max, row_min
 from na64reco.systematics.config import Systematics
 from na64reco.systematics.variations import NOMINAL, data_variations
 
@@ -91,13 +92,13 @@ def region_variables(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarray
     """The variables of the blinded regions (``na64reco.blinding.REGION_VARIABLES``) of a
     chunk, reconstructed with ``cset`` (the blinding constants): the calorimeters only, with the
     definitions of ``reconstruct_event`` (tests check the two agree)."""
-    calo = reconstruct_calorimeters(arrays, cset)
+    calo = reconstruct_calorimeter_energies(arrays, cset)
     in_line = calo["hcal_module_e"][:, : get_period(cset.period).geometry.hcal_modules_in_line]
     return {
         "ecal_e": np.asarray(calo["ecal_e"]),
         "hcal_e": np.asarray(calo["hcal_e"]),
-        "hcal_inline_min": in_line.min(axis=1),
-        "hcal_inline_max": in_line.max(axis=1),
+        "hcal_inline_min": row_min(in_line),
+        "hcal_inline_max": row_max(in_line),
     }
 
 

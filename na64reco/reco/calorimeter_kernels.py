@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["channel_kernel", "ecal_kernel", "hcal_kernel"]
+__all__ = ["channel_kernel", "ecal_energy_kernel", "ecal_kernel", "hcal_kernel"]
 
 _F0 = np.float32(0.0)
 
@@ -77,11 +77,75 @@ def _channel(a, tt, ped, gain_eff, t0, thr, sthr, usable):
 
 
 @njit(cache=True)
-def ecal_kernel(
-    amp, t, ped, gain_eff, t0, thr, sthr, usable, good, window, gate, k, pitch, nx, ny, n_bad
-):
-    """ECAL (n, 2 * nx * ny) (channels flattened in C order, constants (2 * nx * ny,)): every
-    ECAL output of ``reconstruct_calorimeters``.
+def _ecal_buffers(nch):
+    """Per-channel work buffers of ``_ecal_in_time``: (calibrated energy, pulse-less good,
+    in-time energy, strong out-of-time energy, in-gate energy)."""
+    return (
+        np.empty(nch, np.float32),
+        np.empty(nch, np.bool_),
+        np.empty(nch, np.float32),
+        np.empty(nch, np.float32),
+        np.empty(nch, np.float32),
+    )
+
+
+@njit(cache=True)
+def _ecal_in_time(amp, t, consts, window, gate, k, nx, ny, buffers):
+    """One ECAL event (channels flattened; ``consts`` = (pedestal, effective gain, t0, pulse
+    threshold, out-of-time threshold, usable, good)): fills ``buffers`` (``_ecal_buffers``;
+    the in-time energy includes the pulse-less good channels within ``k`` cells of the hit
+    cell) and returns (non-finite channels, hit cell x, hit cell y), the hit cell being the
+    largest in-time PS + main energy (-1, -1 when there is none)."""
+    ped, gain_eff, t0, thr, sthr, usable, good = consts
+    energy, quiet, e_it, buf_o, buf_g = buffers
+    nch = amp.shape[0]
+    nc = nx * ny
+    # pass 1: calibrate, flags, hit cell
+    nb = 0
+    for j in range(nch):
+        e, bad, p, s, dt = _channel(
+            amp[j], t[j], ped[j], gain_eff[j], t0[j], thr[j], sthr[j], usable[j]
+        )
+        it = p and dt < window
+        nb += bad
+        energy[j] = e
+        quiet[j] = good[j] and not p
+        e_it[j] = e if it else _F0
+        buf_o[j] = e if (s and not it) else _F0
+        buf_g[j] = e if (dt < gate or not p) else _F0
+    best = _F0
+    bc = -1
+    for c in range(nc):
+        v = _F0
+        for j in range(c, nch, nc):
+            v = v + e_it[j]
+        if bc < 0 or v > best:
+            best = v
+            bc = c
+    if best > 0:
+        hx = bc // ny
+        hy = bc % ny
+    else:
+        hx = -1
+        hy = -1
+    # pass 2: the pulse-less good channels near the hit cell join the in-time energy
+    # (loops over section, x, y: no integer division per channel)
+    for x in range(nx):
+        if abs(x - hx) > k:
+            continue
+        for y in range(ny):
+            if abs(y - hy) > k:
+                continue
+            for j in range(x * ny + y, nch, nc):
+                if quiet[j]:
+                    e_it[j] = energy[j]
+    return nb, hx, hy
+
+
+@njit(cache=True)
+def ecal_kernel(amp, t, consts, window, gate, k, nx, ny, n_bad, pitch):
+    """ECAL (n, 2 * nx * ny) (channels flattened in C order; ``consts`` the tuple of
+    ``_ecal_in_time``, each (2 * nx * ny,)): every ECAL output of ``reconstruct_calorimeters``.
 
     ``n_bad`` (n,) is incremented by the number of non-finite channels of each event.
     """
@@ -99,56 +163,15 @@ def ecal_kernel(
     cog_x = np.empty(n, np.float32)
     cog_y = np.empty(n, np.float32)
     win_out = np.empty((n, 3, 3), np.float32)
-    energy = np.empty(nch, np.float32)
-    quiet = np.empty(nch, np.bool_)  # good channel without a pulse
-    e_it = np.empty(nch, np.float32)  # in-time energy (+ quiet near the hit cell, pass 2)
-    buf_o = np.empty(nch, np.float32)  # strong out of time
-    buf_g = np.empty(nch, np.float32)  # in gate
+    buffers = _ecal_buffers(nch)
+    _energy, _quiet, e_it, buf_o, buf_g = buffers
     cell = np.empty((nx, ny), np.float32)
     w = np.empty(9, np.float32)
     cx0 = (nx - 1) / 2
     cy0 = (ny - 1) / 2
     for i in range(n):
-        # pass 1: calibrate, flags, hit cell (largest in-time PS + main energy)
-        nb = 0
-        for j in range(nch):
-            e, bad, p, s, dt = _channel(
-                amp[i, j], t[i, j], ped[j], gain_eff[j], t0[j], thr[j], sthr[j], usable[j]
-            )
-            it = p and dt < window
-            nb += bad
-            energy[j] = e
-            quiet[j] = good[j] and not p
-            e_it[j] = e if it else _F0
-            buf_o[j] = e if (s and not it) else _F0
-            buf_g[j] = e if (dt < gate or not p) else _F0
+        nb, hx, hy = _ecal_in_time(amp[i], t[i], consts, window, gate, k, nx, ny, buffers)
         n_bad[i] += nb
-        best = _F0
-        bc = -1
-        for c in range(nc):
-            v = _F0
-            for j in range(c, nch, nc):
-                v = v + e_it[j]
-            if bc < 0 or v > best:
-                best = v
-                bc = c
-        if best > 0:
-            hx = bc // ny
-            hy = bc % ny
-        else:
-            hx = -1
-            hy = -1
-        # pass 2: the pulse-less good channels near the hit cell join the in-time energy
-        # (loops over section, x, y: no integer division per channel)
-        for x in range(nx):
-            if abs(x - hx) > k:
-                continue
-            for y in range(ny):
-                if abs(y - hy) > k:
-                    continue
-                for j in range(x * ny + y, nch, nc):
-                    if quiet[j]:
-                        e_it[j] = energy[j]
         for x in range(nx):
             for y in range(ny):
                 v = _F0
@@ -212,6 +235,22 @@ def ecal_kernel(
         cog_y,
         win_out,
     )
+
+
+@njit(cache=True)
+def ecal_energy_kernel(amp, t, consts, window, gate, k, nx, ny, n_bad):
+    """The in-time ECAL energy (n,) alone, bit-identical to ``ecal_kernel``'s total (the same
+    per-event pass, none of the other outputs): what the blinded regions need."""
+    n, nch = amp.shape
+    nc = nx * ny
+    tot_e = np.empty(n, np.float32)
+    buffers = _ecal_buffers(nch)
+    e_it = buffers[2]
+    for i in range(n):
+        nb, _hx, _hy = _ecal_in_time(amp[i], t[i], consts, window, gate, k, nx, ny, buffers)
+        n_bad[i] += nb
+        tot_e[i] = _pairwise(e_it, nc) + _pairwise(e_it[nc:], nc)
+    return tot_e
 
 
 @njit(cache=True)

@@ -17,6 +17,7 @@ from na64reco.conditions import get_period
 from na64reco.cutsets.variables import VARIABLES
 from na64reco.eventtree.contract import TRIGGER_PHYSICS
 from na64reco.reco.calorimeters import reconstruct_calorimeters
+from na64reco.reco.rows import row_max, row_min, row_sum
 from na64reco.reco.showershape import CHI2_NO_SHOWER, shower_chi2
 from na64reco.reco.tracking import reconstruct_tracks
 from na64reco.trigger import emulate_trigger
@@ -76,12 +77,12 @@ def reconstruct_event(
     out["trigger_physics"] = (np.asarray(arrays["trigger"]) & TRIGGER_PHYSICS) > 0
     bx, by = geometry.beam_cell
     out["in_beam_cell"] = (calo["hit_ix"] == bx) & (calo["hit_iy"] == by)
-    out["srd_modules_fired"] = (calo["srd_module_e"] > SRD_MODULE_MIN_GEV).sum(axis=1)
+    out["srd_modules_fired"] = row_sum(calo["srd_module_e"] > SRD_MODULE_MIN_GEV)
     in_line = calo["hcal_module_e"][:, : geometry.hcal_modules_in_line]
-    out["hcal_inline_min"] = in_line.min(axis=1)
-    out["hcal_inline_max"] = in_line.max(axis=1)
+    out["hcal_inline_min"] = row_min(in_line)
+    out["hcal_inline_max"] = row_max(in_line)
     out["veto_e"] = calo["veto_max"]  # the cut is per module: the largest module counts
-    out["veto_sum"] = calo["veto_module_e"].sum(axis=1)
+    out["veto_sum"] = row_sum(calo["veto_module_e"])
     missing = set(VARIABLES) - set(out)
     if missing:  # the contract with the cut sets
         raise RuntimeError(f"reconstruct_event does not compute {sorted(missing)}")

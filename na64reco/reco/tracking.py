@@ -58,6 +58,7 @@ from na64reco.conditions.beamline import nominal_x_cm, nominal_y_cm
 from na64reco.conditions.periods import Geometry
 from na64reco.constants import MAGNETIC_RIGIDITY_GEV_PER_TESLA_M
 from na64reco.reco import tracking_kernels as _k
+from na64reco.reco.rows import row_sum
 
 # --- status bits ---------------------------------------------------------------------------------
 STATUS_OK = 0
@@ -320,8 +321,8 @@ def reconstruct_tracks(mm, st, cset: CalibrationSet, geometry: Geometry) -> dict
         )
     # sums over (station, plane) as one flat axis: 3x faster than a (1, 2) reduction
     per_plane = ncl.reshape(n_ev, n_mm * 2)
-    n_up = per_plane[:, np.repeat(mm_z < kick, 2)].sum(axis=1)
-    n_down = per_plane[:, np.repeat(mm_z > kick, 2)].sum(axis=1)
+    n_up = row_sum(per_plane[:, np.repeat(mm_z < kick, 2)])
+    n_down = row_sum(per_plane[:, np.repeat(mm_z > kick, 2)])
     return {
         "p_gev": p,
         "status": status,
@@ -343,6 +344,6 @@ def reconstruct_tracks(mm, st, cset: CalibrationSet, geometry: Geometry) -> dict
         "n_mm_extra_upstream": extra[:, 0],
         "n_mm_extra_downstream": extra[:, 1],
         "n_straw": nstraw,
-        "n_straw_total": nstraw.reshape(n_ev, n_st * 2).sum(axis=1).astype(np.int32),
+        "n_straw_total": row_sum(nstraw.reshape(n_ev, n_st * 2)).astype(np.int32),
         "n_straw_extra": straw_extra,
     }

@@ -1,12 +1,13 @@
 """Compile the event loop's numba kernels in a forked process while the parent does other work.
 
-On a fresh install the kernels (calorimeters, the fit cost, tracking, value screens, shower
-shape) are compiled on first use, ~10 s on one core, and written to numba's on-disk cache.
-``na64 analyze`` first derives the calibration constants, single-threaded; ``compile_ahead``
-forks a child that reconstructs a few events of the first physics file with the shipped
-constants meanwhile, one *part* (``PARTS``) after the other: the calorimeters and iminuit's
-chi2 first (the calibration needs them a few seconds in and finds them in the cache), then the
-tracking, the value screens and the shower shape.
+On a fresh install the kernels (calorimeters, the fit cost, tracking, the calorimeter energies
+alone, value screens, shower shape) are compiled on first use, ~10 s on one core, and written
+to numba's on-disk cache. ``na64 analyze`` first derives the calibration constants,
+single-threaded; ``compile_ahead`` forks a child that reconstructs a few events of the first
+physics file with the shipped constants meanwhile, one *part* (``PARTS``) after the other: the
+calorimeters and iminuit's chi2 first (the calibration needs them a few seconds in and finds
+them in the cache), then the tracking, the energies alone (the blinded regions), the value
+screens and the shower shape.
 
 The parts are claimed from a shared counter: the child takes them from the front; the parent,
 once its calibration is done, takes what is left from the back (``share_compile_ahead``) and
@@ -64,6 +65,13 @@ def _tracking(w) -> None:
     event_tracks(w.arrays, w.cset)
 
 
+def _region_energies(w) -> None:
+    """The calorimeter energies alone (the blinded regions under the blinding constants)."""
+    from na64reco.reco.calorimeters import reconstruct_calorimeter_energies
+
+    reconstruct_calorimeter_energies(w.arrays, w.cset)
+
+
 def _value_screens(w) -> None:
     from na64reco.eventtree.values import check_values
     from na64reco.processors.selection import screen_chunk
@@ -82,7 +90,7 @@ def _shower_shape(w) -> None:
 
 
 #: in the child's order (the calibration's kernels first); the parent takes from the end
-PARTS = (_calorimeters, _fit_cost, _tracking, _value_screens, _shower_shape)
+PARTS = (_calorimeters, _fit_cost, _tracking, _region_energies, _value_screens, _shower_shape)
 
 
 class _WarmUp:
