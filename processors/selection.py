@@ -58,8 +58,7 @@ from na64reco.eventtree.nanoevents import preload_branches, raw_arrays
 from na64reco.eventtree.reader import check_values
 from na64reco.eventtree.value_screen import check_hit_indices, check_pedestals
 from na64reco.reco.calorimeters import reconstruct_calorimeter_energies
-from na64reco.reco.event import event_tracks, reconstruct_event
-from na64reco.reco.rows import row_max, row_min
+from na64reco.reco.event import event_tracks, hcal_inline_range, reconstruct_event
 from na64reco.systematics.config import Systematics
 from na64reco.systematics.variations import NOMINAL, data_variations
 
@@ -93,12 +92,12 @@ def region_variables(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarray
     chunk, reconstructed with ``cset`` (the blinding constants): the calorimeters only, with the
     definitions of ``reconstruct_event`` (tests check the two agree)."""
     calo = reconstruct_calorimeter_energies(arrays, cset)
-    in_line = calo["hcal_module_e"][:, : get_period(cset.period).geometry.hcal_modules_in_line]
+    low, high = hcal_inline_range(calo, get_period(cset.period).geometry)
     return {
         "ecal_e": np.asarray(calo["ecal_e"]),
         "hcal_e": np.asarray(calo["hcal_e"]),
-        "hcal_inline_min": row_min(in_line),
-        "hcal_inline_max": row_max(in_line),
+        "hcal_inline_min": low,
+        "hcal_inline_max": high,
     }
 
 

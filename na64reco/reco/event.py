@@ -24,7 +24,7 @@ from na64reco.trigger import emulate_trigger
 
 SRD_MODULE_MIN_GEV = 0.0005  # an SRD module "fired" above 0.5 MeV in time [choose: ~3 noise]
 
-__all__ = ["event_shower_chi2", "event_tracks", "reconstruct_event"]
+__all__ = ["event_shower_chi2", "event_tracks", "hcal_inline_range", "reconstruct_event"]
 
 
 def event_tracks(arrays: dict, cset: CalibrationSet) -> dict[str, np.ndarray]:
@@ -55,6 +55,14 @@ def event_shower_chi2(calo: dict[str, np.ndarray], cset: CalibrationSet) -> np.n
     )
 
 
+def hcal_inline_range(calo: dict, geometry) -> tuple[np.ndarray, np.ndarray]:
+    """(smallest, largest) energy of the HCAL modules in line with the beam
+    (``geometry.hcal_modules_in_line``), from ``hcal_module_e``: the MIP-muon tag's variables
+    and two of the blinded regions'."""
+    in_line = calo["hcal_module_e"][:, : geometry.hcal_modules_in_line]
+    return row_min(in_line), row_max(in_line)
+
+
 def reconstruct_event(
     arrays: dict, cset: CalibrationSet, tracks: dict[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
@@ -78,9 +86,7 @@ def reconstruct_event(
     bx, by = geometry.beam_cell
     out["in_beam_cell"] = (calo["hit_ix"] == bx) & (calo["hit_iy"] == by)
     out["srd_modules_fired"] = row_sum(calo["srd_module_e"] > SRD_MODULE_MIN_GEV)
-    in_line = calo["hcal_module_e"][:, : geometry.hcal_modules_in_line]
-    out["hcal_inline_min"] = row_min(in_line)
-    out["hcal_inline_max"] = row_max(in_line)
+    out["hcal_inline_min"], out["hcal_inline_max"] = hcal_inline_range(calo, geometry)
     out["veto_e"] = calo["veto_max"]  # the cut is per module: the largest module counts
     out["veto_sum"] = row_sum(calo["veto_module_e"])
     missing = set(VARIABLES) - set(out)
